@@ -1,0 +1,62 @@
+//! Every assembly symbol, declared once, with its contract; and the `asm!` call sites that use
+//! them, one backend per architecture behind the same names.
+//!
+//! The `.S` files in `asm/` point back here. Symbols carry the `splitstack_` prefix and are
+//! hidden (not exported from a shared library).
+
+use crate::context::Gobuf;
+
+cfg_if::cfg_if! {
+    if #[cfg(target_arch = "x86_64")] {
+        mod x86_64;
+        pub(crate) use self::x86_64::*;
+    } else if #[cfg(target_arch = "aarch64")] {
+        mod aarch64;
+        pub(crate) use self::aarch64::*;
+    } else {
+        compile_error!("splitstack supports x86_64 and aarch64 only");
+    }
+}
+
+extern "C" {
+    /// Resume the context saved in `buf`; the resumed code sees `ret` in AX / X0.
+    /// (asm/switch_*.S)
+    ///
+    /// # Safety
+    /// `buf` must hold a context saved by `splitstack_swap`, `splitstack_gosave` or
+    /// `splitstack_morestack`, or prepared by [`crate::prepare`], whose stack is still mapped and
+    /// whose frames are still live. Whatever runs on the current stack is abandoned: no
+    /// destructor runs, no unwinding happens.
+    pub(crate) fn splitstack_gogo(buf: *const Gobuf, ret: usize) -> !;
+
+    /// Save the caller's context into `buf`; return 0, and `ret` again for each later
+    /// `gogo(buf, ret)`. Never call it as a Rust function: it returns twice, and only the
+    /// `asm!` call site in [`gosave`] declares that every register is clobbered.
+    ///
+    /// # Safety
+    /// See [`crate::gosave`].
+    pub(crate) fn splitstack_gosave(buf: *mut Gobuf) -> usize;
+
+    /// Save the caller's context into `save`, then resume `resume` with `arg`. Never call it as
+    /// a Rust function: only the `asm!` call site in [`swap`] declares the registers it
+    /// clobbers (all but sp, fp and the base register).
+    ///
+    /// # Safety
+    /// See [`crate::swap`].
+    pub(crate) fn splitstack_swap(save: *mut Gobuf, resume: *const Gobuf, arg: usize) -> usize;
+
+    /// First instruction of a prepared context: calls the entry function found in the base
+    /// register (rbx / x19) with the resume word (rax / x0) as its argument, on the fresh
+    /// stack. Never call from Rust: it is only ever jumped to through a prepared [`Gobuf`].
+    pub(crate) fn splitstack_trampoline();
+
+    /// Register `[lo, hi)` as a stack with valgrind; returns its id (0 outside valgrind).
+    /// (asm/valgrind_stacks.c)
+    pub(crate) fn splitstack_valgrind_stack_register(lo: usize, hi: usize) -> usize;
+
+    /// Forget the valgrind stack `id`; called before the stack is unmapped.
+    pub(crate) fn splitstack_valgrind_stack_deregister(id: usize);
+
+    /// Nonzero when the process runs under valgrind.
+    pub(crate) fn splitstack_running_on_valgrind() -> usize;
+}

@@ -1,0 +1,18 @@
+//! splitstack: Go-style goroutine stacks for Rust.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+mod arch;
+mod context;
+mod error;
+mod stack;
+
+pub use context::{gogo, gosave, prepare, swap, Gobuf};
+pub use error::{Error, ErrorKind};
+pub use stack::{page_size, Stack};
+
+/// Whether this process runs under valgrind (memcheck, callgrind, ...).
+pub fn running_on_valgrind() -> bool {
+    // SAFETY: a valgrind client request; a few no-op instructions outside valgrind.
+    unsafe { arch::splitstack_running_on_valgrind() != 0 }
+}

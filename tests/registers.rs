@@ -1,0 +1,324 @@
+//! Callee-saved registers survive a switch, the entry function starts with the stack pointer the
+//! ABI requires, and the floating-point control state is shared between contexts (documented).
+//!
+//! Each side of a ping-pong fills every callee-saved register the ABI names with its own
+//! pattern, switches through a real `extern "C"` function (so the ABI's promise is what is
+//! tested: the compiler saves what `swap` clobbers, the assembly saves the rest), and reads the
+//! registers back after the other side has filled them with its pattern.
+
+use splitstack::{prepare, swap, Gobuf, Stack};
+use std::arch::{asm, naked_asm};
+use std::ptr::{addr_of, addr_of_mut};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A real function boundary around `swap`: it must preserve callee-saved registers like any other.
+#[inline(never)]
+extern "C" fn swap_c(save: *mut Gobuf, resume: *const Gobuf, arg: usize) -> usize {
+    // SAFETY: the callers below pass buffers of a live ping-pong.
+    unsafe { swap(&mut *save, &*resume, arg) }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod regs {
+    use super::*;
+    /// rbx, rbp, r12, r13, r14, r15.
+    pub const NAMES: &[&str] = &["rbx", "rbp", "r12", "r13", "r14", "r15"];
+    pub type Saved = [u64; 6];
+
+    /// Fills the callee-saved registers with pattern + 0, 1, 2, ..., calls swap_c, and records
+    /// what they hold when it returns.
+    pub unsafe fn switch_with_patterns(
+        save: *mut Gobuf,
+        resume: *const Gobuf,
+        arg: usize,
+        pattern: u64,
+        out: &mut Saved,
+    ) -> usize {
+        let ret: usize;
+        // SAFETY: rbx and rbp, which asm! cannot name, are pushed and popped around the call;
+        // the stack stays 16-byte aligned (four pushes) for the call.
+        unsafe {
+            asm!(
+                "push rbx",
+                "push rbp",
+                "push {out}",
+                "push {pat}",
+                "mov rbx, {pat}",
+                "lea rbp, [rbx + 1]",
+                "lea r12, [rbx + 2]",
+                "lea r13, [rbx + 3]",
+                "lea r14, [rbx + 4]",
+                "lea r15, [rbx + 5]",
+                "call {f}",
+                "mov rcx, [rsp + 8]",
+                "mov [rcx], rbx",
+                "mov [rcx + 8], rbp",
+                "mov [rcx + 16], r12",
+                "mov [rcx + 24], r13",
+                "mov [rcx + 32], r14",
+                "mov [rcx + 40], r15",
+                "add rsp, 16",
+                "pop rbp",
+                "pop rbx",
+                out = in(reg) out.as_mut_ptr(),
+                pat = in(reg) pattern,
+                f = sym swap_c,
+                in("rdi") save,
+                in("rsi") resume,
+                in("rdx") arg,
+                lateout("rax") ret,
+                out("r12") _, out("r13") _, out("r14") _, out("r15") _,
+                clobber_abi("C"),
+            );
+        }
+        ret
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod regs {
+    use super::*;
+    /// x19-x28, x29, d8-d15.
+    pub const NAMES: &[&str] = &[
+        "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28", "x29", "d8", "d9",
+        "d10", "d11", "d12", "d13", "d14", "d15",
+    ];
+    pub type Saved = [u64; 19];
+
+    /// Fills the callee-saved registers with pattern + 0, 1, 2, ..., calls swap_c, and records
+    /// what they hold when it returns.
+    pub unsafe fn switch_with_patterns(
+        save: *mut Gobuf,
+        resume: *const Gobuf,
+        arg: usize,
+        pattern: u64,
+        out: &mut Saved,
+    ) -> usize {
+        let ret: usize;
+        // SAFETY: x19 and x29, which asm! cannot name, are saved and restored around the call;
+        // sp moves by 32, keeping 16-byte alignment.
+        unsafe {
+            asm!(
+                "stp x19, x29, [sp, #-32]!",
+                "stp {out}, {pat}, [sp, #16]",
+                "mov x19, {pat}",
+                "add x20, x19, #1",
+                "add x21, x19, #2",
+                "add x22, x19, #3",
+                "add x23, x19, #4",
+                "add x24, x19, #5",
+                "add x25, x19, #6",
+                "add x26, x19, #7",
+                "add x27, x19, #8",
+                "add x28, x19, #9",
+                "add x29, x19, #10",
+                "add x9, x19, #11", "fmov d8, x9",
+                "add x9, x19, #12", "fmov d9, x9",
+                "add x9, x19, #13", "fmov d10, x9",
+                "add x9, x19, #14", "fmov d11, x9",
+                "add x9, x19, #15", "fmov d12, x9",
+                "add x9, x19, #16", "fmov d13, x9",
+                "add x9, x19, #17", "fmov d14, x9",
+                "add x9, x19, #18", "fmov d15, x9",
+                "bl {f}",
+                "ldr x9, [sp, #16]",
+                "stp x19, x20, [x9]",
+                "stp x21, x22, [x9, #16]",
+                "stp x23, x24, [x9, #32]",
+                "stp x25, x26, [x9, #48]",
+                "stp x27, x28, [x9, #64]",
+                "str x29, [x9, #80]",
+                "str d8, [x9, #88]",
+                "stp d9, d10, [x9, #96]",
+                "stp d11, d12, [x9, #112]",
+                "stp d13, d14, [x9, #128]",
+                "str d15, [x9, #144]",
+                "ldp x19, x29, [sp], #32",
+                out = in(reg) out.as_mut_ptr(),
+                pat = in(reg) pattern,
+                f = sym swap_c,
+                in("x0") save,
+                in("x1") resume,
+                in("x2") arg,
+                lateout("x0") ret,
+                out("x20") _, out("x21") _, out("x22") _, out("x23") _, out("x24") _,
+                out("x25") _, out("x26") _, out("x27") _, out("x28") _,
+                out("v8") _, out("v9") _, out("v10") _, out("v11") _,
+                out("v12") _, out("v13") _, out("v14") _, out("v15") _,
+                clobber_abi("C"),
+            );
+        }
+        ret
+    }
+}
+
+use regs::{switch_with_patterns, Saved, NAMES};
+
+const MAIN_PATTERN: u64 = 0x1111_2222_3333_0000;
+const CO_PATTERN: u64 = 0x7777_8888_9999_0000;
+
+/// Registers that do not hold pattern + i, as "name: found 0x.., expected 0x..".
+fn mismatches(saved: &Saved, pattern: u64) -> Vec<String> {
+    (0..NAMES.len())
+        .filter(|&i| saved[i] != pattern + i as u64)
+        .map(|i| format!("{}: found {:#x}, expected {:#x}", NAMES[i], saved[i], pattern + i as u64))
+        .collect()
+}
+
+struct Pair {
+    main: Gobuf,
+    co: Gobuf,
+}
+
+/// How many of the co side's checks found a clobbered register.
+static CO_FAILURES: AtomicUsize = AtomicUsize::new(0);
+
+unsafe extern "C" fn clobbering_entry(arg: usize) -> ! {
+    let pair = arg as *mut Pair;
+    let mut saved: Saved = Default::default();
+    loop {
+        // SAFETY: the test keeps the Pair alive; main's context is suspended in a switch.
+        unsafe {
+            switch_with_patterns(
+                addr_of_mut!((*pair).co),
+                addr_of!((*pair).main),
+                0,
+                CO_PATTERN,
+                &mut saved,
+            );
+        }
+        if !mismatches(&saved, CO_PATTERN).is_empty() {
+            CO_FAILURES.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[test]
+fn callee_saved_registers_survive_switches_both_ways() {
+    let stack = Stack::new(64 * 1024).unwrap();
+    let mut pair = Pair { main: Gobuf::default(), co: Gobuf::default() };
+    let p: *mut Pair = &mut pair;
+    let mut saved: Saved = Default::default();
+    // SAFETY: the stack outlives every switch into it; clobbering_entry never returns.
+    unsafe { prepare(&mut *addr_of_mut!((*p).co), &stack, clobbering_entry) };
+    for round in 0..100u64 {
+        // SAFETY: as above.
+        unsafe {
+            switch_with_patterns(
+                addr_of_mut!((*p).main),
+                addr_of!((*p).co),
+                p as usize,
+                MAIN_PATTERN + (round << 8),
+                &mut saved,
+            );
+        }
+        let bad = mismatches(&saved, MAIN_PATTERN + (round << 8));
+        assert!(bad.is_empty(), "round {round}: registers clobbered across the switch: {bad:?}");
+    }
+    // The co side checked 99 times (its first switch only started it).
+    assert_eq!(
+        CO_FAILURES.load(Ordering::Relaxed),
+        0,
+        "the coroutine side saw clobbered registers"
+    );
+}
+
+/// The stack pointer the entry function saw at its first instruction.
+static ENTRY_SP: AtomicUsize = AtomicUsize::new(0);
+static mut ALIGN_BACK: Gobuf = Gobuf::new_empty();
+
+/// Records the stack pointer at its first instruction, then continues in `entry_body`.
+#[unsafe(naked)]
+unsafe extern "C" fn sp_recording_entry(arg: usize) -> ! {
+    #[cfg(target_arch = "x86_64")]
+    naked_asm!("mov rsi, rsp", "jmp {body}", body = sym entry_body);
+    #[cfg(target_arch = "aarch64")]
+    naked_asm!("mov x1, sp", "b {body}", body = sym entry_body);
+}
+
+unsafe extern "C" fn entry_body(arg: usize, sp: usize) -> ! {
+    ENTRY_SP.store(sp, Ordering::Relaxed);
+    // SAFETY: ALIGN_BACK is the test's suspended swap.
+    unsafe { splitstack::gogo(&*addr_of!(ALIGN_BACK), arg) }
+}
+
+#[test]
+fn entry_starts_with_the_abi_stack_alignment() {
+    let stack = Stack::new(16 * 1024).unwrap();
+    let mut co = Gobuf::default();
+    // SAFETY: entry_body resumes ALIGN_BACK once, while the swap is suspended.
+    let got = unsafe {
+        prepare(&mut co, &stack, sp_recording_entry);
+        swap(&mut *addr_of_mut!(ALIGN_BACK), &co, 7)
+    };
+    assert_eq!(got, 7);
+    let sp = ENTRY_SP.load(Ordering::Relaxed);
+    assert!(
+        sp > stack.bottom() as usize && sp <= stack.top() as usize,
+        "sp {sp:#x} not on the stack"
+    );
+    // x86-64 SysV: rsp + 8 is 16-byte aligned at a function's first instruction (the call pushed
+    // the return address). AAPCS64: sp itself is 16-byte aligned.
+    let expected_misalignment = if cfg!(target_arch = "x86_64") { 8 } else { 0 };
+    assert_eq!(sp % 16, expected_misalignment, "entry's stack pointer {sp:#x} breaks the ABI");
+}
+
+/// Contexts share the floating-point control state (MXCSR and the x87 control word on x86-64,
+/// FPCR on AArch64): a change made in one is seen in the other. The crate docs promise this;
+/// the test holds them to it.
+#[test]
+fn floating_point_control_state_is_shared_between_contexts() {
+    static mut BACK: Gobuf = Gobuf::new_empty();
+    #[cfg(target_arch = "x86_64")]
+    fn read_control() -> u64 {
+        let mut mxcsr: u32 = 0;
+        // SAFETY: stores MXCSR into a local.
+        unsafe { asm!("stmxcsr [{}]", in(reg) &mut mxcsr, options(nostack)) };
+        mxcsr as u64
+    }
+    #[cfg(target_arch = "x86_64")]
+    fn write_control(value: u64) {
+        let mxcsr = value as u32;
+        // SAFETY: loads a valid MXCSR value read from the hardware and changed only in its
+        // rounding-control bits.
+        unsafe { asm!("ldmxcsr [{}]", in(reg) &mxcsr, options(nostack)) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    const ROUND_TOWARD_ZERO: u64 = 0b11 << 13;
+    #[cfg(target_arch = "aarch64")]
+    fn read_control() -> u64 {
+        let fpcr: u64;
+        // SAFETY: reads FPCR.
+        unsafe { asm!("mrs {}, fpcr", out(reg) fpcr, options(nomem, nostack)) };
+        fpcr
+    }
+    #[cfg(target_arch = "aarch64")]
+    fn write_control(value: u64) {
+        // SAFETY: writes FPCR with only its rounding-mode bits changed.
+        unsafe { asm!("msr fpcr, {}", in(reg) value, options(nomem, nostack)) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    const ROUND_TOWARD_ZERO: u64 = 0b11 << 22;
+
+    unsafe extern "C" fn entry(_: usize) -> ! {
+        write_control(read_control() | ROUND_TOWARD_ZERO);
+        // SAFETY: BACK is the test's suspended swap.
+        unsafe { splitstack::gogo(&*addr_of!(BACK), 0) }
+    }
+    let before = read_control();
+    assert_eq!(before & ROUND_TOWARD_ZERO, 0, "test assumes round-to-nearest at start");
+    let stack = Stack::new(16 * 1024).unwrap();
+    let mut co = Gobuf::default();
+    // SAFETY: entry resumes BACK once, while the swap is suspended.
+    unsafe {
+        prepare(&mut co, &stack, entry);
+        swap(&mut *addr_of_mut!(BACK), &co, 0);
+    }
+    let after = read_control();
+    write_control(before);
+    assert_eq!(
+        after,
+        before | ROUND_TOWARD_ZERO,
+        "the coroutine's rounding mode did not carry over"
+    );
+}
