@@ -1,14 +1,18 @@
-//! splitstack: Go-style goroutine stacks for Rust.
+#![doc = include_str!("../README.md")]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
 mod arch;
 mod context;
 mod error;
+mod guard;
+pub mod machine;
+mod segment;
 mod stack;
 
 pub use context::{gogo, gosave, prepare, swap, Gobuf};
 pub use error::{Error, ErrorKind};
+pub use segment::{grow, maybe_grow, remaining_stack, try_grow, MIN_SEGMENT_SIZE};
 pub use stack::{page_size, Stack};
 
 /// Whether this process runs under valgrind (memcheck, callgrind, ...).

@@ -39,6 +39,7 @@ pub struct Stack {
     map: MmapMut,
     guard_len: usize,
     valgrind_id: usize,
+    guard_slot: Option<usize>,
 }
 
 impl Stack {
@@ -77,7 +78,9 @@ impl Stack {
         // SAFETY: registers an address range with valgrind; no memory is touched.
         let valgrind_id =
             unsafe { arch::splitstack_valgrind_stack_register(bottom, bottom + usable) };
-        Ok(Stack { map, guard_len: page, valgrind_id })
+        let guard_slot = crate::guard::register(map.as_ptr() as usize);
+        crate::guard::install_handler();
+        Ok(Stack { map, guard_len: page, valgrind_id, guard_slot })
     }
 
     /// The highest address (exclusive) of the usable part: where a stack pointer starts. Page
@@ -108,5 +111,8 @@ impl Drop for Stack {
     fn drop(&mut self) {
         // SAFETY: forgets an id this stack registered; the mapping is unmapped after this.
         unsafe { arch::splitstack_valgrind_stack_deregister(self.valgrind_id) };
+        if let Some(slot) = self.guard_slot {
+            crate::guard::unregister(slot);
+        }
     }
 }

@@ -50,6 +50,20 @@ extern "C" {
     /// stack. Never call from Rust: it is only ever jumped to through a prepared [`Gobuf`].
     pub(crate) fn splitstack_trampoline();
 
+    /// Switch to the segment below `stktop` and call `f(arg)` there with
+    /// `splitstack_lessstack` as its return address. Custom convention: never call from Rust;
+    /// only the `asm!` call site in [`morestack`] calls it. (asm/stack_*.S)
+    ///
+    /// # Safety
+    /// See [`morestack`].
+    pub(crate) fn splitstack_morestack();
+
+    /// The return address of every function `splitstack_morestack` calls: parks the return
+    /// word (AX / X0) in `m.cret` and calls `splitstack_oldstack`
+    /// (`splitstack_oldstack` in src/segment.rs). Custom convention: never call from Rust.
+    #[allow(dead_code)] // reached only from assembly; declared here for its contract
+    pub(crate) fn splitstack_lessstack();
+
     /// Register `[lo, hi)` as a stack with valgrind; returns its id (0 outside valgrind).
     /// (asm/valgrind_stacks.c)
     pub(crate) fn splitstack_valgrind_stack_register(lo: usize, hi: usize) -> usize;

@@ -5,6 +5,7 @@
 //! [`Gobuf`]. The compiler then spills only what is live across the switch.
 
 use super::*;
+use crate::segment::Stktop;
 use core::arch::asm;
 
 /// Save the current context into `save` and resume `resume` with `arg`.
@@ -54,11 +55,40 @@ pub(crate) unsafe fn gosave(buf: *mut Gobuf) -> usize {
 }
 
 /// The current stack pointer.
-#[allow(dead_code)] // first used by the segmented stacks
 #[inline(always)]
 pub(crate) fn stack_pointer() -> usize {
     let sp: usize;
     // SAFETY: reads a register, touches nothing.
     unsafe { asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
     sp
+}
+
+/// Run `f(arg)` on the segment below `stktop` through `splitstack_morestack`; returns the word
+/// `f` returned, which came back through `splitstack_lessstack`, `m.cret` and `oldstack`.
+///
+/// # Safety
+/// `stktop` must be the 16-byte aligned [`Stktop`] at the top of a mapped segment that nothing
+/// else uses, with every field but `gobuf` filled in; `f` must not unwind.
+#[inline(always)]
+pub(crate) unsafe fn morestack(
+    stktop: *mut Stktop,
+    f: unsafe extern "C" fn(usize) -> usize,
+    arg: usize,
+) -> usize {
+    let ret: usize;
+    // SAFETY: the caller upholds the contract; every register but the stack pointer, frame
+    // pointer and base register (which morestack saves in the Stktop) is declared clobbered.
+    unsafe {
+        asm!(
+            "call {morestack}",
+            morestack = sym splitstack_morestack,
+            in("rdi") stktop,
+            in("rsi") f,
+            in("rdx") arg,
+            lateout("rax") ret,
+            out("r12") _, out("r13") _, out("r14") _, out("r15") _,
+            clobber_abi("C"),
+        );
+    }
+    ret
 }

@@ -1,0 +1,42 @@
+//! Helpers shared by the behaviour tests.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::process::{Command, Output};
+
+/// The environment variable that tells a re-run test binary which crashing case to run.
+pub const CHILD_CASE: &str = "SPLITSTACK_TEST_CHILD_CASE";
+
+/// The crashing case this process should run, if it is a child started by [`run_child`].
+pub fn child_case() -> Option<String> {
+    std::env::var(CHILD_CASE).ok()
+}
+
+/// Runs this test binary again with only `test_name`, and `case` in [`CHILD_CASE`], and returns
+/// what it did. Under qemu-user (no binfmt) the kernel cannot run the AArch64 binary directly:
+/// the spawn fails (ENOEXEC, or exit status 127 from the spawned child), and the run is retried
+/// through `qemu-aarch64`.
+pub fn run_child(test_name: &str, case: &str) -> Output {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let args = [test_name, "--exact", "--nocapture", "--test-threads=1"];
+    let direct = Command::new(&exe).args(args).env(CHILD_CASE, case).output();
+    let could_not_exec = match &direct {
+        Ok(output) => output.status.code() == Some(127) && output.stdout.is_empty(),
+        Err(e) => e.raw_os_error() == Some(libc::ENOEXEC),
+    };
+    if could_not_exec && cfg!(target_arch = "aarch64") {
+        return Command::new("qemu-aarch64")
+            .args(["-L", "/usr/aarch64-linux-gnu"])
+            .arg(&exe)
+            .args(args)
+            .env(CHILD_CASE, case)
+            .output()
+            .expect("running the child test under qemu-aarch64");
+    }
+    direct.unwrap_or_else(|e| panic!("could not run the child test: {e}"))
+}
+
+/// The signal that ended a child, if one did.
+pub fn signal_of(output: &Output) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    output.status.signal()
+}

@@ -1,0 +1,144 @@
+//! Segmented stacks: deep recursion, the hot split, m.cret, panics across segments, threads, bad
+//! sizes.
+
+use splitstack::{grow, machine, maybe_grow, remaining_stack, try_grow, ErrorKind};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+const RED_ZONE: usize = 32 * 1024;
+const SEGMENT: usize = 256 * 1024;
+
+/// Sums 1..=n recursively, checking the stack at every level.
+fn deep_sum(n: u64) -> u64 {
+    maybe_grow(RED_ZONE, SEGMENT, || {
+        if n == 0 {
+            0
+        } else {
+            n + deep_sum(std::hint::black_box(n - 1))
+        }
+    })
+}
+
+#[test]
+fn a_million_levels_of_maybe_grow_recursion_return_the_right_sum() {
+    let before = machine::stats();
+    let n = 1_000_000u64;
+    assert_eq!(deep_sum(n), n * (n + 1) / 2);
+    let after = machine::stats();
+    assert!(after.splits > before.splits, "a million levels should have needed segments");
+    assert_eq!(after.segments_in_use, 0);
+    assert_eq!(machine::cret(), 0);
+}
+
+#[inline(never)]
+fn tiny(x: u64) -> u64 {
+    std::hint::black_box(x) + 1
+}
+
+#[test]
+fn hot_split_maps_a_segment_once() {
+    let before = machine::stats();
+    for i in 0..100_000u64 {
+        assert_eq!(grow(64 * 1024, || tiny(i)), i + 1);
+        assert_eq!(machine::cret(), 0, "m.cret not cleared after unsplit {i}");
+    }
+    let after = machine::stats();
+    assert_eq!(after.splits - before.splits, 100_000);
+    assert!(
+        after.segments_mapped - before.segments_mapped <= 1,
+        "the hot split mapped {} segments",
+        after.segments_mapped - before.segments_mapped
+    );
+}
+
+#[test]
+fn cret_is_zero_after_every_return_and_values_of_any_type_come_back() {
+    let v: Vec<String> = grow(32 * 1024, || (0..100).map(|i| i.to_string()).collect());
+    assert_eq!(v.len(), 100);
+    assert_eq!(machine::cret(), 0);
+    let big: [u64; 512] = grow(256 * 1024, || std::array::from_fn(|i| i as u64 * 3));
+    assert_eq!(big[511], 511 * 3);
+    assert_eq!(machine::cret(), 0);
+    grow(32 * 1024, || ());
+    assert_eq!(machine::cret(), 0);
+}
+
+#[test]
+fn a_panic_crosses_several_segments_with_its_payload_and_leaks_nothing() {
+    let before = machine::stats();
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        grow(32 * 1024, || {
+            grow(32 * 1024, || grow(32 * 1024, || -> u32 { std::panic::panic_any(0xfeed_u32) }))
+        })
+    }));
+    let payload = result.expect_err("the panic was lost");
+    assert_eq!(payload.downcast_ref::<u32>(), Some(&0xfeed));
+    let after = machine::stats();
+    assert_eq!(after.segments_in_use, 0, "a segment was not returned");
+    assert_eq!(after.splits - before.splits, 3);
+    assert_eq!(machine::cret(), 0);
+}
+
+#[test]
+fn remaining_stack_tracks_the_current_segment() {
+    let outer = remaining_stack();
+    assert!(outer > 0);
+    let inner = grow(256 * 1024, remaining_stack);
+    assert!(inner <= 256 * 1024, "remaining {inner} bytes on a 256 KiB segment");
+    assert!(inner > 200 * 1024, "only {inner} bytes left on a fresh 256 KiB segment");
+    assert!(remaining_stack().abs_diff(outer) < 4096, "the old limit was not restored");
+}
+
+#[test]
+fn two_threads_grow_at_once() {
+    let handles: Vec<_> = (0..2)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let n = 200_000 + t;
+                let sum = deep_sum(n);
+                let stats = machine::stats();
+                (sum, n, stats)
+            })
+        })
+        .collect();
+    for h in handles {
+        let (sum, n, stats) = h.join().unwrap();
+        assert_eq!(sum, n * (n + 1) / 2);
+        assert!(stats.splits > 0);
+        assert_eq!(stats.segments_in_use, 0);
+    }
+}
+
+#[test]
+fn bad_segment_sizes_are_errors_and_grow_panics_with_the_reason() {
+    assert_eq!(try_grow(0, || ()).unwrap_err().kind(), ErrorKind::InvalidSize);
+    assert_eq!(try_grow(usize::MAX, || ()).unwrap_err().kind(), ErrorKind::InvalidSize);
+    assert_eq!(try_grow(usize::MAX - 4095, || ()).unwrap_err().kind(), ErrorKind::InvalidSize);
+    let err = try_grow(1 << 62, || ()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
+    // Tiny and odd sizes are rounded up and work.
+    assert_eq!(try_grow(1, || 5).unwrap(), 5);
+    assert_eq!(try_grow(12_345, || 6).unwrap(), 6);
+    let panic = catch_unwind(|| grow(0, || ())).unwrap_err();
+    let message = panic.downcast_ref::<String>().expect("a String message");
+    assert!(message.contains("0 bytes"), "{message}");
+    // The thread still grows after the failures.
+    assert_eq!(grow(64 * 1024, || 7), 7);
+}
+
+#[test]
+fn hot_split_of_a_new_size_does_not_thrash_a_cache_full_of_other_sizes() {
+    // Fill the cache with segments of another size: 40 nested grows of 128 KiB.
+    fn nest(levels: u32) {
+        if levels > 0 {
+            grow(128 * 1024, || nest(levels - 1));
+        }
+    }
+    nest(40);
+    assert_eq!(machine::stats().segments_cached, machine::SEGMENT_CACHE_CAPACITY as u64);
+    let before = machine::stats();
+    for i in 0..1_000u64 {
+        assert_eq!(grow(64 * 1024, || tiny(i)), i + 1);
+    }
+    let mapped = machine::stats().segments_mapped - before.segments_mapped;
+    assert_eq!(mapped, 1, "a hot split after the cache filled up mapped {mapped} segments");
+}
