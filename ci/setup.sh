@@ -3,6 +3,7 @@
 # the aarch64 Rust target, the aarch64 cross gcc and libc, qemu-user, and the valgrind header.
 # Each step prints what it does; anything already present is skipped.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 say() { printf '==> %s\n' "$*" >&2; }
 
@@ -27,4 +28,14 @@ else
     say "apt-get update && apt-get install ${need[*]}"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+# The instruction-count benches need the gungraun runner of exactly the version Cargo.toml pins.
+want=$(sed -n 's/^gungraun = "=\([0-9.]*\)".*/\1/p' Cargo.toml)
+have=$(gungraun-runner --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" = "$want" ]; then
+    say "gungraun-runner $want: present"
+else
+    say "cargo install gungraun-runner --version $want --locked (had: ${have:-none})"
+    cargo install gungraun-runner --version "$want" --locked
 fi

@@ -1,0 +1,113 @@
+//! The crate's demonstration: every capability, working, with its numbers measured on this
+//! machine. Run it with `cargo run --release --example tour`.
+
+use splitstack::{grow, machine, maybe_grow, prepare, remaining_stack, swap, Gobuf, Stack};
+use std::hint::black_box;
+use std::ptr::{addr_of, addr_of_mut};
+use std::time::Instant;
+
+fn main() {
+    println!("splitstack tour ({} on {})\n", std::env::consts::ARCH, std::env::consts::OS);
+    contexts();
+    segments();
+}
+
+/// Nanoseconds per item of `count` items that took `start.elapsed()`.
+fn ns_per(start: Instant, count: u64) -> f64 {
+    start.elapsed().as_nanos() as f64 / count as f64
+}
+
+struct Pair {
+    main: Gobuf,
+    co: Gobuf,
+}
+
+/// The coroutine side of the ping-pong: doubles what it gets, forever.
+unsafe extern "C" fn doubler(arg: usize) -> ! {
+    let pair = arg as *mut Pair;
+    // SAFETY: main keeps the Pair alive while this context may run.
+    let mut value = unsafe { swap(&mut *addr_of_mut!((*pair).co), &*addr_of!((*pair).main), 0) };
+    loop {
+        // SAFETY: as above.
+        value =
+            unsafe { swap(&mut *addr_of_mut!((*pair).co), &*addr_of!((*pair).main), value * 2) };
+    }
+}
+
+fn contexts() {
+    println!("== contexts: swap between two stacks");
+    let stack = Stack::new(64 * 1024).expect("a 64 KiB stack");
+    println!(
+        "stack: {} usable bytes at {:p}..{:p}, guard page below",
+        stack.len(),
+        stack.bottom(),
+        stack.top()
+    );
+    let mut pair = Pair { main: Gobuf::default(), co: Gobuf::default() };
+    let p: *mut Pair = &mut pair;
+    let rounds = 10_000_000u64;
+    // SAFETY: the stack outlives the coroutine's use of it; doubler never returns.
+    let start = unsafe {
+        prepare(&mut *addr_of_mut!((*p).co), &stack, doubler);
+        swap(&mut *addr_of_mut!((*p).main), &*addr_of!((*p).co), p as usize);
+        let start = Instant::now();
+        for i in 0..rounds as usize {
+            let got = swap(&mut *addr_of_mut!((*p).main), &*addr_of!((*p).co), black_box(i));
+            assert_eq!(got, i * 2);
+        }
+        start
+    };
+    println!(
+        "{rounds} round trips (resume + yield back, a word each way): {:.1} ns each\n",
+        ns_per(start, rounds)
+    );
+}
+
+/// Sums 1..=n with one `maybe_grow` check per level.
+fn deep_sum(n: u64) -> u64 {
+    maybe_grow(32 * 1024, 1024 * 1024, || if n == 0 { 0 } else { n + deep_sum(black_box(n - 1)) })
+}
+
+#[inline(never)]
+fn tiny(x: u64) -> u64 {
+    black_box(x) + 1
+}
+
+fn segments() {
+    println!("== segmented stacks: grow on demand, no hot split");
+    println!("remaining on the main thread's stack: {} KiB", remaining_stack() / 1024);
+    let before = machine::stats();
+    let n = 10_000_000u64;
+    let start = Instant::now();
+    let sum = deep_sum(n);
+    let elapsed = start.elapsed();
+    assert_eq!(sum, n * (n + 1) / 2);
+    let after = machine::stats();
+    println!(
+        "{n} levels of recursion, a maybe_grow check at each: sum {sum} in {:.0} ms \
+         ({:.1} ns per level)",
+        elapsed.as_secs_f64() * 1e3,
+        elapsed.as_nanos() as f64 / n as f64
+    );
+    println!(
+        "  splits {}, segments mapped {}, deepest nesting {} segments, cached now {}, m.cret {}",
+        after.splits - before.splits,
+        after.segments_mapped - before.segments_mapped,
+        after.max_segments_in_use,
+        after.segments_cached,
+        machine::cret()
+    );
+    let before = machine::stats();
+    let iterations = 1_000_000u64;
+    let start = Instant::now();
+    for i in 0..iterations {
+        black_box(grow(64 * 1024, || tiny(i)));
+    }
+    let per = ns_per(start, iterations);
+    let after = machine::stats();
+    println!(
+        "hot split: grow(64 KiB, tiny) {iterations} times: {per:.1} ns each, {} segment(s) mapped",
+        after.segments_mapped - before.segments_mapped
+    );
+    println!();
+}
