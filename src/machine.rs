@@ -35,8 +35,13 @@ pub(crate) struct M {
     pub(crate) cret: usize,
     /// The highest address (exclusive) of the current stack (Go's `stackbase`).
     pub(crate) stack_base: usize,
-    /// Segments kept for reuse, most recently released last.
-    cache: Vec<Stack>,
+    /// Every segment this thread holds: `segments[..in_use]` are the segments in use, outermost
+    /// first (splits nest, so they are released in reverse order), and `segments[in_use..]` the
+    /// cache, most recently released first. A split of the same size as the last one released
+    /// finds its segment at `segments[in_use]` and moves nothing.
+    segments: Vec<Stack>,
+    /// How many of `segments` are in use.
+    in_use: usize,
     /// Counters reported by [`stats`].
     stats: Stats,
     /// An alternate signal stack this thread got from splitstack (it had none), so that the
@@ -70,7 +75,8 @@ impl M {
         M {
             cret: 0,
             stack_base: 0,
-            cache: Vec::new(),
+            segments: Vec::new(),
+            in_use: 0,
             stats: Stats {
                 splits: 0,
                 segments_mapped: 0,
@@ -83,46 +89,85 @@ impl M {
         }
     }
 
-    /// A segment of at least `size` usable bytes (already page rounded): the most recently
-    /// cached one of that size, or a new mapping.
-    pub(crate) fn take_segment(&mut self, size: usize) -> Result<Stack, Error> {
-        let stack = match self.cache.iter().rposition(|s| s.len() == size) {
-            Some(i) => self.cache.swap_remove(i),
-            None => {
-                let stack = Stack::new(size)?;
-                self.stats.segments_mapped += 1;
-                stack
-            }
+    /// Split: a segment of `len` usable bytes (already rounded by the caller) becomes the
+    /// current stack: the most recently released cached segment when it has that size, another
+    /// cached one of that size, or a new mapping. Returns the segment's (bottom, top) and the old
+    /// stack's (limit, base), which the segment's Stktop keeps for `oldstack`.
+    #[inline]
+    pub(crate) fn push_segment(&mut self, len: usize) -> Result<SplitBounds, Error> {
+        let i = self.in_use;
+        let (bottom, top) = match self.segments.get(i) {
+            Some(next) if next.len() == len => (next.bottom() as usize, next.top() as usize),
+            _ => self.place_segment_slow(len)?,
         };
+        self.in_use = i + 1;
         self.stats.splits += 1;
-        self.stats.segments_in_use += 1;
-        self.stats.max_segments_in_use =
-            self.stats.max_segments_in_use.max(self.stats.segments_in_use);
-        self.stats.segments_cached = self.cache.len() as u64;
-        Ok(stack)
+        if self.in_use as u64 > self.stats.max_segments_in_use {
+            self.stats.max_segments_in_use = self.in_use as u64;
+        }
+        let old_limit = STACK_LIMIT.with(|limit| limit.replace(bottom));
+        let old_base = core::mem::replace(&mut self.stack_base, top);
+        Ok(SplitBounds { top, old_limit, old_base })
     }
 
-    /// Take back a segment nothing runs on any more. It goes into the cache; when the cache is
-    /// full, the least recently released segment is unmapped to make room, so that the sizes in
-    /// use now (a hot split's) always find a place, whatever sizes filled the cache before.
-    pub(crate) fn release_segment(&mut self, stack: Stack) {
-        self.stats.segments_in_use -= 1;
-        if self.cache.capacity() == 0 {
-            self.cache.reserve_exact(SEGMENT_CACHE_CAPACITY);
+    /// Puts a segment of `len` bytes at `segments[in_use]`: a cached one of that size moved
+    /// there, or a new mapping inserted there. The cache keeps at most
+    /// [`SEGMENT_CACHE_CAPACITY`] segments; the one released longest ago is unmapped first.
+    #[cold]
+    fn place_segment_slow(&mut self, len: usize) -> Result<(usize, usize), Error> {
+        let i = self.in_use;
+        match self.segments[i..].iter().position(|s| s.len() == len) {
+            Some(offset) => {
+                let stack = self.segments.remove(i + offset);
+                self.segments.insert(i, stack);
+            }
+            None => {
+                let stack = Stack::new(len)?;
+                self.stats.segments_mapped += 1;
+                self.segments.insert(i, stack);
+                if self.segments.len() - (i + 1) > SEGMENT_CACHE_CAPACITY {
+                    self.unmap_last_cached();
+                }
+            }
         }
-        if self.cache.len() == SEGMENT_CACHE_CAPACITY {
-            drop(self.cache.remove(0));
-            self.stats.segments_unmapped += 1;
-        }
-        self.cache.push(stack);
-        self.stats.segments_cached = self.cache.len() as u64;
+        let stack = &self.segments[i];
+        Ok((stack.bottom() as usize, stack.top() as usize))
     }
+
+    /// Unsplit, after `oldstack` has restored the old stack's bounds: the innermost segment in
+    /// use goes back to the cache, where it is the first candidate for the next split. When that
+    /// makes the cache hold more than [`SEGMENT_CACHE_CAPACITY`], the segment released longest
+    /// ago (the last) is unmapped.
+    #[inline]
+    pub(crate) fn pop_segment(&mut self) {
+        self.in_use -= 1;
+        if self.segments.len() - self.in_use > SEGMENT_CACHE_CAPACITY {
+            self.unmap_last_cached();
+        }
+    }
+
+    #[cold]
+    fn unmap_last_cached(&mut self) {
+        self.segments.pop();
+        self.stats.segments_unmapped += 1;
+    }
+}
+
+/// What a split needs to write the new segment's Stktop.
+pub(crate) struct SplitBounds {
+    /// The new segment's top (exclusive).
+    pub(crate) top: usize,
+    /// The old stack's lowest usable address.
+    pub(crate) old_limit: usize,
+    /// The old stack's base.
+    pub(crate) old_base: usize,
 }
 
 impl Drop for M {
     fn drop(&mut self) {
-        // The thread is exiting: nothing runs on a cached segment; give them back to the OS.
-        self.cache.clear();
+        // The thread is exiting: nothing runs on any segment; give them back to the OS.
+        self.stats.segments_unmapped += self.segments.len() as u64;
+        self.segments.clear();
     }
 }
 
@@ -136,18 +181,12 @@ pub(crate) fn with_m<T>(f: impl FnOnce(&mut M) -> T) -> Option<T> {
         // SAFETY: M is only reached through this function, which is not reentered (documented
         // above), and never leaves its thread.
         let m = unsafe { &mut *m.get() };
-        if STACK_LIMIT.get() == LIMIT_UNKNOWN {
+        if STACK_LIMIT.with(Cell::get) == LIMIT_UNKNOWN {
             m.learn_thread_stack();
         }
         f(m)
     })
     .ok()
-}
-
-/// A raw pointer to this thread's `M`, for the `m` field of a Stktop. Valid until the thread
-/// exits.
-pub(crate) fn m_ptr() -> *mut M {
-    M.with(|m| m.get())
 }
 
 impl M {
@@ -157,7 +196,8 @@ impl M {
     fn learn_thread_stack(&mut self) {
         let (lo, hi) = thread_stack_bounds();
         self.stack_base = hi;
-        STACK_LIMIT.set(lo);
+        STACK_LIMIT.with(|limit| limit.set(lo));
+        self.segments.reserve(SEGMENT_CACHE_CAPACITY);
         if self.alt_stack.is_none() {
             self.alt_stack = AltStack::install_if_missing();
         }
@@ -236,5 +276,10 @@ pub fn cret() -> usize {
 
 /// This thread's counters.
 pub fn stats() -> Stats {
-    with_m(|m| m.stats).unwrap_or_default()
+    with_m(|m| Stats {
+        segments_in_use: m.in_use as u64,
+        segments_cached: (m.segments.len() - m.in_use) as u64,
+        ..m.stats
+    })
+    .unwrap_or_default()
 }

@@ -14,9 +14,10 @@
 use crate::arch;
 use crate::context::Gobuf;
 use crate::error::Error;
-use crate::machine::{self, with_m, M, STACK_LIMIT};
+use crate::machine::{with_m, SplitBounds, M, STACK_LIMIT};
 use crate::stack::page_size;
 use std::any::Any;
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
@@ -85,7 +86,7 @@ pub(crate) unsafe extern "C" fn splitstack_oldstack(stktop: *mut Stktop) -> ! {
     unsafe {
         let top = &*stktop;
         let m = &mut *top.m;
-        STACK_LIMIT.set(top.old_limit);
+        STACK_LIMIT.with(|limit| limit.set(top.old_limit));
         m.stack_base = top.old_base;
         let cret = m.cret;
         m.cret = 0;
@@ -94,15 +95,24 @@ pub(crate) unsafe extern "C" fn splitstack_oldstack(stktop: *mut Stktop) -> ! {
 }
 
 /// The usable size of the segment a request for `segment_size` bytes gets.
+#[inline]
 fn segment_len(segment_size: usize) -> Result<usize, Error> {
-    if segment_size == 0 {
-        return Err(Error::invalid_size("a stack segment of 0 bytes was requested"));
+    let page_mask = page_size() - 1;
+    match segment_size.max(MIN_SEGMENT_SIZE).checked_add(page_mask) {
+        Some(len) if segment_size != 0 => Ok(len & !page_mask),
+        _ => Err(segment_size_error(segment_size)),
     }
-    segment_size.max(MIN_SEGMENT_SIZE).checked_next_multiple_of(page_size()).ok_or_else(|| {
+}
+
+#[cold]
+fn segment_size_error(segment_size: usize) -> Error {
+    if segment_size == 0 {
+        Error::invalid_size("a stack segment of 0 bytes was requested")
+    } else {
         Error::invalid_size(format!(
             "stack segment size {segment_size} overflows when rounded up to whole pages"
         ))
-    })
+    }
 }
 
 /// Runs `f` on a new stack segment of at least `segment_size` bytes and returns its result.
@@ -117,29 +127,32 @@ fn segment_len(segment_size: usize) -> Result<usize, Error> {
 /// overflows when rounded; the OS's refusal to map a segment as in [`Stack::new`](crate::Stack::new).
 pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Error> {
     let len = segment_len(segment_size)?;
-    let segment = with_m(|m| m.take_segment(len))
-        .ok_or_else(|| Error::invalid_size("stack growth while the thread is exiting"))??;
     let mut call = Call { f: Some(f), result: MaybeUninit::uninit() };
+    let stktop = with_m(|m| {
+        let SplitBounds { top, old_limit, old_base } = m.push_segment(len)?;
+        let stktop = (top - core::mem::size_of::<Stktop>()) as *mut Stktop;
+        // SAFETY: the segment is ours alone until popped below; stktop lies at its top,
+        // 16-byte aligned, inside the mapping, which the M keeps until the thread exits.
+        unsafe {
+            stktop.write(Stktop {
+                gobuf: Gobuf::new_empty(),
+                m,
+                old_limit,
+                old_base,
+                segment_size: len,
+                free: 1,
+                _reserved: 0,
+            })
+        };
+        Ok::<_, Error>(stktop)
+    })
+    .unwrap_or_else(|| Err(Error::invalid_size("stack growth while the thread is exiting")))?;
     let call_ptr = &mut call as *mut Call<F, R> as usize;
-    let stktop = (segment.top() as usize - core::mem::size_of::<Stktop>()) as *mut Stktop;
-    // SAFETY: the segment is ours alone until released below; stktop lies at its top, 16-byte
-    // aligned. run_call catches every panic, so nothing unwinds through morestack. The closure
-    // and its result live in `call`, on this stack, which stays put until morestack returns.
-    let word = unsafe {
-        stktop.write(Stktop {
-            gobuf: Gobuf::new_empty(),
-            m: machine::m_ptr(),
-            old_limit: STACK_LIMIT.get(),
-            old_base: with_m(|m| core::mem::replace(&mut m.stack_base, segment.top() as usize))
-                .unwrap_or(0),
-            segment_size: len,
-            free: 1,
-            _reserved: 0,
-        });
-        STACK_LIMIT.set(segment.bottom() as usize);
-        arch::morestack(stktop, run_call::<F, R>, call_ptr)
-    };
-    with_m(|m| m.release_segment(segment));
+    // SAFETY: run_call catches every panic, so nothing unwinds through morestack. The closure
+    // and its result live in `call`, on this stack, which stays put until morestack returns;
+    // oldstack has restored this stack's bounds by then.
+    let word = unsafe { arch::morestack(stktop, run_call::<F, R>, call_ptr) };
+    with_m(M::pop_segment);
     assert_eq!(word, call_ptr, "splitstack: the unsplit returned a different word than was sent");
     // SAFETY: run_call wrote the result before returning the word that brought us here.
     match unsafe { call.result.assume_init() } {
@@ -172,7 +185,7 @@ pub fn grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> R {
 #[inline(always)]
 pub fn maybe_grow<R, F: FnOnce() -> R>(red_zone: usize, segment_size: usize, f: F) -> R {
     let sp = arch::stack_pointer();
-    if sp.saturating_sub(red_zone) >= STACK_LIMIT.get() {
+    if sp.saturating_sub(red_zone) >= STACK_LIMIT.with(Cell::get) {
         f()
     } else {
         maybe_grow_slow(red_zone, segment_size, f)
@@ -196,5 +209,5 @@ fn maybe_grow_slow<R, F: FnOnce() -> R>(red_zone: usize, segment_size: usize, f:
 pub fn remaining_stack() -> usize {
     // Learn the thread's bounds if this is the first call.
     with_m(|_| ());
-    arch::stack_pointer().saturating_sub(STACK_LIMIT.get())
+    arch::stack_pointer().saturating_sub(STACK_LIMIT.with(Cell::get))
 }

@@ -6,16 +6,19 @@ use memmap2::{MmapMut, MmapOptions};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The system's page size, read once.
+#[inline]
 pub fn page_size() -> usize {
     static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
+    #[cold]
+    fn read() -> usize {
+        // SAFETY: sysconf has no preconditions.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let size = if size > 0 { size as usize } else { 4096 };
+        PAGE_SIZE.store(size, Ordering::Relaxed);
+        size
+    }
     match PAGE_SIZE.load(Ordering::Relaxed) {
-        0 => {
-            // SAFETY: sysconf has no preconditions.
-            let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-            let size = if size > 0 { size as usize } else { 4096 };
-            PAGE_SIZE.store(size, Ordering::Relaxed);
-            size
-        }
+        0 => read(),
         size => size,
     }
 }
@@ -85,22 +88,26 @@ impl Stack {
 
     /// The highest address (exclusive) of the usable part: where a stack pointer starts. Page
     /// aligned, so 16-byte aligned.
+    #[inline]
     pub fn top(&self) -> *mut u8 {
         self.map.as_ptr().wrapping_add(self.map.len()) as *mut u8
     }
 
     /// The lowest usable address, just above the guard page.
+    #[inline]
     pub fn bottom(&self) -> *mut u8 {
         self.map.as_ptr().wrapping_add(self.guard_len) as *mut u8
     }
 
     /// Usable bytes, between [`bottom`](Stack::bottom) and [`top`](Stack::top).
     #[allow(clippy::len_without_is_empty)] // a stack is never empty
+    #[inline]
     pub fn len(&self) -> usize {
         self.map.len() - self.guard_len
     }
 
     /// The guard page's address range `[start, end)`; `end` is [`bottom`](Stack::bottom).
+    #[inline]
     pub fn guard(&self) -> core::ops::Range<usize> {
         let start = self.map.as_ptr() as usize;
         start..start + self.guard_len

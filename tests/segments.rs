@@ -26,6 +26,7 @@ fn a_million_levels_of_maybe_grow_recursion_return_the_right_sum() {
     let after = machine::stats();
     assert!(after.splits > before.splits, "a million levels should have needed segments");
     assert_eq!(after.segments_in_use, 0);
+    assert!(after.segments_cached <= machine::SEGMENT_CACHE_CAPACITY as u64, "{after:?}");
     assert_eq!(machine::cret(), 0);
 }
 
