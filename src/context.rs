@@ -27,13 +27,20 @@ pub struct Gobuf {
     pub(crate) base: usize,
 }
 
-// The assembly reads these offsets from asm/offsets.h; a change on one side alone does not build.
+/// Field offsets for the inline `asm!` switch; the `.S` files read the same numbers from
+/// asm/offsets.h. Each is asserted against the struct below, so a layout change that forgets
+/// either side does not build.
+pub(crate) const GOBUF_SP: usize = 0;
+pub(crate) const GOBUF_PC: usize = 8;
+pub(crate) const GOBUF_FP: usize = 16;
+pub(crate) const GOBUF_BASE: usize = 24;
+
 const _: () = {
     use core::mem::{offset_of, size_of};
-    assert!(offset_of!(Gobuf, sp) == 0); // GOBUF_SP
-    assert!(offset_of!(Gobuf, pc) == 8); // GOBUF_PC
-    assert!(offset_of!(Gobuf, fp) == 16); // GOBUF_FP
-    assert!(offset_of!(Gobuf, base) == 24); // GOBUF_BASE
+    assert!(offset_of!(Gobuf, sp) == GOBUF_SP);
+    assert!(offset_of!(Gobuf, pc) == GOBUF_PC);
+    assert!(offset_of!(Gobuf, fp) == GOBUF_FP);
+    assert!(offset_of!(Gobuf, base) == GOBUF_BASE);
     assert!(size_of::<Gobuf>() == 32); // GOBUF_SIZE
 };
 
@@ -93,6 +100,20 @@ pub unsafe fn prepare(
 pub unsafe fn swap(save: &mut Gobuf, resume: &Gobuf, arg: usize) -> usize {
     // SAFETY: forwarded contract.
     unsafe { arch::swap(save, resume, arg) }
+}
+
+/// [`swap`] through one shared out-of-line copy of the switch (`splitstack_swap` in asm/)
+/// instead of a copy inlined at each call site. Same contract, same effect; slower, because the
+/// one indirect branch that both sides of a ping-pong execute alternates targets and defeats the
+/// branch predictor. Exposed so that the benches and tests can compare and check both.
+///
+/// # Safety
+/// As [`swap`].
+#[doc(hidden)]
+#[inline(always)]
+pub unsafe fn swap_out_of_line(save: &mut Gobuf, resume: &Gobuf, arg: usize) -> usize {
+    // SAFETY: forwarded contract.
+    unsafe { arch::swap_out_of_line(save, resume, arg) }
 }
 
 /// Resume the context in `buf`, passing `ret`; the current context is abandoned.

@@ -10,7 +10,7 @@ pub mod machine;
 mod segment;
 mod stack;
 
-pub use context::{gogo, gosave, prepare, swap, Gobuf};
+pub use context::{gogo, gosave, prepare, swap, swap_out_of_line, Gobuf};
 pub use error::{Error, ErrorKind};
 pub use segment::{grow, maybe_grow, remaining_stack, try_grow, MIN_SEGMENT_SIZE};
 pub use stack::{page_size, Stack};

@@ -11,11 +11,21 @@ use std::arch::{asm, naked_asm};
 use std::ptr::{addr_of, addr_of_mut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A real function boundary around `swap`: it must preserve callee-saved registers like any other.
+/// A switch function with the C ABI, which must preserve callee-saved registers like any other.
+type SwapC = extern "C" fn(*mut Gobuf, *const Gobuf, usize) -> usize;
+
+/// A real function boundary around `swap` (the switch inlined at its call site).
 #[inline(never)]
-extern "C" fn swap_c(save: *mut Gobuf, resume: *const Gobuf, arg: usize) -> usize {
+extern "C" fn swap_inline(save: *mut Gobuf, resume: *const Gobuf, arg: usize) -> usize {
     // SAFETY: the callers below pass buffers of a live ping-pong.
     unsafe { swap(&mut *save, &*resume, arg) }
+}
+
+/// A real function boundary around `swap_out_of_line` (a call to the assembly routine).
+#[inline(never)]
+extern "C" fn swap_outlined(save: *mut Gobuf, resume: *const Gobuf, arg: usize) -> usize {
+    // SAFETY: the callers below pass buffers of a live ping-pong.
+    unsafe { splitstack::swap_out_of_line(&mut *save, &*resume, arg) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -33,6 +43,7 @@ mod regs {
         arg: usize,
         pattern: u64,
         out: &mut Saved,
+        f: SwapC,
     ) -> usize {
         let ret: usize;
         // SAFETY: rbx and rbp, which asm! cannot name, are pushed and popped around the call;
@@ -49,7 +60,7 @@ mod regs {
                 "lea r13, [rbx + 3]",
                 "lea r14, [rbx + 4]",
                 "lea r15, [rbx + 5]",
-                "call {f}",
+                "call r11",
                 "mov rcx, [rsp + 8]",
                 "mov [rcx], rbx",
                 "mov [rcx + 8], rbp",
@@ -62,7 +73,7 @@ mod regs {
                 "pop rbx",
                 out = in(reg) out.as_mut_ptr(),
                 pat = in(reg) pattern,
-                f = sym swap_c,
+                in("r11") f,
                 in("rdi") save,
                 in("rsi") resume,
                 in("rdx") arg,
@@ -93,6 +104,7 @@ mod regs {
         arg: usize,
         pattern: u64,
         out: &mut Saved,
+        f: SwapC,
     ) -> usize {
         let ret: usize;
         // SAFETY: x19 and x29, which asm! cannot name, are saved and restored around the call;
@@ -120,7 +132,7 @@ mod regs {
                 "add x9, x19, #16", "fmov d13, x9",
                 "add x9, x19, #17", "fmov d14, x9",
                 "add x9, x19, #18", "fmov d15, x9",
-                "bl {f}",
+                "blr x16",
                 "ldr x9, [sp, #16]",
                 "stp x19, x20, [x9]",
                 "stp x21, x22, [x9, #16]",
@@ -136,7 +148,7 @@ mod regs {
                 "ldp x19, x29, [sp], #32",
                 out = in(reg) out.as_mut_ptr(),
                 pat = in(reg) pattern,
-                f = sym swap_c,
+                in("x16") f,
                 in("x0") save,
                 in("x1") resume,
                 in("x2") arg,
@@ -168,10 +180,11 @@ fn mismatches(saved: &Saved, pattern: u64) -> Vec<String> {
 struct Pair {
     main: Gobuf,
     co: Gobuf,
+    /// The switch under test.
+    switch: SwapC,
+    /// How many of the co side's checks found a clobbered register.
+    co_failures: usize,
 }
-
-/// How many of the co side's checks found a clobbered register.
-static CO_FAILURES: AtomicUsize = AtomicUsize::new(0);
 
 unsafe extern "C" fn clobbering_entry(arg: usize) -> ! {
     let pair = arg as *mut Pair;
@@ -185,42 +198,52 @@ unsafe extern "C" fn clobbering_entry(arg: usize) -> ! {
                 0,
                 CO_PATTERN,
                 &mut saved,
+                (*pair).switch,
             );
-        }
-        if !mismatches(&saved, CO_PATTERN).is_empty() {
-            CO_FAILURES.fetch_add(1, Ordering::Relaxed);
+            if !mismatches(&saved, CO_PATTERN).is_empty() {
+                (*pair).co_failures += 1;
+            }
         }
     }
 }
 
-#[test]
-fn callee_saved_registers_survive_switches_both_ways() {
+fn check_callee_saved_registers(switch: SwapC) {
     let stack = Stack::new(64 * 1024).unwrap();
-    let mut pair = Pair { main: Gobuf::default(), co: Gobuf::default() };
+    let mut pair = Pair { main: Gobuf::default(), co: Gobuf::default(), switch, co_failures: 0 };
     let p: *mut Pair = &mut pair;
     let mut saved: Saved = Default::default();
     // SAFETY: the stack outlives every switch into it; clobbering_entry never returns.
     unsafe { prepare(&mut *addr_of_mut!((*p).co), &stack, clobbering_entry) };
     for round in 0..100u64 {
+        let pattern = MAIN_PATTERN + (round << 8);
         // SAFETY: as above.
         unsafe {
             switch_with_patterns(
                 addr_of_mut!((*p).main),
                 addr_of!((*p).co),
                 p as usize,
-                MAIN_PATTERN + (round << 8),
+                pattern,
                 &mut saved,
+                switch,
             );
         }
-        let bad = mismatches(&saved, MAIN_PATTERN + (round << 8));
+        let bad = mismatches(&saved, pattern);
         assert!(bad.is_empty(), "round {round}: registers clobbered across the switch: {bad:?}");
     }
     // The co side checked 99 times (its first switch only started it).
-    assert_eq!(
-        CO_FAILURES.load(Ordering::Relaxed),
-        0,
-        "the coroutine side saw clobbered registers"
-    );
+    // SAFETY: the co side is suspended; nothing else touches the Pair.
+    let co_failures = unsafe { (*p).co_failures };
+    assert_eq!(co_failures, 0, "the coroutine side saw clobbered registers");
+}
+
+#[test]
+fn callee_saved_registers_survive_the_inlined_switch_both_ways() {
+    check_callee_saved_registers(swap_inline);
+}
+
+#[test]
+fn callee_saved_registers_survive_the_out_of_line_switch_both_ways() {
+    check_callee_saved_registers(swap_outlined);
 }
 
 /// The stack pointer the entry function saw at its first instruction.

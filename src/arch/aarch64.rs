@@ -7,15 +7,62 @@
 //! `clobber_abi("C")` covers the rest, x30 included.
 
 use super::*;
+use crate::context::{GOBUF_BASE, GOBUF_FP, GOBUF_PC, GOBUF_SP};
+
+// The paired loads and stores below rely on pc following sp and base following fp.
+const _: () = assert!(GOBUF_PC == GOBUF_SP + 8 && GOBUF_BASE == GOBUF_FP + 8);
 use crate::segment::Stktop;
 use core::arch::asm;
 
-/// Save the current context into `save` and resume `resume` with `arg`.
+/// Save the current context into `save` and resume `resume` with `arg`: the switch, inlined
+/// at each call site, so that each site's indirect branch has one stable target (see the x86-64
+/// twin for the measurement). Differences: the branch goes through x16, which BTI's `bti c`
+/// admits at a prepared context's trampoline, and the resume point carries `bti j` (both hints,
+/// NOPs without BTI).
 ///
 /// # Safety
 /// As [`crate::swap`].
 #[inline(always)]
 pub(crate) unsafe fn swap(save: *mut Gobuf, resume: *const Gobuf, arg: usize) -> usize {
+    let ret: usize;
+    // SAFETY: the caller upholds crate::swap's contract. x29 and x19, which asm! cannot name,
+    // are saved in `save` and restored from `resume`; every other register is declared
+    // clobbered.
+    unsafe {
+        asm!(
+            "adr x17, 2f",                   // our resume point
+            "mov x16, sp",
+            "stp x16, x17, [x1, #{sp}]",     // save: sp, pc (GOBUF_PC follows GOBUF_SP)
+            "stp x29, x19, [x1, #{fp}]",     // save: frame pointer, base register
+            "ldp x16, x17, [x2, #{sp}]",     // x16 = resumed sp, x17 = resumed pc
+            "ldp x29, x19, [x2, #{fp}]",     // restore: frame pointer, base register
+            "mov sp, x16",                   // restore: sp
+            "mov x16, x17",                  // branch register BTI admits at `bti c`
+            "br x16",                        // resume; x0 = arg for the other side
+            "2:",
+            "hint #38",                      // bti jc; x0 = the word whoever resumed us passed
+            sp = const GOBUF_SP,
+            fp = const GOBUF_FP,
+            in("x1") save,
+            in("x2") resume,
+            inout("x0") arg => ret,
+            out("x20") _, out("x21") _, out("x22") _, out("x23") _, out("x24") _,
+            out("x25") _, out("x26") _, out("x27") _, out("x28") _,
+            out("v8") _, out("v9") _, out("v10") _, out("v11") _,
+            out("v12") _, out("v13") _, out("v14") _, out("v15") _,
+            clobber_abi("C"),
+        );
+    }
+    ret
+}
+
+/// The out-of-line switch: `bl splitstack_swap`. Same contract as [`swap`]; kept to measure the
+/// inlined form against.
+///
+/// # Safety
+/// As [`crate::swap`].
+#[inline(always)]
+pub(crate) unsafe fn swap_out_of_line(save: *mut Gobuf, resume: *const Gobuf, arg: usize) -> usize {
     let ret: usize;
     // SAFETY: the caller upholds crate::swap's contract; every register the routine (or the
     // context it resumes) may change is declared clobbered here.
