@@ -7,15 +7,21 @@
 //! - `M` itself, which owns the cached segments and releases them when the thread exits.
 
 use crate::error::Error;
+use crate::segment::Stktop;
 use crate::stack::{page_size, Stack};
 use std::cell::{Cell, UnsafeCell};
 
 /// How many segments a thread keeps for reuse (Go 1.0 kept 32 per M).
 pub const SEGMENT_CACHE_CAPACITY: usize = 32;
 
-/// A `STACK_LIMIT` that no stack pointer is ever at or above: the thread's bounds are not known
-/// yet, so the next check takes the slow path, which learns them.
-pub(crate) const LIMIT_UNKNOWN: usize = usize::MAX;
+/// A `STACK_LIMIT` above every user-space stack pointer (x86-64 and AArch64 user addresses are
+/// below 2^57), so the next check takes the slow path, which learns the thread's bounds. Half of
+/// the address space, so that adding a red zone of up to [`MAX_RED_ZONE`] cannot overflow.
+pub(crate) const LIMIT_UNKNOWN: usize = usize::MAX / 2;
+
+/// The largest red zone the inlined check handles; larger ones take the slow path, which is
+/// exact for any size.
+pub(crate) const MAX_RED_ZONE: usize = usize::MAX / 4;
 
 thread_local! {
     /// The lowest usable address of the stack this thread runs on now (Go's `stackguard`,
@@ -44,6 +50,8 @@ pub(crate) struct M {
     in_use: usize,
     /// Counters reported by [`stats`].
     stats: Stats,
+    /// This thread's `STACK_LIMIT` cell.
+    limit_cell: *const Cell<usize>,
     /// An alternate signal stack this thread got from splitstack (it had none), so that the
     /// overflow handler can run; freed when the thread exits.
     alt_stack: Option<AltStack>,
@@ -86,15 +94,16 @@ impl M {
                 max_segments_in_use: 0,
             },
             alt_stack: None,
+            limit_cell: core::ptr::null(),
         }
     }
 
     /// Split: a segment of `len` usable bytes (already rounded by the caller) becomes the
     /// current stack: the most recently released cached segment when it has that size, another
-    /// cached one of that size, or a new mapping. Returns the segment's (bottom, top) and the old
-    /// stack's (limit, base), which the segment's Stktop keeps for `oldstack`.
+    /// cached one of that size, or a new mapping. Returns the segment's [`Stktop`], with the old
+    /// stack's limit and base recorded in it for `oldstack`; `morestack` fills in its `gobuf`.
     #[inline]
-    pub(crate) fn push_segment(&mut self, len: usize) -> Result<SplitBounds, Error> {
+    pub(crate) fn push_segment(&mut self, len: usize) -> Result<*mut Stktop, Error> {
         let i = self.in_use;
         let (bottom, top) = match self.segments.get(i) {
             Some(next) if next.len() == len => (next.bottom() as usize, next.top() as usize),
@@ -105,14 +114,20 @@ impl M {
         if self.in_use as u64 > self.stats.max_segments_in_use {
             self.stats.max_segments_in_use = self.in_use as u64;
         }
-        let old_limit = STACK_LIMIT.with(|limit| limit.replace(bottom));
-        let old_base = core::mem::replace(&mut self.stack_base, top);
-        Ok(SplitBounds { top, old_limit, old_base })
+        let stktop = Stktop::at(top);
+        // SAFETY: as in set_limit; stktop is inside the segment, which this M owns and nothing
+        // runs on, and was initialised when the segment was mapped.
+        unsafe {
+            (*stktop).old_limit = (*self.limit_cell).replace(bottom);
+            (*stktop).old_base = core::mem::replace(&mut self.stack_base, top);
+        }
+        Ok(stktop)
     }
 
     /// Puts a segment of `len` bytes at `segments[in_use]`: a cached one of that size moved
-    /// there, or a new mapping inserted there. The cache keeps at most
-    /// [`SEGMENT_CACHE_CAPACITY`] segments; the one released longest ago is unmapped first.
+    /// there, or a new mapping inserted there, with its [`Stktop`] initialised. The cache keeps
+    /// at most [`SEGMENT_CACHE_CAPACITY`] segments; the one released longest ago is unmapped
+    /// first.
     #[cold]
     fn place_segment_slow(&mut self, len: usize) -> Result<(usize, usize), Error> {
         let i = self.in_use;
@@ -123,6 +138,8 @@ impl M {
             }
             None => {
                 let stack = Stack::new(len)?;
+                // SAFETY: the top of a fresh mapping of at least a page, 16-byte aligned.
+                unsafe { Stktop::at(stack.top() as usize).write(Stktop::new(self, len)) };
                 self.stats.segments_mapped += 1;
                 self.segments.insert(i, stack);
                 if self.segments.len() - (i + 1) > SEGMENT_CACHE_CAPACITY {
@@ -153,16 +170,6 @@ impl M {
     }
 }
 
-/// What a split needs to write the new segment's Stktop.
-pub(crate) struct SplitBounds {
-    /// The new segment's top (exclusive).
-    pub(crate) top: usize,
-    /// The old stack's lowest usable address.
-    pub(crate) old_limit: usize,
-    /// The old stack's base.
-    pub(crate) old_base: usize,
-}
-
 impl Drop for M {
     fn drop(&mut self) {
         // The thread is exiting: nothing runs on any segment; give them back to the OS.
@@ -171,22 +178,34 @@ impl Drop for M {
     }
 }
 
-/// Runs `f` with this thread's `M`, learning the thread's stack bounds first if they are not
-/// known. Returns `None` while the thread is being torn down (its `M` is gone).
-///
-/// `f` must not call `with_m` again (the `&mut M` would alias).
+/// This thread's `M`, its stack bounds learnt if they were not known yet. `None` while the
+/// thread is being torn down (its `M` is gone). The pointer is valid until the thread exits; a
+/// `&mut M` made from it must not outlive a call that may reach `M` again (a split, a nested
+/// `with_m`).
+#[inline]
+pub(crate) fn current_m() -> Option<*mut M> {
+    let m = M.try_with(UnsafeCell::get).ok()?;
+    if STACK_LIMIT.with(Cell::get) == LIMIT_UNKNOWN {
+        // SAFETY: no other reference to this thread's M is live here.
+        unsafe { (*m).learn_thread_stack() };
+    }
+    Some(m)
+}
+
+/// Runs `f` with this thread's `M` (see [`current_m`]). `f` must not reach `M` again.
 #[inline]
 pub(crate) fn with_m<T>(f: impl FnOnce(&mut M) -> T) -> Option<T> {
-    M.try_with(|m| {
-        // SAFETY: M is only reached through this function, which is not reentered (documented
-        // above), and never leaves its thread.
-        let m = unsafe { &mut *m.get() };
-        if STACK_LIMIT.with(Cell::get) == LIMIT_UNKNOWN {
-            m.learn_thread_stack();
-        }
-        f(m)
-    })
-    .ok()
+    // SAFETY: M never leaves its thread, and `f` does not reach it again (documented above).
+    current_m().map(|m| f(unsafe { &mut *m }))
+}
+
+/// Sets the current stack's limit through the cell's address, which `M` keeps so that
+/// `oldstack` (not inlined into the caller) needs no thread-local lookup.
+#[inline]
+pub(crate) fn set_limit(m: &M, limit: usize) {
+    // SAFETY: limit_cell is this thread's STACK_LIMIT (set when the bounds were learnt, before
+    // any segment exists), which outlives every segment.
+    unsafe { (*m.limit_cell).set(limit) }
 }
 
 impl M {
@@ -196,6 +215,7 @@ impl M {
     fn learn_thread_stack(&mut self) {
         let (lo, hi) = thread_stack_bounds();
         self.stack_base = hi;
+        self.limit_cell = STACK_LIMIT.with(|limit| limit as *const Cell<usize>);
         STACK_LIMIT.with(|limit| limit.set(lo));
         self.segments.reserve(SEGMENT_CACHE_CAPACITY);
         if self.alt_stack.is_none() {

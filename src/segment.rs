@@ -14,7 +14,7 @@
 use crate::arch;
 use crate::context::Gobuf;
 use crate::error::Error;
-use crate::machine::{with_m, SplitBounds, M, STACK_LIMIT};
+use crate::machine::{self, current_m, M, MAX_RED_ZONE, STACK_LIMIT};
 use crate::stack::page_size;
 use std::any::Any;
 use std::cell::Cell;
@@ -26,8 +26,9 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 pub const MIN_SEGMENT_SIZE: usize = 16 * 1024;
 
 /// The record at the top of every segment (Go's `Stktop`): how to get back to the stack the
-/// segment was grown from. Written by [`try_grow`] (all but `gobuf`) and `morestack` (`gobuf`),
-/// read by `lessstack` (`m`) and [`oldstack`].
+/// segment was grown from. Written when the segment is mapped (`m`, `segment_size`, `free`), at
+/// each split (`old_limit` and `old_base` by `M::push_segment`, `gobuf` by `morestack`), read by
+/// `lessstack` (`m`) and `oldstack`.
 #[repr(C)]
 pub(crate) struct Stktop {
     /// The context that called `morestack`: where the unsplit returns to.
@@ -35,15 +36,36 @@ pub(crate) struct Stktop {
     /// The thread's machine state, whose `cret` `lessstack` writes.
     m: *mut M,
     /// The old stack's lowest usable address (Go's `stackguard`), restored by `oldstack`.
-    old_limit: usize,
+    pub(crate) old_limit: usize,
     /// The old stack's base (Go's `stackbase`), restored by `oldstack`.
-    old_base: usize,
+    pub(crate) old_base: usize,
     /// This segment's usable size.
     segment_size: usize,
     /// Whether the segment is returned after the unsplit (Go's `free`); always 1 here, since
     /// the caller of `morestack` returns it, but kept for debuggers reading the chain.
     free: usize,
     _reserved: usize,
+}
+
+impl Stktop {
+    /// The record of a segment of `segment_size` bytes owned by `m`, before any split.
+    pub(crate) fn new(m: *mut M, segment_size: usize) -> Stktop {
+        Stktop {
+            gobuf: Gobuf::new_empty(),
+            m,
+            old_limit: 0,
+            old_base: 0,
+            segment_size,
+            free: 1,
+            _reserved: 0,
+        }
+    }
+
+    /// Where the record of the segment whose top is `top` lives.
+    #[inline]
+    pub(crate) fn at(top: usize) -> *mut Stktop {
+        (top - core::mem::size_of::<Stktop>()) as *mut Stktop
+    }
 }
 
 // asm/offsets.h: STKTOP_GOBUF, STKTOP_M, STKTOP_SIZE (a multiple of 16, so stktop stays aligned).
@@ -86,7 +108,7 @@ pub(crate) unsafe extern "C" fn splitstack_oldstack(stktop: *mut Stktop) -> ! {
     unsafe {
         let top = &*stktop;
         let m = &mut *top.m;
-        STACK_LIMIT.with(|limit| limit.set(top.old_limit));
+        machine::set_limit(m, top.old_limit);
         m.stack_base = top.old_base;
         let cret = m.cret;
         m.cret = 0;
@@ -127,38 +149,32 @@ fn segment_size_error(segment_size: usize) -> Error {
 /// overflows when rounded; the OS's refusal to map a segment as in [`Stack::new`](crate::Stack::new).
 pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Error> {
     let len = segment_len(segment_size)?;
+    let m = current_m().ok_or_else(thread_exiting)?;
     let mut call = Call { f: Some(f), result: MaybeUninit::uninit() };
-    let stktop = with_m(|m| {
-        let SplitBounds { top, old_limit, old_base } = m.push_segment(len)?;
-        let stktop = (top - core::mem::size_of::<Stktop>()) as *mut Stktop;
-        // SAFETY: the segment is ours alone until popped below; stktop lies at its top,
-        // 16-byte aligned, inside the mapping, which the M keeps until the thread exits.
-        unsafe {
-            stktop.write(Stktop {
-                gobuf: Gobuf::new_empty(),
-                m,
-                old_limit,
-                old_base,
-                segment_size: len,
-                free: 1,
-                _reserved: 0,
-            })
-        };
-        Ok::<_, Error>(stktop)
-    })
-    .unwrap_or_else(|| Err(Error::invalid_size("stack growth while the thread is exiting")))?;
     let call_ptr = &mut call as *mut Call<F, R> as usize;
-    // SAFETY: run_call catches every panic, so nothing unwinds through morestack. The closure
+    // SAFETY: `m` is this thread's M; the &mut lives only for this statement.
+    let stktop = unsafe { (*m).push_segment(len)? };
+    // SAFETY: the segment is ours alone until popped below, and stays mapped (the M keeps it);
+    // stktop lies at its top, 16-byte aligned, filled in but for the gobuf, which morestack
+    // saves. run_call catches every panic, so nothing unwinds through morestack. The closure
     // and its result live in `call`, on this stack, which stays put until morestack returns;
     // oldstack has restored this stack's bounds by then.
-    let word = unsafe { arch::morestack(stktop, run_call::<F, R>, call_ptr) };
-    with_m(M::pop_segment);
+    let word = unsafe {
+        let word = arch::morestack(stktop, run_call::<F, R>, call_ptr);
+        (*m).pop_segment();
+        word
+    };
     assert_eq!(word, call_ptr, "splitstack: the unsplit returned a different word than was sent");
     // SAFETY: run_call wrote the result before returning the word that brought us here.
     match unsafe { call.result.assume_init() } {
         Ok(value) => Ok(value),
         Err(payload) => resume_unwind(payload),
     }
+}
+
+#[cold]
+fn thread_exiting() -> Error {
+    Error::invalid_size("stack growth while the thread is exiting")
 }
 
 /// Runs `f` on a new stack segment of at least `segment_size` bytes; see [`try_grow`].
@@ -185,7 +201,9 @@ pub fn grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> R {
 #[inline(always)]
 pub fn maybe_grow<R, F: FnOnce() -> R>(red_zone: usize, segment_size: usize, f: F) -> R {
     let sp = arch::stack_pointer();
-    if sp.saturating_sub(red_zone) >= STACK_LIMIT.with(Cell::get) {
+    // LIMIT_UNKNOWN + MAX_RED_ZONE does not overflow, and a constant red_zone folds the first
+    // test away: a load, an add, a compare and a branch on the stack pointer.
+    if red_zone <= MAX_RED_ZONE && sp >= STACK_LIMIT.with(Cell::get) + red_zone {
         f()
     } else {
         maybe_grow_slow(red_zone, segment_size, f)
@@ -208,6 +226,6 @@ fn maybe_grow_slow<R, F: FnOnce() -> R>(red_zone: usize, segment_size: usize, f:
 /// guard: from the stack pointer down to the lowest usable address.
 pub fn remaining_stack() -> usize {
     // Learn the thread's bounds if this is the first call.
-    with_m(|_| ());
+    current_m();
     arch::stack_pointer().saturating_sub(STACK_LIMIT.with(Cell::get))
 }
