@@ -41,12 +41,11 @@ pub(crate) struct M {
     pub(crate) cret: usize,
     /// The highest address (exclusive) of the current stack (Go's `stackbase`).
     pub(crate) stack_base: usize,
-    /// Every segment this thread holds: `segments[..in_use]` are the segments in use, outermost
-    /// first (splits nest, so they are released in reverse order), and `segments[in_use..]` the
-    /// cache, most recently released first. A split of the same size as the last one released
-    /// finds its segment at `segments[in_use]` and moves nothing.
-    segments: Vec<Stack>,
-    /// How many of `segments` are in use.
+    /// Free stacks kept for reuse, most recently released last: segments, and coroutine stacks.
+    /// A stack in use belongs to whoever runs on it (the frame of the split that took it, or a
+    /// coroutine), not to `M`: each coroutine has its own chain of segments.
+    cache: Vec<Stack>,
+    /// Gauge: segments in use on this thread, across all its contexts.
     in_use: usize,
     /// Counters reported by [`stats`].
     stats: Stats,
@@ -83,7 +82,7 @@ impl M {
         M {
             cret: 0,
             stack_base: 0,
-            segments: Vec::new(),
+            cache: Vec::new(),
             in_use: 0,
             stats: Stats {
                 splits: 0,
@@ -99,82 +98,75 @@ impl M {
     }
 
     /// Split: a segment of `len` usable bytes (already rounded by the caller) becomes the
-    /// current stack: the most recently released cached segment when it has that size, another
-    /// cached one of that size, or a new mapping. Returns the segment's [`Stktop`], with the old
-    /// stack's limit and base recorded in it for `oldstack`; `morestack` fills in its `gobuf`.
+    /// current stack: the most recently released cached stack when it has that size, another
+    /// cached one of that size, or a new mapping (with its [`Stktop`] written). The old stack's
+    /// limit and base are recorded in the Stktop for `oldstack`; `morestack` fills in its `gobuf`.
     #[inline]
-    pub(crate) fn push_segment(&mut self, len: usize) -> Result<*mut Stktop, Error> {
-        let i = self.in_use;
-        let (bottom, top) = match self.segments.get(i) {
-            Some(next) if next.len() == len => (next.bottom() as usize, next.top() as usize),
-            _ => self.place_segment_slow(len)?,
+    pub(crate) fn push_segment(&mut self, len: usize) -> Result<(Stack, *mut Stktop), Error> {
+        let segment = match self.cache.last() {
+            Some(last) if last.len() == len => self.cache.pop().expect("checked non-empty"),
+            _ => self.take_segment_slow(len)?,
         };
-        self.in_use = i + 1;
+        self.in_use += 1;
         self.stats.splits += 1;
         if self.in_use as u64 > self.stats.max_segments_in_use {
             self.stats.max_segments_in_use = self.in_use as u64;
         }
-        let stktop = Stktop::at(top);
-        // SAFETY: as in set_limit; stktop is inside the segment, which this M owns and nothing
-        // runs on, and was initialised when the segment was mapped.
+        let stktop = Stktop::at(segment.top() as usize);
+        // SAFETY: as in set_limit; stktop is inside the segment, which nothing runs on, and was
+        // initialised when the segment was mapped.
         unsafe {
-            (*stktop).old_limit = (*self.limit_cell).replace(bottom);
-            (*stktop).old_base = core::mem::replace(&mut self.stack_base, top);
+            (*stktop).old_limit = (*self.limit_cell).replace(segment.bottom() as usize);
+            (*stktop).old_base = core::mem::replace(&mut self.stack_base, segment.top() as usize);
         }
-        Ok(stktop)
+        Ok((segment, stktop))
     }
 
-    /// Puts a segment of `len` bytes at `segments[in_use]`: a cached one of that size moved
-    /// there, or a new mapping inserted there, with its [`Stktop`] initialised. The cache keeps
-    /// at most [`SEGMENT_CACHE_CAPACITY`] segments; the one released longest ago is unmapped
-    /// first.
+    /// A cached segment of `len` bytes other than the last, or a new mapping with its
+    /// [`Stktop`] initialised.
     #[cold]
-    fn place_segment_slow(&mut self, len: usize) -> Result<(usize, usize), Error> {
-        let i = self.in_use;
-        match self.segments[i..].iter().position(|s| s.len() == len) {
-            Some(offset) => {
-                let stack = self.segments.remove(i + offset);
-                self.segments.insert(i, stack);
-            }
-            None => {
-                let stack = Stack::new(len)?;
-                // SAFETY: the top of a fresh mapping of at least a page, 16-byte aligned.
-                unsafe { Stktop::at(stack.top() as usize).write(Stktop::new(self, len)) };
-                self.stats.segments_mapped += 1;
-                self.segments.insert(i, stack);
-                if self.segments.len() - (i + 1) > SEGMENT_CACHE_CAPACITY {
-                    self.unmap_last_cached();
-                }
-            }
+    fn take_segment_slow(&mut self, len: usize) -> Result<Stack, Error> {
+        if let Some(i) = self.cache.iter().rposition(|s| s.len() == len) {
+            return Ok(self.cache.remove(i));
         }
-        let stack = &self.segments[i];
-        Ok((stack.bottom() as usize, stack.top() as usize))
+        let stack = Stack::new(len)?;
+        // SAFETY: the top of a fresh mapping of at least a page, 16-byte aligned.
+        unsafe { Stktop::at(stack.top() as usize).write(Stktop::new(self, len)) };
+        self.stats.segments_mapped += 1;
+        Ok(stack)
     }
 
-    /// Unsplit, after `oldstack` has restored the old stack's bounds: the innermost segment in
-    /// use goes back to the cache, where it is the first candidate for the next split. When that
-    /// makes the cache hold more than [`SEGMENT_CACHE_CAPACITY`], the segment released longest
-    /// ago (the last) is unmapped.
+    /// Unsplit, after `oldstack` has restored the old stack's bounds: the segment goes back to
+    /// the cache, where it is the first candidate for the next split.
     #[inline]
-    pub(crate) fn pop_segment(&mut self) {
+    pub(crate) fn pop_segment(&mut self, segment: Stack) {
         self.in_use -= 1;
-        if self.segments.len() - self.in_use > SEGMENT_CACHE_CAPACITY {
-            self.unmap_last_cached();
+        self.release(segment);
+    }
+
+    /// A stack nothing runs on any more goes into the cache. When the cache is full, the stack
+    /// released longest ago is unmapped to make room, so that the sizes in use now (a hot
+    /// split's) always find a place, whatever sizes filled the cache before.
+    #[inline]
+    pub(crate) fn release(&mut self, stack: Stack) {
+        if self.cache.len() == SEGMENT_CACHE_CAPACITY {
+            self.unmap_oldest_cached();
         }
+        self.cache.push(stack);
     }
 
     #[cold]
-    fn unmap_last_cached(&mut self) {
-        self.segments.pop();
+    fn unmap_oldest_cached(&mut self) {
+        drop(self.cache.remove(0));
         self.stats.segments_unmapped += 1;
     }
 }
 
 impl Drop for M {
     fn drop(&mut self) {
-        // The thread is exiting: nothing runs on any segment; give them back to the OS.
-        self.stats.segments_unmapped += self.segments.len() as u64;
-        self.segments.clear();
+        // The thread is exiting: nothing runs on a cached stack; give them back to the OS.
+        self.stats.segments_unmapped += self.cache.len() as u64;
+        self.cache.clear();
     }
 }
 
@@ -217,7 +209,7 @@ impl M {
         self.stack_base = hi;
         self.limit_cell = STACK_LIMIT.with(|limit| limit as *const Cell<usize>);
         STACK_LIMIT.with(|limit| limit.set(lo));
-        self.segments.reserve(SEGMENT_CACHE_CAPACITY);
+        self.cache.reserve(SEGMENT_CACHE_CAPACITY);
         if self.alt_stack.is_none() {
             self.alt_stack = AltStack::install_if_missing();
         }
@@ -298,7 +290,7 @@ pub fn cret() -> usize {
 pub fn stats() -> Stats {
     with_m(|m| Stats {
         segments_in_use: m.in_use as u64,
-        segments_cached: (m.segments.len() - m.in_use) as u64,
+        segments_cached: m.cache.len() as u64,
         ..m.stats
     })
     .unwrap_or_default()

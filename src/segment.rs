@@ -153,7 +153,7 @@ pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Err
     let mut call = Call { f: Some(f), result: MaybeUninit::uninit() };
     let call_ptr = &mut call as *mut Call<F, R> as usize;
     // SAFETY: `m` is this thread's M; the &mut lives only for this statement.
-    let stktop = unsafe { (*m).push_segment(len)? };
+    let (segment, stktop) = unsafe { (*m).push_segment(len)? };
     // SAFETY: the segment is ours alone until popped below, and stays mapped (the M keeps it);
     // stktop lies at its top, 16-byte aligned, filled in but for the gobuf, which morestack
     // saves. run_call catches every panic, so nothing unwinds through morestack. The closure
@@ -161,7 +161,7 @@ pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Err
     // oldstack has restored this stack's bounds by then.
     let word = unsafe {
         let word = arch::morestack(stktop, run_call::<F, R>, call_ptr);
-        (*m).pop_segment();
+        (*m).pop_segment(segment);
         word
     };
     assert_eq!(word, call_ptr, "splitstack: the unsplit returned a different word than was sent");

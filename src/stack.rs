@@ -44,10 +44,15 @@ pub fn page_size() -> usize {
 #[derive(Debug)]
 pub struct Stack {
     map: MmapMut,
-    guard_len: usize,
-    valgrind_id: usize,
-    guard_slot: Option<usize>,
+    /// valgrind's id for the stack (0 outside valgrind, which numbers stacks from 1).
+    valgrind_id: u32,
+    /// The overflow registry's slot for the guard page, or [`NO_GUARD_SLOT`].
+    guard_slot: u32,
 }
+
+/// `Stack::guard_slot` when the registry was full (the overflow is then reported by the previous
+/// handler). Three words in all keep a `Stack` cheap to move in and out of the caches.
+const NO_GUARD_SLOT: u32 = u32::MAX;
 
 impl Stack {
     /// Map a stack with at least `size` usable bytes (rounded up to whole pages) above a guard
@@ -84,10 +89,11 @@ impl Stack {
         let bottom = map.as_ptr() as usize + page;
         // SAFETY: registers an address range with valgrind; no memory is touched.
         let valgrind_id =
-            unsafe { arch::splitstack_valgrind_stack_register(bottom, bottom + usable) };
-        let guard_slot = crate::guard::register(map.as_ptr() as usize);
+            unsafe { arch::splitstack_valgrind_stack_register(bottom, bottom + usable) } as u32;
+        let guard_slot =
+            crate::guard::register(map.as_ptr() as usize).map_or(NO_GUARD_SLOT, |slot| slot as u32);
         crate::guard::install_handler();
-        Ok(Stack { map, guard_len: page, valgrind_id, guard_slot })
+        Ok(Stack { map, valgrind_id, guard_slot })
     }
 
     /// The highest address (exclusive) of the usable part: where a stack pointer starts. Page
@@ -100,30 +106,30 @@ impl Stack {
     /// The lowest usable address, just above the guard page.
     #[inline]
     pub fn bottom(&self) -> *mut u8 {
-        self.map.as_ptr().wrapping_add(self.guard_len) as *mut u8
+        self.map.as_ptr().wrapping_add(page_size()) as *mut u8
     }
 
     /// Usable bytes, between [`bottom`](Stack::bottom) and [`top`](Stack::top).
     #[allow(clippy::len_without_is_empty)] // a stack is never empty
     #[inline]
     pub fn len(&self) -> usize {
-        self.map.len() - self.guard_len
+        self.map.len() - page_size()
     }
 
     /// The guard page's address range `[start, end)`; `end` is [`bottom`](Stack::bottom).
     #[inline]
     pub fn guard(&self) -> core::ops::Range<usize> {
         let start = self.map.as_ptr() as usize;
-        start..start + self.guard_len
+        start..start + page_size()
     }
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
         // SAFETY: forgets an id this stack registered; the mapping is unmapped after this.
-        unsafe { arch::splitstack_valgrind_stack_deregister(self.valgrind_id) };
-        if let Some(slot) = self.guard_slot {
-            crate::guard::unregister(slot);
+        unsafe { arch::splitstack_valgrind_stack_deregister(self.valgrind_id as usize) };
+        if self.guard_slot != NO_GUARD_SLOT {
+            crate::guard::unregister(self.guard_slot as usize);
         }
     }
 }
