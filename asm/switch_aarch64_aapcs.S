@@ -95,3 +95,23 @@ FUNC_BEGIN(trampoline)
     blr  x19                             /* entry(arg) -> ! */
     brk  #0                              /* not reached: entry never returns */
 FUNC_END(trampoline)
+
+/*
+ * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine.rs). Never call
+ * from Rust. The twin of the x86-64 one: CFI over sp (DW_OP_breg31 = 0x8f) finds the resumer's
+ * Gobuf through the word at the initial sp; the return address column is x30 (30), and x29 (29)
+ * and x19 (19) take the places of rbp and rbx.
+ * In:       sp = 16-byte aligned, [sp] = address of the resumer's Gobuf, x19 = entry,
+ *           x0 = arg (already the first argument register), x29 = 0
+ * Out:      never returns
+ * Clobbers: n/a
+ * Frame:    none (blr pushes nothing); sp stays at the Gobuf-pointer slot
+ */
+FUNC_BEGIN(coroutine_trampoline)
+    .cfi_escape 0x0f, 6, 0x8f, 0, 0x06, 0x23, GOBUF_SP, 0x06
+    .cfi_escape 0x10, 30, 5, 0x8f, 0, 0x06, 0x23, GOBUF_PC
+    .cfi_escape 0x10, 29, 5, 0x8f, 0, 0x06, 0x23, GOBUF_FP
+    .cfi_escape 0x10, 19, 5, 0x8f, 0, 0x06, 0x23, GOBUF_BASE
+    blr  x19                             /* entry(arg) -> ! */
+    brk  #0                              /* not reached: entry never returns */
+FUNC_END(coroutine_trampoline)

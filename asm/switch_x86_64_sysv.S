@@ -105,3 +105,42 @@ FUNC_BEGIN(trampoline)
     call rbx                             /* entry(arg) -> !; rsp = top - 8 at its first insn */
     ud2                                  /* not reached: entry never returns */
 FUNC_END(trampoline)
+
+/*
+ * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine.rs). Never call
+ * from Rust. Like splitstack_trampoline, but its CFI continues unwinding and backtraces into the
+ * coroutine's resumer, whose context the resume saved in a Gobuf (Link.caller) that a word at
+ * the coroutine's initial stack pointer points to.
+ * In:       rsp = 16-byte aligned, [rsp] = address of the resumer's Gobuf, rbx = entry,
+ *           rax = arg, rbp = 0
+ * Out:      never returns
+ * Clobbers: n/a
+ * Frame:    the return address pushed by `call` only; rsp stays at the Gobuf-pointer slot
+ *
+ *   +----------------------+  stack top
+ *   | coroutine record,    |
+ *   | closure              |
+ *   +----------------------+
+ *   | &resumer Gobuf       |  <- rsp at the first instruction
+ *   +----------------------+
+ *   | return address       |  pushed by `call rbx`
+ *   +----------------------+
+ *   | entry's frames ...   |
+ *
+ * CFI, each a DWARF expression over rsp (DW_OP_breg7 0 = 0x77 0x00), then DW_OP_deref (0x06)
+ * to load the Gobuf's address, DW_OP_plus_uconst (0x23) a field offset:
+ *   DW_CFA_def_cfa_expression (0x0f), 6 bytes: ... GOBUF_SP, DW_OP_deref: the CFA is the
+ *     resumer's saved sp;
+ *   DW_CFA_expression (0x10) for rip (16), 5 bytes: ... GOBUF_PC: the return address is the
+ *     resumer's saved pc; the same for rbp (6) at GOBUF_FP and rbx (3) at GOBUF_BASE.
+ * Offsets are below 128, so each ULEB128 operand is the one byte written.
+ */
+FUNC_BEGIN(coroutine_trampoline)
+    .cfi_escape 0x0f, 6, 0x77, 0, 0x06, 0x23, GOBUF_SP, 0x06
+    .cfi_escape 0x10, 16, 5, 0x77, 0, 0x06, 0x23, GOBUF_PC
+    .cfi_escape 0x10, 6, 5, 0x77, 0, 0x06, 0x23, GOBUF_FP
+    .cfi_escape 0x10, 3, 5, 0x77, 0, 0x06, 0x23, GOBUF_BASE
+    mov  rdi, rax                        /* first argument: arg */
+    call rbx                             /* entry(arg) -> ! */
+    ud2                                  /* not reached: entry never returns */
+FUNC_END(coroutine_trampoline)

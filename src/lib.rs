@@ -4,6 +4,7 @@
 
 mod arch;
 mod context;
+mod coroutine;
 mod error;
 mod guard;
 pub mod machine;
@@ -11,6 +12,9 @@ mod segment;
 mod stack;
 
 pub use context::{gogo, gosave, prepare, swap, swap_out_of_line, Gobuf};
+pub use coroutine::{
+    Coroutine, CoroutineResult, Yielder, DEFAULT_STACK_SIZE, HOOK_SEGMENT_SIZE, HOOK_STACK_NEEDED,
+};
 pub use error::{Error, ErrorKind};
 pub use segment::{grow, maybe_grow, remaining_stack, try_grow, MIN_SEGMENT_SIZE};
 pub use stack::{page_size, Stack};

@@ -14,6 +14,9 @@ use std::cell::{Cell, UnsafeCell};
 /// How many segments a thread keeps for reuse (Go 1.0 kept 32 per M).
 pub const SEGMENT_CACHE_CAPACITY: usize = 32;
 
+/// How many free coroutine stacks a thread keeps for reuse.
+pub const COROUTINE_POOL_CAPACITY: usize = 64;
+
 /// A `STACK_LIMIT` above every user-space stack pointer (x86-64 and AArch64 user addresses are
 /// below 2^57), so the next check takes the slow path, which learns the thread's bounds. Half of
 /// the address space, so that adding a red zone of up to [`MAX_RED_ZONE`] cannot overflow.
@@ -41,10 +44,13 @@ pub(crate) struct M {
     pub(crate) cret: usize,
     /// The highest address (exclusive) of the current stack (Go's `stackbase`).
     pub(crate) stack_base: usize,
-    /// Free stacks kept for reuse, most recently released last: segments, and coroutine stacks.
-    /// A stack in use belongs to whoever runs on it (the frame of the split that took it, or a
-    /// coroutine), not to `M`: each coroutine has its own chain of segments.
+    /// Free segments kept for reuse, most recently released last, each with its Stktop
+    /// initialised. A segment in use belongs to the frame of the split that took it, not to
+    /// `M`: each context (the thread, each coroutine) has its own chain of segments.
     cache: Vec<Stack>,
+    /// Free coroutine stacks kept for reuse, most recently released last. Separate from the
+    /// segment cache: a coroutine stack's top holds no Stktop.
+    pool: Vec<Stack>,
     /// Gauge: segments in use on this thread, across all its contexts.
     in_use: usize,
     /// Counters reported by [`stats`].
@@ -73,6 +79,10 @@ pub struct Stats {
     pub segments_in_use: u64,
     /// Gauge: segments in this thread's cache now.
     pub segments_cached: u64,
+    /// Coroutine stacks obtained from the operating system. Pool hits do not count.
+    pub coroutine_stacks_mapped: u64,
+    /// Gauge: coroutine stacks in this thread's pool now.
+    pub coroutine_stacks_pooled: u64,
     /// The deepest nesting of segments seen on this thread.
     pub max_segments_in_use: u64,
 }
@@ -83,6 +93,7 @@ impl M {
             cret: 0,
             stack_base: 0,
             cache: Vec::new(),
+            pool: Vec::new(),
             in_use: 0,
             stats: Stats {
                 splits: 0,
@@ -90,6 +101,8 @@ impl M {
                 segments_unmapped: 0,
                 segments_in_use: 0,
                 segments_cached: 0,
+                coroutine_stacks_mapped: 0,
+                coroutine_stacks_pooled: 0,
                 max_segments_in_use: 0,
             },
             alt_stack: None,
@@ -155,6 +168,31 @@ impl M {
         self.cache.push(stack);
     }
 
+    /// A coroutine stack of `len` usable bytes: the most recently released one of that size in
+    /// the pool, or a new mapping.
+    #[inline]
+    pub(crate) fn take_pooled(&mut self, len: usize) -> Result<Stack, Error> {
+        match self.pool.iter().rposition(|s| s.len() == len) {
+            Some(i) if i + 1 == self.pool.len() => Ok(self.pool.pop().expect("checked non-empty")),
+            Some(i) => Ok(self.pool.remove(i)),
+            None => {
+                let stack = Stack::new(len)?;
+                self.stats.coroutine_stacks_mapped += 1;
+                Ok(stack)
+            }
+        }
+    }
+
+    /// A coroutine stack nothing runs on any more goes into the pool; when it is full, the one
+    /// released longest ago is unmapped.
+    #[inline]
+    pub(crate) fn pool_release(&mut self, stack: Stack) {
+        if self.pool.len() == COROUTINE_POOL_CAPACITY {
+            drop(self.pool.remove(0));
+        }
+        self.pool.push(stack);
+    }
+
     #[cold]
     fn unmap_oldest_cached(&mut self) {
         drop(self.cache.remove(0));
@@ -167,6 +205,7 @@ impl Drop for M {
         // The thread is exiting: nothing runs on a cached stack; give them back to the OS.
         self.stats.segments_unmapped += self.cache.len() as u64;
         self.cache.clear();
+        self.pool.clear();
     }
 }
 
@@ -189,6 +228,20 @@ pub(crate) fn current_m() -> Option<*mut M> {
 pub(crate) fn with_m<T>(f: impl FnOnce(&mut M) -> T) -> Option<T> {
     // SAFETY: M never leaves its thread, and `f` does not reach it again (documented above).
     current_m().map(|m| f(unsafe { &mut *m }))
+}
+
+/// Exchanges the current stack's (limit, base) with `limit` and `base`: a switch between
+/// contexts on different stacks installs the incoming one's bounds and keeps the outgoing one's.
+///
+/// # Safety
+/// `m` is this thread's M and no reference to it is live.
+#[inline]
+pub(crate) unsafe fn exchange_bounds(m: *mut M, limit: &mut usize, base: &mut usize) {
+    // SAFETY: forwarded; limit_cell was set when the bounds were learnt (current_m does that).
+    unsafe {
+        *limit = (*(*m).limit_cell).replace(*limit);
+        core::mem::swap(&mut (*m).stack_base, base);
+    }
 }
 
 /// Sets the current stack's limit through the cell's address, which `M` keeps so that
@@ -291,6 +344,7 @@ pub fn stats() -> Stats {
     with_m(|m| Stats {
         segments_in_use: m.in_use as u64,
         segments_cached: m.cache.len() as u64,
+        coroutine_stacks_pooled: m.pool.len() as u64,
         ..m.stats
     })
     .unwrap_or_default()

@@ -50,6 +50,12 @@ extern "C" {
     /// stack. Never call from Rust: it is only ever jumped to through a prepared [`Gobuf`].
     pub(crate) fn splitstack_trampoline();
 
+    /// First instruction of a coroutine: like `splitstack_trampoline`, but its CFI continues
+    /// unwinding into the resumer through the Gobuf whose address is stored at the initial
+    /// stack pointer. Never call from Rust: only jumped to through a Gobuf made by
+    /// [`crate::coroutine`].
+    pub(crate) fn splitstack_coroutine_trampoline();
+
     /// Switch to the segment below `stktop` and call `f(arg)` there with
     /// `splitstack_lessstack` as its return address. Custom convention: never call from Rust;
     /// only the `asm!` call site in [`morestack`] calls it. (asm/stack_*.S)

@@ -1,0 +1,437 @@
+//! Coroutines with small stacks that grow: a safe API in corosensei's shape on top of [`swap`],
+//! pooled [`Stack`]s and the segmented stacks of [`maybe_grow`](crate::maybe_grow).
+//!
+//! A coroutine's stack comes from its thread's stack cache (the one segments use), so creating,
+//! running and dropping coroutines costs no system call once the cache is warm. Its top holds
+//! the record both sides share (the two contexts, the value in flight, the return value) and the
+//! closure; below them, the word the trampoline's CFI reads to continue backtraces into the
+//! resumer:
+//!
+//! ```text
+//!   top      -> +------------------------+
+//!               | Shared<I, Y, R>        |  Link (caller and coroutine Gobufs, input,
+//!               |                        |  output, the stack bounds of the side not running),
+//!               |                        |  then the result
+//!               +------------------------+
+//!               | F (the closure)        |  moved out when the coroutine starts
+//!               +------------------------+
+//!               | &Link.caller           |  <- sp when the coroutine starts (16-byte aligned)
+//!               +------------------------+
+//!               | the coroutine's frames |
+//!   bottom   -> +------------------------+
+//!               | guard page             |
+//! ```
+//!
+//! Every switch in also installs the coroutine's stack limit (and every switch out restores the
+//! resumer's), so [`maybe_grow`](crate::maybe_grow) inside a coroutine checks, and grows from,
+//! the coroutine's own stack, whose segments belong to it.
+
+use crate::arch;
+use crate::context::{swap, Gobuf};
+use crate::error::Error;
+use crate::machine::{self, current_m, M};
+use crate::stack::{page_size, Stack};
+use std::any::Any;
+use std::marker::PhantomData;
+use std::mem::{align_of, size_of, ManuallyDrop};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::ptr::{addr_of, addr_of_mut};
+
+/// Usable bytes of a coroutine stack made by [`Coroutine::new`]: 12 KiB, 16 KiB with the guard
+/// page. It grows through segments wherever the code calls [`maybe_grow`](crate::maybe_grow).
+///
+/// A panic hook needs more stack than that (the default hook, formatting its message and, with
+/// `RUST_BACKTRACE`, symbolizing a backtrace, takes well over 12 KiB), so the first coroutine a
+/// process creates wraps the panic hook in place then: a hook that starts with less than
+/// [`HOOK_STACK_NEEDED`] bytes of stack left runs on a fresh segment instead. A hook set later
+/// with `std::panic::set_hook` replaces the wrapper, and then runs on the coroutine's stack.
+pub const DEFAULT_STACK_SIZE: usize = 12 * 1024;
+
+/// The stack a panic hook may use (see [`DEFAULT_STACK_SIZE`]); a hook that would start with
+/// less runs on a segment of [`HOOK_SEGMENT_SIZE`] bytes.
+pub const HOOK_STACK_NEEDED: usize = 64 * 1024;
+
+/// The segment a panic hook runs on when the stack is short.
+pub const HOOK_SEGMENT_SIZE: usize = 256 * 1024;
+
+/// Closures larger than this are boxed rather than stored on the coroutine's stack.
+const MAX_INLINE_CLOSURE: usize = 1024;
+
+/// What a coroutine hands back from [`Coroutine::resume`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoroutineResult<Yield, Return> {
+    /// The coroutine suspended with this value; it can be resumed again.
+    Yield(Yield),
+    /// The coroutine's closure returned this value; the coroutine is done.
+    Return(Return),
+}
+
+/// The word a coroutine passes back when it switches out.
+const SUSPENDED: usize = 0;
+const FINISHED: usize = 1;
+
+/// The part of the shared record that does not depend on the return type, so that a
+/// [`Yielder`] can name it.
+#[repr(C)]
+struct Link<I, Y> {
+    /// The resumer's context, saved by each resume; the trampoline's CFI reads it.
+    caller: Gobuf,
+    /// The coroutine's context, saved by each suspend.
+    co: Gobuf,
+    /// The value the resumer passes in.
+    input: Option<I>,
+    /// The value the coroutine passes out.
+    output: Option<Y>,
+    /// The stack limit and base of whichever side is not running (the coroutine's while it is
+    /// suspended, the resumer's while the coroutine runs).
+    other_limit: usize,
+    other_base: usize,
+    /// Set by `Drop` on a suspended coroutine: the next `suspend` unwinds instead of returning.
+    cancel: bool,
+}
+
+#[repr(C)]
+struct Shared<I, Y, R> {
+    /// First, so that a `*mut Link` and a `*mut Shared` are the same address.
+    link: Link<I, Y>,
+    /// The closure's outcome, once it has returned or panicked.
+    result: Option<Result<R, Box<dyn Any + Send>>>,
+}
+
+/// The payload that unwinds a suspended coroutine that is being dropped.
+struct Cancelled;
+
+/// Where a coroutine stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Created; its closure has not started.
+    Fresh,
+    /// Suspended in [`Yielder::suspend`].
+    Suspended,
+    /// Returned, panicked or was cancelled; its stack is back in the cache.
+    Done,
+}
+
+/// A function running on its own stack that can suspend itself, handing out a value, and be
+/// resumed, handed a value in (corosensei's shape: `Input`, `Yield`, `Return`).
+///
+/// ```
+/// use splitstack::{Coroutine, CoroutineResult};
+///
+/// let mut co = Coroutine::new(|yielder, first: u32| {
+///     let second = yielder.suspend(first * 10);
+///     first + second
+/// });
+/// assert_eq!(co.resume(4), CoroutineResult::Yield(40));
+/// assert_eq!(co.resume(5), CoroutineResult::Return(9));
+/// assert!(co.done());
+/// ```
+///
+/// A panic inside the coroutine continues from [`resume`](Coroutine::resume), with its payload;
+/// the coroutine is then done. Dropping a suspended coroutine unwinds its stack (its `suspend`
+/// call unwinds with a private payload), so destructors run; a closure that catches that unwind
+/// and suspends again is unwound again at each suspend until it returns. A coroutine is neither
+/// `Send` nor `Sync`: its stack belongs to its thread's cache, and its frames may hold anything.
+pub struct Coroutine<Input, Yield, Return> {
+    /// Where the coroutine runs; back to the cache when the coroutine is dropped.
+    stack: ManuallyDrop<Stack>,
+    /// The shared record at the top of `stack`.
+    shared: *mut Shared<Input, Yield, Return>,
+    /// Drops the closure that a coroutine dropped before its first resume still holds.
+    drop_closure: unsafe fn(*mut u8),
+    /// The closure's place on the stack (until it starts).
+    closure: *mut u8,
+    state: State,
+    /// Neither Send nor Sync.
+    _not_send: PhantomData<*mut ()>,
+    /// Owns the values in flight and the result (for drop checking).
+    _owns: PhantomData<(Input, Yield, Return)>,
+}
+
+/// The coroutine side's handle: [`suspend`](Yielder::suspend) hands a value to the resumer and
+/// waits to be resumed.
+pub struct Yielder<Input, Yield> {
+    link: *mut Link<Input, Yield>,
+    _marker: PhantomData<*mut ()>,
+}
+
+impl<I, Y> Yielder<I, Y> {
+    /// Suspends the coroutine, making its resumer's [`Coroutine::resume`] return
+    /// [`CoroutineResult::Yield`]`(value)`; returns the input of the next resume.
+    pub fn suspend(&self, value: Y) -> I {
+        let link = self.link;
+        // SAFETY: `link` is this coroutine's Link, at the top of the stack we are running on;
+        // the resumer is suspended in its resume, which saved `caller`. The references made for
+        // the switch live only for its argument passing.
+        unsafe {
+            (*link).output = Some(value);
+            swap(&mut *addr_of_mut!((*link).co), &*addr_of!((*link).caller), SUSPENDED);
+            if (*link).cancel {
+                resume_unwind(Box::new(Cancelled));
+            }
+            (*link).input.take().expect("splitstack: a coroutine was resumed without an input")
+        }
+    }
+}
+
+impl<I, Y, R> Coroutine<I, Y, R> {
+    /// A coroutine that will run `f` on a pooled stack of [`DEFAULT_STACK_SIZE`] bytes, which
+    /// grows through segments where `f` calls [`maybe_grow`](crate::maybe_grow).
+    ///
+    /// # Panics
+    /// If no stack can be had (the OS refuses memory or mappings); see
+    /// [`with_stack_size`](Coroutine::with_stack_size) for the `Result`.
+    pub fn new<F: FnOnce(&Yielder<I, Y>, I) -> R + 'static>(f: F) -> Self {
+        match Self::with_stack_size(DEFAULT_STACK_SIZE, f) {
+            Ok(co) => co,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// A coroutine that will run `f` on a stack of at least `size` usable bytes (rounded up to
+    /// whole pages), taken from this thread's cache when one of that size is there.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidSize`](crate::ErrorKind::InvalidSize) for a size of 0, one that
+    /// overflows when rounded, or one too small for the coroutine's record and closure;
+    /// [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) or
+    /// [`ErrorKind::MapCountLimit`](crate::ErrorKind::MapCountLimit) when the OS refuses.
+    pub fn with_stack_size<F: FnOnce(&Yielder<I, Y>, I) -> R + 'static>(
+        size: usize,
+        f: F,
+    ) -> Result<Self, Error> {
+        if size_of::<F>() > MAX_INLINE_CLOSURE {
+            return Self::start(size, Box::new(f));
+        }
+        Self::start(size, f)
+    }
+
+    fn start<F: FnOnce(&Yielder<I, Y>, I) -> R>(size: usize, f: F) -> Result<Self, Error> {
+        wrap_panic_hook_once();
+        if size == 0 {
+            return Err(Error::invalid_size("a coroutine stack of 0 bytes was requested"));
+        }
+        let len = size
+            .checked_next_multiple_of(page_size())
+            .ok_or_else(|| Error::invalid_size(format!("coroutine stack size {size} overflows")))?;
+        let stack = take_stack(len)?;
+        let top = stack.top() as usize;
+        let shared = align_down(top - size_of::<Shared<I, Y, R>>(), align_of::<Shared<I, Y, R>>());
+        let closure = align_down(shared - size_of::<F>(), align_of::<F>().max(16));
+        let sp = align_down(closure - size_of::<usize>(), 16);
+        // Leave the coroutine at least a page below its record and closure.
+        if sp < stack.bottom() as usize + page_size() {
+            let too_big = Error::invalid_size(format!(
+                "a coroutine stack of {len} bytes cannot hold its {}-byte record and closure \
+                 with a page to spare",
+                top - sp
+            ));
+            release_stack(stack);
+            return Err(too_big);
+        }
+        let shared = shared as *mut Shared<I, Y, R>;
+        // SAFETY: the three places lie inside the stack, which nothing runs on yet, and are
+        // aligned for their types; the entry function takes `f` back out exactly once, or Drop
+        // drops it if the coroutine never starts.
+        unsafe {
+            shared.write(Shared {
+                link: Link {
+                    caller: Gobuf::new_empty(),
+                    co: Gobuf {
+                        sp,
+                        pc: arch::splitstack_coroutine_trampoline as unsafe extern "C" fn()
+                            as usize,
+                        fp: 0,
+                        base: entry::<I, Y, R, F> as unsafe extern "C" fn(usize) -> ! as usize,
+                    },
+                    input: None,
+                    output: None,
+                    other_limit: stack.bottom() as usize,
+                    other_base: top,
+                    cancel: false,
+                },
+                result: None,
+            });
+            (closure as *mut F).write(f);
+            (sp as *mut usize).write(addr_of!((*shared).link.caller) as usize);
+        }
+        Ok(Coroutine {
+            stack: ManuallyDrop::new(stack),
+            shared,
+            drop_closure: drop_closure::<F>,
+            closure: closure as *mut u8,
+            state: State::Fresh,
+            _not_send: PhantomData,
+            _owns: PhantomData,
+        })
+    }
+
+    /// Runs the coroutine until it suspends or returns, handing it `input` (the closure's
+    /// second argument at the first resume, the return value of `suspend` afterwards).
+    ///
+    /// # Panics
+    /// If the coroutine is done ("resumed a finished coroutine"); and with the coroutine's own
+    /// panic payload if its closure panics (the coroutine is then done).
+    pub fn resume(&mut self, input: I) -> CoroutineResult<Y, R> {
+        assert!(self.state != State::Done, "splitstack: resumed a coroutine that has finished");
+        self.state = State::Suspended;
+        let shared = self.shared;
+        // SAFETY: `shared` is the record at the top of our stack; the coroutine is suspended (or
+        // fresh), so nothing else touches the record until it switches back.
+        let word = unsafe {
+            (*shared).link.input = Some(input);
+            self.switch_in()
+        };
+        match word {
+            // SAFETY: the coroutine set `output` before suspending.
+            SUSPENDED => CoroutineResult::Yield(unsafe {
+                (*shared)
+                    .link
+                    .output
+                    .take()
+                    .expect("splitstack: a coroutine suspended without a value")
+            }),
+            _ => {
+                // SAFETY: the coroutine set `result` before its last switch out.
+                let result = unsafe { (*shared).result.take() };
+                self.finish();
+                match result.expect("splitstack: a coroutine finished without a result") {
+                    Ok(value) => CoroutineResult::Return(value),
+                    Err(payload) => resume_unwind(payload),
+                }
+            }
+        }
+    }
+
+    /// Whether the coroutine has finished (returned or panicked); resuming it would panic.
+    pub fn done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Switches into the coroutine with its stack bounds installed, and back with the
+    /// resumer's; returns the coroutine's word.
+    ///
+    /// # Safety
+    /// The coroutine is fresh or suspended.
+    unsafe fn switch_in(&mut self) -> usize {
+        let shared = self.shared;
+        // While the thread exits (a coroutine dropped by a thread-local's destructor), M is gone
+        // and nothing will check the stack limits again: switch without them.
+        let m: Option<*mut M> = current_m();
+        // SAFETY: (forwarded) the record is ours while the coroutine is not running; `m` is
+        // this thread's M, reached only between switches.
+        unsafe {
+            let link = addr_of_mut!((*shared).link);
+            if let Some(m) = m {
+                machine::exchange_bounds(m, &mut (*link).other_limit, &mut (*link).other_base);
+            }
+            let word =
+                swap(&mut *addr_of_mut!((*link).caller), &*addr_of!((*link).co), shared as usize);
+            if let Some(m) = m {
+                machine::exchange_bounds(m, &mut (*link).other_limit, &mut (*link).other_base);
+            }
+            word
+        }
+    }
+
+    /// The coroutine has switched out for the last time: its stack goes back to the cache.
+    fn finish(&mut self) {
+        self.state = State::Done;
+        // SAFETY: nothing runs on the stack any more and it is taken exactly once (state Done).
+        let stack = unsafe { ManuallyDrop::take(&mut self.stack) };
+        release_stack(stack);
+    }
+}
+
+impl<I, Y, R> Drop for Coroutine<I, Y, R> {
+    fn drop(&mut self) {
+        match self.state {
+            State::Done => {}
+            State::Fresh => {
+                // SAFETY: the closure was written in `start` and never taken (never started).
+                unsafe { (self.drop_closure)(self.closure) };
+                self.finish();
+            }
+            State::Suspended => {
+                // Unwind the coroutine's stack: its suspend unwinds with `Cancelled`, which the
+                // entry function catches; a closure that swallows it is cancelled again at each
+                // suspend until it returns.
+                // SAFETY: the coroutine is suspended; the record is ours until it switches back.
+                unsafe { (*self.shared).link.cancel = true };
+                loop {
+                    // SAFETY: as above; it is suspended whenever the loop comes round.
+                    let word = unsafe { self.switch_in() };
+                    if word == FINISHED {
+                        break;
+                    }
+                    // SAFETY: it suspended again, with a value we drop.
+                    drop(unsafe { (*self.shared).link.output.take() });
+                }
+                // SAFETY: it finished; the result is a Cancelled payload or whatever the closure
+                // returned after swallowing it, both dropped here.
+                drop(unsafe { (*self.shared).result.take() });
+                self.finish();
+            }
+        }
+    }
+}
+
+/// Drops the closure of a coroutine that never started.
+unsafe fn drop_closure<F>(closure: *mut u8) {
+    // SAFETY: the caller passes the closure's place, written and never taken.
+    unsafe { (closure as *mut F).drop_in_place() }
+}
+
+/// The coroutine's first function, called by `splitstack_coroutine_trampoline` with the address
+/// of the shared record: runs the closure under `catch_unwind` and switches out for good.
+unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usize) -> ! {
+    let shared = arg as *mut Shared<I, Y, R>;
+    // SAFETY: the first resume passes the record's address; the closure lies just below it
+    // (the place `start` computed the same way) and is taken exactly once.
+    unsafe {
+        let closure = align_down(shared as usize - size_of::<F>(), align_of::<F>().max(16));
+        let f = (closure as *mut F).read();
+        let link = addr_of_mut!((*shared).link);
+        let input = (*link).input.take().expect("splitstack: a coroutine started without an input");
+        let yielder = Yielder { link, _marker: PhantomData };
+        let result = catch_unwind(AssertUnwindSafe(|| f(&yielder, input)));
+        (*shared).result = Some(result);
+        arch::splitstack_gogo(addr_of!((*link).caller), FINISHED)
+    }
+}
+
+/// Wraps the current panic hook, once per process, so that it runs on a segment when the stack
+/// is short (see [`DEFAULT_STACK_SIZE`]).
+fn wrap_panic_hook_once() {
+    static WRAP: std::sync::Once = std::sync::Once::new();
+    WRAP.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if crate::segment::remaining_stack() < HOOK_STACK_NEEDED {
+                crate::segment::grow(HOOK_SEGMENT_SIZE, || previous(info));
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// `addr` rounded down to a multiple of `align` (a power of two).
+fn align_down(addr: usize, align: usize) -> usize {
+    addr & !(align - 1)
+}
+
+/// A stack of `len` usable bytes from this thread's coroutine stack pool, or a new one.
+fn take_stack(len: usize) -> Result<Stack, Error> {
+    match machine::with_m(|m| m.take_pooled(len)) {
+        Some(stack) => stack,
+        None => Stack::new(len),
+    }
+}
+
+/// Back to this thread's pool (or unmapped, if the thread is exiting).
+fn release_stack(stack: Stack) {
+    let mut stack = Some(stack);
+    machine::with_m(|m| m.pool_release(stack.take().expect("released once")));
+    drop(stack);
+}

@@ -1,0 +1,262 @@
+//! The safe coroutine API: values both ways, panics, drops, growth, pooling, backtraces,
+//! overflow reports, many live coroutines.
+
+mod common;
+
+use common::{child_case, run_child, signal_of};
+use splitstack::{
+    grow, machine, maybe_grow, Coroutine, CoroutineResult, ErrorKind, Yielder, DEFAULT_STACK_SIZE,
+};
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+
+#[test]
+fn values_travel_both_ways_until_the_closure_returns() {
+    let mut co = Coroutine::new(|y, mut total: u64| {
+        for i in 0..5u64 {
+            total += y.suspend(total * 100 + i);
+        }
+        format!("total {total}")
+    });
+    assert_eq!(co.resume(1), CoroutineResult::Yield(100));
+    assert_eq!(co.resume(2), CoroutineResult::Yield(301));
+    assert_eq!(co.resume(3), CoroutineResult::Yield(602));
+    assert_eq!(co.resume(4), CoroutineResult::Yield(1003));
+    assert_eq!(co.resume(5), CoroutineResult::Yield(1504));
+    assert!(!co.done());
+    assert_eq!(co.resume(6), CoroutineResult::Return("total 21".to_string()));
+    assert!(co.done());
+}
+
+#[test]
+fn a_panic_reaches_the_resumer_with_its_payload_and_finishes_the_coroutine() {
+    let mut co = Coroutine::new(|y, ()| {
+        y.suspend(1u8);
+        std::panic::panic_any(0xdead_u32);
+    });
+    assert_eq!(co.resume(()), CoroutineResult::Yield(1));
+    let payload = catch_unwind(AssertUnwindSafe(|| co.resume(()))).unwrap_err();
+    assert_eq!(payload.downcast_ref::<u32>(), Some(&0xdead));
+    assert!(co.done());
+    let again = catch_unwind(AssertUnwindSafe(|| co.resume(()))).unwrap_err();
+    let message = again.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(message.contains("resumed a coroutine that has finished"), "{message}");
+}
+
+/// Counts its drops.
+struct DropCounter(Rc<Cell<u32>>);
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+#[test]
+fn dropping_a_suspended_coroutine_runs_the_destructors_on_its_stack() {
+    let drops = Rc::new(Cell::new(0));
+    let inside = DropCounter(drops.clone());
+    let mut co = Coroutine::new(move |y, ()| {
+        let _held = inside;
+        let _local = DropCounter(_held.0.clone());
+        loop {
+            y.suspend(());
+        }
+    });
+    assert_eq!(co.resume(()), CoroutineResult::Yield(()));
+    assert_eq!(drops.get(), 0);
+    drop(co);
+    assert_eq!(drops.get(), 2, "the coroutine's locals were not dropped");
+}
+
+#[test]
+fn dropping_a_coroutine_that_never_ran_drops_its_closure() {
+    let drops = Rc::new(Cell::new(0));
+    let captured = DropCounter(drops.clone());
+    let co = Coroutine::new(move |_: &Yielder<(), ()>, ()| drop(captured));
+    drop(co);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn a_closure_that_swallows_the_cancellation_is_cancelled_again() {
+    let suspends = Rc::new(Cell::new(0));
+    let counter = suspends.clone();
+    let mut co = Coroutine::new(move |y, ()| {
+        for _ in 0..3 {
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                counter.set(counter.get() + 1);
+                y.suspend(())
+            }));
+        }
+        7
+    });
+    assert_eq!(co.resume(()), CoroutineResult::Yield(()));
+    drop(co);
+    assert_eq!(suspends.get(), 3, "each suspend after the drop should have been unwound");
+}
+
+/// Sums 1..=n with a stack check at each level.
+fn deep_sum(n: u64) -> u64 {
+    maybe_grow(8 * 1024, 256 * 1024, || {
+        if n == 0 {
+            0
+        } else {
+            n + deep_sum(std::hint::black_box(n - 1))
+        }
+    })
+}
+
+#[test]
+fn a_million_levels_of_maybe_grow_inside_a_default_coroutine() {
+    let n = 1_000_000u64;
+    let mut co = Coroutine::new(move |y, ()| {
+        let first = deep_sum(n);
+        y.suspend(first);
+        deep_sum(n / 2)
+    });
+    assert_eq!(co.resume(()), CoroutineResult::Yield(n * (n + 1) / 2));
+    assert_eq!(co.resume(()), CoroutineResult::Return((n / 2) * (n / 2 + 1) / 2));
+    assert_eq!(machine::stats().segments_in_use, 0);
+    assert_eq!(machine::cret(), 0);
+}
+
+#[test]
+fn segments_of_a_suspended_coroutine_survive_the_resumers_own_splits() {
+    // The coroutine suspends while running on a segment; the resumer splits, resumes it from
+    // its own segment, and the coroutine unsplits: each side's segments are its own.
+    let mut co =
+        Coroutine::new(|y: &Yielder<u64, u64>, _: u64| grow(64 * 1024, || y.suspend(1) + 10));
+    assert_eq!(co.resume(0), CoroutineResult::Yield(1));
+    let returned = grow(32 * 1024, || match co.resume(5) {
+        CoroutineResult::Return(v) => v,
+        CoroutineResult::Yield(_) => panic!("expected a return"),
+    });
+    assert_eq!(returned, 15);
+    assert_eq!(machine::stats().segments_in_use, 0);
+    assert!(splitstack::remaining_stack() > 64 * 1024, "the thread's limit was not restored");
+}
+
+#[test]
+fn coroutines_nest() {
+    let mut outer = Coroutine::new(|y: &Yielder<u32, u32>, _: u32| {
+        let mut inner = Coroutine::new(|y2, x: u32| y2.suspend(x + 1) * 2);
+        let first = match inner.resume(1) {
+            CoroutineResult::Yield(v) => v,
+            CoroutineResult::Return(_) => unreachable!(),
+        };
+        let from_outer = y.suspend(first);
+        match inner.resume(from_outer) {
+            CoroutineResult::Return(v) => v,
+            CoroutineResult::Yield(_) => unreachable!(),
+        }
+    });
+    assert_eq!(outer.resume(0), CoroutineResult::Yield(2));
+    assert_eq!(outer.resume(21), CoroutineResult::Return(42));
+}
+
+#[test]
+fn created_and_completed_coroutines_reuse_pooled_stacks() {
+    // Warm the pool.
+    let mut warm = Coroutine::new(|_: &Yielder<(), ()>, ()| ());
+    warm.resume(());
+    drop(warm);
+    let before = machine::stats();
+    for i in 0..1_000u64 {
+        let mut co = Coroutine::new(move |_: &Yielder<(), ()>, ()| i * 2);
+        assert_eq!(co.resume(()), CoroutineResult::Return(i * 2));
+    }
+    let after = machine::stats();
+    assert_eq!(after.coroutine_stacks_mapped, before.coroutine_stacks_mapped);
+    assert!(after.coroutine_stacks_pooled >= 1);
+}
+
+#[inline(never)]
+fn resumer_with_a_distinctive_name(co: &mut Coroutine<(), String, ()>) -> String {
+    match co.resume(()) {
+        CoroutineResult::Yield(trace) => trace,
+        CoroutineResult::Return(()) => panic!("expected a yield"),
+    }
+}
+
+#[test]
+fn a_backtrace_inside_a_coroutine_names_the_function_that_resumed_it() {
+    let mut co = Coroutine::with_stack_size(256 * 1024, |y, ()| {
+        y.suspend(std::backtrace::Backtrace::force_capture().to_string());
+    })
+    .unwrap();
+    let trace = resumer_with_a_distinctive_name(&mut co);
+    assert!(trace.contains("resumer_with_a_distinctive_name"), "backtrace:\n{trace}");
+}
+
+#[test]
+fn bad_stack_sizes_are_errors() {
+    let f = |_: &Yielder<(), ()>, ()| ();
+    assert_eq!(
+        Coroutine::with_stack_size(0, f).err().map(|e| e.kind()),
+        Some(ErrorKind::InvalidSize)
+    );
+    assert_eq!(
+        Coroutine::with_stack_size(usize::MAX, f).err().map(|e| e.kind()),
+        Some(ErrorKind::InvalidSize)
+    );
+    // One page cannot hold the record and closure with a page to spare.
+    let err = Coroutine::with_stack_size(1, f).err().expect("a one-page coroutine stack");
+    assert_eq!(err.kind(), ErrorKind::InvalidSize);
+    assert!(err.to_string().contains("cannot hold"), "{err}");
+    let huge = Coroutine::with_stack_size(1 << 62, f).err().expect("a 4 EiB coroutine stack");
+    assert_eq!(huge.kind(), ErrorKind::OutOfMemory);
+    // A closure bigger than the inline limit is boxed and works on the default stack.
+    let big = [7u8; 4096];
+    let mut co =
+        Coroutine::new(move |_: &Yielder<(), ()>, ()| big.iter().map(|&b| b as u32).sum::<u32>());
+    assert_eq!(co.resume(()), CoroutineResult::Return(7 * 4096));
+    assert!(DEFAULT_STACK_SIZE + 4096 <= 16 * 1024);
+}
+
+#[test]
+fn ten_thousand_live_coroutines() {
+    let mut live: Vec<Coroutine<u32, u32, u32>> = (0..10_000u32)
+        .map(|i| {
+            Coroutine::new(move |y, x| {
+                let got = y.suspend(x + i);
+                got * 2
+            })
+        })
+        .collect();
+    for (i, co) in live.iter_mut().enumerate() {
+        assert_eq!(co.resume(1), CoroutineResult::Yield(1 + i as u32));
+    }
+    for co in live.iter_mut() {
+        assert_eq!(co.resume(3), CoroutineResult::Return(6));
+    }
+}
+
+#[inline(never)]
+fn bottomless(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 64]);
+    if frame[0] == u64::MAX {
+        return 0;
+    }
+    frame[(depth % 64) as usize] + bottomless(depth + 1)
+}
+
+#[test]
+fn an_overflow_in_a_coroutine_is_reported_and_aborts() {
+    if child_case().as_deref() == Some("coroutine") {
+        let mut co = Coroutine::new(|_: &Yielder<(), ()>, ()| {
+            bottomless(0);
+        });
+        co.resume(());
+        return;
+    }
+    let output = run_child("an_overflow_in_a_coroutine_is_reported_and_aborts", "coroutine");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        signal_of(&output),
+        Some(libc::SIGABRT),
+        "status {:?}, stderr:\n{stderr}",
+        output.status
+    );
+    assert!(stderr.contains("splitstack: stack overflow"), "stderr:\n{stderr}");
+}
