@@ -211,7 +211,15 @@ fn bad_stack_sizes_are_errors() {
     let mut co =
         Coroutine::new(move |_: &Yielder<(), ()>, ()| big.iter().map(|&b| b as u32).sum::<u32>());
     assert_eq!(co.resume(()), CoroutineResult::Return(7 * 4096));
-    assert!(DEFAULT_STACK_SIZE + 4096 <= 16 * 1024);
+}
+
+#[test]
+fn the_default_stack_is_small_and_starts_nearly_empty() {
+    let mut co = Coroutine::new(|_: &Yielder<(), usize>, ()| splitstack::remaining_stack());
+    let CoroutineResult::Return(left) = co.resume(()) else { panic!("expected a return") };
+    // 16 KiB with the guard page: 12 KiB usable, of which the record and closure take a little.
+    assert!(left <= DEFAULT_STACK_SIZE && DEFAULT_STACK_SIZE + 4096 <= 16 * 1024, "{left}");
+    assert!(left > DEFAULT_STACK_SIZE / 2, "only {left} bytes left at the start");
 }
 
 #[test]
