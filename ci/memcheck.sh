@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 
 log_dir=target/memcheck
 mkdir -p "$log_dir"
+# Test harness binaries only ("test":true in the artifact's profile), not the examples that
+# `cargo test` also builds.
 bins=$(cargo test --release --no-run --message-format=json 2>/dev/null |
-    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
+    grep '"test":true' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
 status=0
 for bin in $bins; do
     name=$(basename "$bin")
