@@ -142,7 +142,9 @@ pub unsafe fn gogo(buf: &Gobuf, ret: usize) -> ! {
 ///   returned or unwound);
 /// - between the two returns, that function neither moves from, drops, nor takes `&mut` to any
 ///   local that it uses after the second return;
-/// - the code after the call treats both returns alike apart from the returned word.
+/// - the code after the call depends only on the returned word and on state that did not change
+///   between the two returns: the compiler sees one return, so a local changed after the first
+///   return may still hold its earlier value (or a constant) at the second.
 ///
 /// `gosave` is inlined into its caller, so "the function that called it" is the caller of this
 /// function, not a wrapper.

@@ -1,6 +1,9 @@
 //! Segmented stacks: deep recursion, the hot split, m.cret, panics across segments, threads, bad
 //! sizes.
 
+mod common;
+
+use common::{child_case, run_child};
 use splitstack::{grow, machine, maybe_grow, remaining_stack, try_grow, ErrorKind};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -142,4 +145,45 @@ fn hot_split_of_a_new_size_does_not_thrash_a_cache_full_of_other_sizes() {
     }
     let mapped = machine::stats().segments_mapped - before.segments_mapped;
     assert_eq!(mapped, 1, "a hot split after the cache filled up mapped {mapped} segments");
+}
+
+/// Mappings in this process now.
+fn live_mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps").unwrap().lines().count()
+}
+
+#[test]
+fn a_threads_cached_segments_are_unmapped_when_it_exits() {
+    if child_case().as_deref() == Some("thread-exit") {
+        // In a child process, so that no other test maps or unmaps meanwhile. A first thread
+        // that splits nothing leaves behind what glibc keeps of any exited thread (its cached
+        // stack, its malloc arena), so that the second thread's count compares like with like.
+        std::thread::spawn(|| machine::stats()).join().unwrap();
+        let before = live_mappings();
+        let cached = std::thread::spawn(|| {
+            fn nest(levels: u32) {
+                if levels > 0 {
+                    grow(64 * 1024, || nest(levels - 1));
+                }
+            }
+            nest(8);
+            machine::stats().segments_cached
+        })
+        .join()
+        .unwrap();
+        let after = live_mappings();
+        println!("cached={cached} before={before} after={after}");
+        return;
+    }
+    let output = run_child("a_threads_cached_segments_are_unmapped_when_it_exits", "thread-exit");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "child failed: {:?}\n{stdout}", output.status);
+    let line = &stdout[stdout.find("cached=").expect("the child's report")..];
+    let field = |name: &str| -> usize {
+        let start = line.find(name).unwrap() + name.len();
+        line[start..].split_whitespace().next().unwrap().parse().unwrap()
+    };
+    assert_eq!(field("cached="), 8, "{line}");
+    // Eight segments are two mappings each; none may remain after the thread exits.
+    assert!(field("after=") <= field("before="), "segments leaked past thread exit: {line}");
 }

@@ -1,7 +1,7 @@
 //! Context switching: values both ways, callee-saved registers, entry alignment, deep recursion
 //! on a prepared stack.
 
-use splitstack::{gogo, prepare, swap, Gobuf, Stack};
+use splitstack::{gogo, gosave, prepare, swap, Gobuf, Stack};
 use std::ptr::{addr_of, addr_of_mut};
 
 /// The two contexts of a ping-pong: the test's own and the one running on `stack`.
@@ -97,4 +97,20 @@ fn deep_recursion_fits_in_a_one_mebibyte_stack() {
         swap(&mut *addr_of_mut!(BACK), &co, depth)
     };
     assert_eq!(sum as u64, (1..=depth as u64).sum::<u64>());
+}
+
+#[test]
+fn gosave_returns_zero_then_the_word_of_each_gogo() {
+    let mut buf = Gobuf::default();
+    // SAFETY: buf is resumed only while this function runs, and between the two returns
+    // nothing is moved, dropped or changed (gosave's contract): the code after the call depends
+    // only on the returned word. (Counting the returns in a local would break that contract:
+    // the compiler, which sees one return, may fold the count to 1.)
+    let word = unsafe { gosave(&mut buf) };
+    if word == 0 {
+        assert!(buf.is_set());
+        // SAFETY: as above; this frame, which gosave saved, is still live.
+        unsafe { gogo(&buf, 99) };
+    }
+    assert_eq!(word, 99);
 }
