@@ -158,7 +158,7 @@ fn a_threads_cached_segments_are_unmapped_when_it_exits() {
         // In a child process, so that no other test maps or unmaps meanwhile. A first thread
         // that splits nothing leaves behind what glibc keeps of any exited thread (its cached
         // stack, its malloc arena), so that the second thread's count compares like with like.
-        std::thread::spawn(|| machine::stats()).join().unwrap();
+        std::thread::spawn(machine::stats).join().unwrap();
         let before = live_mappings();
         let cached = std::thread::spawn(|| {
             fn nest(levels: u32) {
