@@ -1,7 +1,10 @@
 //! The crate's demonstration: every capability, working, with its numbers measured on this
 //! machine. Run it with `cargo run --release --example tour`.
 
-use splitstack::{grow, machine, maybe_grow, prepare, remaining_stack, swap, Gobuf, Stack};
+use splitstack::{
+    grow, machine, maybe_grow, prepare, remaining_stack, swap, Coroutine, CoroutineResult, Gobuf,
+    Stack, Yielder,
+};
 use std::hint::black_box;
 use std::ptr::{addr_of, addr_of_mut};
 use std::time::Instant;
@@ -10,6 +13,7 @@ fn main() {
     println!("splitstack tour ({} on {})\n", std::env::consts::ARCH, std::env::consts::OS);
     contexts();
     segments();
+    coroutines();
 }
 
 /// Nanoseconds per item of `count` items that took `start.elapsed()`.
@@ -108,6 +112,90 @@ fn segments() {
     println!(
         "hot split: grow(64 KiB, tiny) {iterations} times: {per:.1} ns each, {} segment(s) mapped",
         after.segments_mapped - before.segments_mapped
+    );
+    println!();
+}
+
+fn coroutines() {
+    println!("== coroutines: small pooled stacks that grow");
+    // A generator: squares, handed out one at a time.
+    let mut squares = Coroutine::new(|y: &Yielder<(), u64>, ()| {
+        for i in 1..=5u64 {
+            y.suspend(i * i);
+        }
+    });
+    let mut got = Vec::new();
+    while let CoroutineResult::Yield(v) = squares.resume(()) {
+        got.push(v);
+    }
+    println!("generator: {got:?}");
+
+    // Deep recursion inside a coroutine whose stack starts at 12 KiB.
+    let n = 1_000_000u64;
+    let before = machine::stats();
+    let mut deep = Coroutine::new(move |_: &Yielder<(), ()>, ()| {
+        let start = remaining_stack();
+        (start, deep_sum(n))
+    });
+    let CoroutineResult::Return((start, sum)) = deep.resume(()) else { unreachable!() };
+    assert_eq!(sum, n * (n + 1) / 2);
+    println!(
+        "recursion {n} levels deep in a coroutine that started with {start} bytes of stack: \
+         sum {sum}, {} segment splits",
+        machine::stats().splits - before.splits
+    );
+
+    // A ring of coroutines passing a token: each adds one and hands it on.
+    let tasks = 10_000usize;
+    let mut ring: Vec<Coroutine<u64, u64, ()>> = (0..tasks)
+        .map(|_| {
+            Coroutine::new(|y: &Yielder<u64, u64>, mut token: u64| loop {
+                token = y.suspend(token + 1);
+            })
+        })
+        .collect();
+    let laps = 10;
+    let start = Instant::now();
+    let mut token = 0u64;
+    for _ in 0..laps {
+        for co in ring.iter_mut() {
+            let CoroutineResult::Yield(next) = co.resume(token) else { unreachable!() };
+            token = next;
+        }
+    }
+    let hops = (tasks * laps) as u64;
+    assert_eq!(token, hops);
+    println!(
+        "ring of {tasks} live coroutines, {laps} laps: token {token}, {:.1} ns per hop",
+        ns_per(start, hops)
+    );
+    drop(ring);
+
+    // Round trip (resume with a word, get one back) and create + complete, pooled stacks.
+    let mut echo = Coroutine::new(|y: &Yielder<u64, u64>, mut v: u64| loop {
+        v = y.suspend(v + 1);
+    });
+    let rounds = 10_000_000u64;
+    let start = Instant::now();
+    let mut v = 0;
+    for _ in 0..rounds {
+        let CoroutineResult::Yield(next) = echo.resume(black_box(v)) else { unreachable!() };
+        v = next;
+    }
+    assert_eq!(v, rounds);
+    println!("resume + suspend round trip: {:.1} ns", ns_per(start, rounds));
+    let count = 1_000_000u64;
+    let mapped = machine::stats().coroutine_stacks_mapped;
+    let start = Instant::now();
+    for i in 0..count {
+        let mut co = Coroutine::new(move |_: &Yielder<(), ()>, ()| black_box(i));
+        let CoroutineResult::Return(r) = co.resume(()) else { unreachable!() };
+        black_box(r);
+    }
+    println!(
+        "create + run to completion + drop: {:.1} ns each, {} new stacks mapped for {count}",
+        ns_per(start, count),
+        machine::stats().coroutine_stacks_mapped - mapped
     );
     println!();
 }

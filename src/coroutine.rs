@@ -29,7 +29,7 @@
 use crate::arch;
 use crate::context::{swap, Gobuf};
 use crate::error::Error;
-use crate::machine::{self, current_m, M};
+use crate::machine::{self, Bounds};
 use crate::stack::{page_size, Stack};
 use std::any::Any;
 use std::marker::PhantomData;
@@ -82,10 +82,9 @@ struct Link<I, Y> {
     input: Option<I>,
     /// The value the coroutine passes out.
     output: Option<Y>,
-    /// The stack limit and base of whichever side is not running (the coroutine's while it is
+    /// The stack bounds of whichever side is not running (the coroutine's while it is
     /// suspended, the resumer's while the coroutine runs).
-    other_limit: usize,
-    other_base: usize,
+    other_bounds: Bounds,
     /// Set by `Drop` on a suspended coroutine: the next `suspend` unwinds instead of returning.
     cancel: bool,
 }
@@ -158,6 +157,7 @@ pub struct Yielder<Input, Yield> {
 impl<I, Y> Yielder<I, Y> {
     /// Suspends the coroutine, making its resumer's [`Coroutine::resume`] return
     /// [`CoroutineResult::Yield`]`(value)`; returns the input of the next resume.
+    #[inline]
     pub fn suspend(&self, value: Y) -> I {
         let link = self.link;
         // SAFETY: `link` is this coroutine's Link, at the top of the stack we are running on;
@@ -169,7 +169,10 @@ impl<I, Y> Yielder<I, Y> {
             if (*link).cancel {
                 resume_unwind(Box::new(Cancelled));
             }
-            (*link).input.take().expect("splitstack: a coroutine was resumed without an input")
+            match (*link).input.take() {
+                Some(input) => input,
+                None => unreachable!("splitstack: a coroutine was resumed without an input"),
+            }
         }
     }
 }
@@ -246,8 +249,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                     },
                     input: None,
                     output: None,
-                    other_limit: stack.bottom() as usize,
-                    other_base: top,
+                    other_bounds: Bounds { limit: stack.bottom() as usize, base: top },
                     cancel: false,
                 },
                 result: None,
@@ -272,8 +274,11 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// # Panics
     /// If the coroutine is done ("resumed a finished coroutine"); and with the coroutine's own
     /// panic payload if its closure panics (the coroutine is then done).
+    #[inline(always)]
     pub fn resume(&mut self, input: I) -> CoroutineResult<Y, R> {
-        assert!(self.state != State::Done, "splitstack: resumed a coroutine that has finished");
+        if self.state == State::Done {
+            resumed_after_finishing();
+        }
         self.state = State::Suspended;
         let shared = self.shared;
         // SAFETY: `shared` is the record at the top of our stack; the coroutine is suspended (or
@@ -282,24 +287,28 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             (*shared).link.input = Some(input);
             self.switch_in()
         };
-        match word {
-            // SAFETY: the coroutine set `output` before suspending.
-            SUSPENDED => CoroutineResult::Yield(unsafe {
-                (*shared)
-                    .link
-                    .output
-                    .take()
-                    .expect("splitstack: a coroutine suspended without a value")
-            }),
-            _ => {
-                // SAFETY: the coroutine set `result` before its last switch out.
-                let result = unsafe { (*shared).result.take() };
-                self.finish();
-                match result.expect("splitstack: a coroutine finished without a result") {
-                    Ok(value) => CoroutineResult::Return(value),
-                    Err(payload) => resume_unwind(payload),
-                }
+        if word == SUSPENDED {
+            // SAFETY: the coroutine is suspended again; it set `output` before suspending.
+            if let Some(value) = unsafe { (*shared).link.output.take() } {
+                return CoroutineResult::Yield(value);
             }
+        }
+        self.finished()
+    }
+
+    /// The coroutine switched out for the last time: its result, and its stack back to the
+    /// pool. Out of line, to keep the inlined resume short.
+    #[cold]
+    #[inline(never)]
+    fn finished(&mut self) -> CoroutineResult<Y, R> {
+        // SAFETY: the coroutine set `result` before its last switch out, and runs no more.
+        let result = unsafe { (*self.shared).result.take() };
+        self.finish();
+        match result
+            .expect("splitstack: a coroutine switched out with neither a value nor a result")
+        {
+            Ok(value) => CoroutineResult::Return(value),
+            Err(payload) => resume_unwind(payload),
         }
     }
 
@@ -313,23 +322,16 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     ///
     /// # Safety
     /// The coroutine is fresh or suspended.
+    #[inline(always)]
     unsafe fn switch_in(&mut self) -> usize {
         let shared = self.shared;
-        // While the thread exits (a coroutine dropped by a thread-local's destructor), M is gone
-        // and nothing will check the stack limits again: switch without them.
-        let m: Option<*mut M> = current_m();
-        // SAFETY: (forwarded) the record is ours while the coroutine is not running; `m` is
-        // this thread's M, reached only between switches.
+        // SAFETY: (forwarded) the record is ours while the coroutine is not running.
         unsafe {
             let link = addr_of_mut!((*shared).link);
-            if let Some(m) = m {
-                machine::exchange_bounds(m, &mut (*link).other_limit, &mut (*link).other_base);
-            }
+            machine::exchange_bounds(&mut (*link).other_bounds);
             let word =
                 swap(&mut *addr_of_mut!((*link).caller), &*addr_of!((*link).co), shared as usize);
-            if let Some(m) = m {
-                machine::exchange_bounds(m, &mut (*link).other_limit, &mut (*link).other_base);
-            }
+            machine::exchange_bounds(&mut (*link).other_bounds);
             word
         }
     }
@@ -374,6 +376,12 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
             }
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn resumed_after_finishing() -> ! {
+    panic!("splitstack: resumed a coroutine that has finished")
 }
 
 /// Drops the closure of a coroutine that never started.

@@ -2,7 +2,7 @@
 //! cache and the counters.
 //!
 //! Two pieces live in separate thread-locals so that the hot paths stay short:
-//! - `STACK_LIMIT`, the lowest usable address of the current stack, read by the inlined check
+//! - `STACK_BOUNDS`, the current stack's lowest usable and highest addresses, read by the inlined check
 //!   of [`maybe_grow`](crate::maybe_grow). It has no destructor, so reading it is one load.
 //! - `M` itself, which owns the cached segments and releases them when the thread exits.
 
@@ -17,7 +17,24 @@ pub const SEGMENT_CACHE_CAPACITY: usize = 32;
 /// How many free coroutine stacks a thread keeps for reuse.
 pub const COROUTINE_POOL_CAPACITY: usize = 64;
 
-/// A `STACK_LIMIT` above every user-space stack pointer (x86-64 and AArch64 user addresses are
+/// The bounds of a stack: see `STACK_BOUNDS`.
+#[repr(C, align(16))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bounds {
+    /// The lowest usable address.
+    pub(crate) limit: usize,
+    /// The highest address, exclusive.
+    pub(crate) base: usize,
+}
+
+/// The current stack's limit: one load.
+#[inline(always)]
+pub(crate) fn stack_limit() -> usize {
+    // SAFETY: reads a field of this thread's cell in place, without a reference across writes.
+    STACK_BOUNDS.with(|cell| unsafe { (*cell.as_ptr()).limit })
+}
+
+/// A limit above every user-space stack pointer (x86-64 and AArch64 user addresses are
 /// below 2^57), so the next check takes the slow path, which learns the thread's bounds. Half of
 /// the address space, so that adding a red zone of up to [`MAX_RED_ZONE`] cannot overflow.
 pub(crate) const LIMIT_UNKNOWN: usize = usize::MAX / 2;
@@ -27,9 +44,13 @@ pub(crate) const LIMIT_UNKNOWN: usize = usize::MAX / 2;
 pub(crate) const MAX_RED_ZONE: usize = usize::MAX / 4;
 
 thread_local! {
-    /// The lowest usable address of the stack this thread runs on now (Go's `stackguard`,
-    /// without Go's slack): the thread's own stack, a segment or a coroutine's stack.
-    pub(crate) static STACK_LIMIT: Cell<usize> = const { Cell::new(LIMIT_UNKNOWN) };
+    /// `limit` is the lowest usable address of the stack this thread runs on now (Go's
+    /// `stackguard`, without Go's slack), `base` its highest address, exclusive (Go's
+    /// `stackbase`): the thread's own stack, a segment or a coroutine's stack. One 16-byte
+    /// thread-local without a destructor, so that the check reads one word and a coroutine
+    /// switch exchanges both in two instructions.
+    pub(crate) static STACK_BOUNDS: Cell<Bounds> =
+        const { Cell::new(Bounds { limit: LIMIT_UNKNOWN, base: 0 }) };
 
     static M: UnsafeCell<M> = const { UnsafeCell::new(M::new()) };
 }
@@ -42,8 +63,6 @@ pub(crate) struct M {
     /// `oldstack` takes it out and clears it before resuming the old segment, so that a stale
     /// word never outlives the return it carried.
     pub(crate) cret: usize,
-    /// The highest address (exclusive) of the current stack (Go's `stackbase`).
-    pub(crate) stack_base: usize,
     /// Free segments kept for reuse, most recently released last, each with its Stktop
     /// initialised. A segment in use belongs to the frame of the split that took it, not to
     /// `M`: each context (the thread, each coroutine) has its own chain of segments.
@@ -55,8 +74,8 @@ pub(crate) struct M {
     in_use: usize,
     /// Counters reported by [`stats`].
     stats: Stats,
-    /// This thread's `STACK_LIMIT` cell.
-    limit_cell: *const Cell<usize>,
+    /// This thread's `STACK_BOUNDS` cell.
+    bounds_cell: *const Cell<Bounds>,
     /// An alternate signal stack this thread got from splitstack (it had none), so that the
     /// overflow handler can run; freed when the thread exits.
     alt_stack: Option<AltStack>,
@@ -91,7 +110,6 @@ impl M {
     const fn new() -> M {
         M {
             cret: 0,
-            stack_base: 0,
             cache: Vec::new(),
             pool: Vec::new(),
             in_use: 0,
@@ -106,7 +124,7 @@ impl M {
                 max_segments_in_use: 0,
             },
             alt_stack: None,
-            limit_cell: core::ptr::null(),
+            bounds_cell: core::ptr::null(),
         }
     }
 
@@ -126,11 +144,13 @@ impl M {
             self.stats.max_segments_in_use = self.in_use as u64;
         }
         let stktop = Stktop::at(segment.top() as usize);
-        // SAFETY: as in set_limit; stktop is inside the segment, which nothing runs on, and was
-        // initialised when the segment was mapped.
+        let new = Bounds { limit: segment.bottom() as usize, base: segment.top() as usize };
+        // SAFETY: as in set_bounds; stktop is inside the segment, which nothing runs on, and
+        // was initialised when the segment was mapped.
         unsafe {
-            (*stktop).old_limit = (*self.limit_cell).replace(segment.bottom() as usize);
-            (*stktop).old_base = core::mem::replace(&mut self.stack_base, segment.top() as usize);
+            let old = (*self.bounds_cell).replace(new);
+            (*stktop).old_limit = old.limit;
+            (*stktop).old_base = old.base;
         }
         Ok((segment, stktop))
     }
@@ -216,9 +236,16 @@ impl Drop for M {
 #[inline]
 pub(crate) fn current_m() -> Option<*mut M> {
     let m = M.try_with(UnsafeCell::get).ok()?;
-    if STACK_LIMIT.with(Cell::get) == LIMIT_UNKNOWN {
-        // SAFETY: no other reference to this thread's M is live here.
-        unsafe { (*m).learn_thread_stack() };
+    // SAFETY: no other reference to this thread's M is live here.
+    unsafe {
+        if (*m).bounds_cell.is_null() {
+            (*m).set_up_thread();
+        }
+        // Only the thread's own stack has an unknown limit: segments and coroutines install
+        // theirs, and restore this one when they are left.
+        if stack_limit() == LIMIT_UNKNOWN {
+            learn_thread_stack();
+        }
     }
     Some(m)
 }
@@ -230,44 +257,44 @@ pub(crate) fn with_m<T>(f: impl FnOnce(&mut M) -> T) -> Option<T> {
     current_m().map(|m| f(unsafe { &mut *m }))
 }
 
-/// Exchanges the current stack's (limit, base) with `limit` and `base`: a switch between
-/// contexts on different stacks installs the incoming one's bounds and keeps the outgoing one's.
-///
-/// # Safety
-/// `m` is this thread's M and no reference to it is live.
-#[inline]
-pub(crate) unsafe fn exchange_bounds(m: *mut M, limit: &mut usize, base: &mut usize) {
-    // SAFETY: forwarded; limit_cell was set when the bounds were learnt (current_m does that).
-    unsafe {
-        *limit = (*(*m).limit_cell).replace(*limit);
-        core::mem::swap(&mut (*m).stack_base, base);
-    }
+/// Exchanges the current stack's bounds with `other`: a switch between contexts on different
+/// stacks installs the incoming one's bounds and keeps the outgoing one's. Touches only a
+/// destructor-free thread-local, so it works at any point of a thread's life.
+#[inline(always)]
+pub(crate) fn exchange_bounds(other: &mut Bounds) {
+    // SAFETY: the cell and `other` are distinct, aligned, valid Bounds; no reference to the
+    // cell's contents is live.
+    STACK_BOUNDS.with(|cell| unsafe { core::ptr::swap_nonoverlapping(cell.as_ptr(), other, 1) });
 }
 
-/// Sets the current stack's limit through the cell's address, which `M` keeps so that
+/// Sets the current stack's bounds through the cell's address, which `M` keeps so that
 /// `oldstack` (not inlined into the caller) needs no thread-local lookup.
 #[inline]
-pub(crate) fn set_limit(m: &M, limit: usize) {
-    // SAFETY: limit_cell is this thread's STACK_LIMIT (set when the bounds were learnt, before
-    // any segment exists), which outlives every segment.
-    unsafe { (*m.limit_cell).set(limit) }
+pub(crate) fn set_bounds(m: &M, bounds: Bounds) {
+    // SAFETY: the cell is this thread's STACK_BOUNDS (its address taken when M was set up,
+    // before any segment exists), which outlives every segment.
+    unsafe { (*m.bounds_cell).set(bounds) }
 }
 
 impl M {
-    /// Reads the current thread's stack bounds (pthread_getattr_np) into STACK_LIMIT and
-    /// stack_base, and makes sure the thread has an alternate signal stack.
+    /// Once per thread: keeps the addresses of the bound cells for `oldstack`, reserves the
+    /// segment cache, and makes sure the thread has an alternate signal stack for overflow reports.
     #[cold]
-    fn learn_thread_stack(&mut self) {
-        let (lo, hi) = thread_stack_bounds();
-        self.stack_base = hi;
-        self.limit_cell = STACK_LIMIT.with(|limit| limit as *const Cell<usize>);
-        STACK_LIMIT.with(|limit| limit.set(lo));
+    fn set_up_thread(&mut self) {
+        self.bounds_cell = STACK_BOUNDS.with(|bounds| bounds as *const Cell<Bounds>);
         self.cache.reserve(SEGMENT_CACHE_CAPACITY);
         if self.alt_stack.is_none() {
             self.alt_stack = AltStack::install_if_missing();
         }
         crate::guard::install_handler();
     }
+}
+
+/// Reads the thread's own stack bounds into STACK_BOUNDS; called while running on that stack.
+#[cold]
+fn learn_thread_stack() {
+    let (limit, base) = thread_stack_bounds();
+    STACK_BOUNDS.with(|bounds| bounds.set(Bounds { limit, base }));
 }
 
 /// The lowest usable and the highest address of the calling thread's own stack.

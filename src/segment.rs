@@ -14,10 +14,9 @@
 use crate::arch;
 use crate::context::Gobuf;
 use crate::error::Error;
-use crate::machine::{self, current_m, M, MAX_RED_ZONE, STACK_LIMIT};
+use crate::machine::{self, current_m, stack_limit, Bounds, M, MAX_RED_ZONE};
 use crate::stack::page_size;
 use std::any::Any;
-use std::cell::Cell;
 use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
@@ -108,8 +107,7 @@ pub(crate) unsafe extern "C" fn splitstack_oldstack(stktop: *mut Stktop) -> ! {
     unsafe {
         let top = &*stktop;
         let m = &mut *top.m;
-        machine::set_limit(m, top.old_limit);
-        m.stack_base = top.old_base;
+        machine::set_bounds(m, Bounds { limit: top.old_limit, base: top.old_base });
         let cret = m.cret;
         m.cret = 0;
         arch::splitstack_gogo(&top.gobuf, cret)
@@ -203,7 +201,7 @@ pub fn maybe_grow<R, F: FnOnce() -> R>(red_zone: usize, segment_size: usize, f: 
     let sp = arch::stack_pointer();
     // LIMIT_UNKNOWN + MAX_RED_ZONE does not overflow, and a constant red_zone folds the first
     // test away: a load, an add, a compare and a branch on the stack pointer.
-    if red_zone <= MAX_RED_ZONE && sp >= STACK_LIMIT.with(Cell::get) + red_zone {
+    if red_zone <= MAX_RED_ZONE && sp >= stack_limit() + red_zone {
         f()
     } else {
         maybe_grow_slow(red_zone, segment_size, f)
@@ -227,5 +225,5 @@ fn maybe_grow_slow<R, F: FnOnce() -> R>(red_zone: usize, segment_size: usize, f:
 pub fn remaining_stack() -> usize {
     // Learn the thread's bounds if this is the first call.
     current_m();
-    arch::stack_pointer().saturating_sub(STACK_LIMIT.with(Cell::get))
+    arch::stack_pointer().saturating_sub(stack_limit())
 }

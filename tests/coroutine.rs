@@ -268,3 +268,20 @@ fn an_overflow_in_a_coroutine_is_reported_and_aborts() {
     );
     assert!(stderr.contains("splitstack: stack overflow"), "stderr:\n{stderr}");
 }
+
+#[test]
+fn a_fresh_threads_first_split_may_happen_inside_a_coroutine() {
+    // The thread's own limit is unknown until its first check; a coroutine installs its own
+    // limit meanwhile, and the thread's is learnt once the coroutine is left.
+    std::thread::spawn(|| {
+        let mut co = Coroutine::new(|_: &Yielder<(), u64>, ()| grow(64 * 1024, || 5u64));
+        assert_eq!(co.resume(()), CoroutineResult::Return(5));
+        // Back on the thread's own stack, its bounds are learnt and checks pass without growing.
+        let before = machine::stats().splits;
+        assert!(splitstack::remaining_stack() > 64 * 1024);
+        maybe_grow(16 * 1024, 64 * 1024, || ());
+        assert_eq!(machine::stats().splits, before);
+    })
+    .join()
+    .unwrap();
+}
