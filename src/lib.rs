@@ -8,7 +8,9 @@ mod coroutine;
 mod error;
 mod guard;
 pub mod machine;
+mod memclr;
 mod segment;
+mod span_heap;
 mod stack;
 
 pub use context::{gogo, gosave, prepare, swap, swap_out_of_line, Gobuf};
@@ -16,7 +18,9 @@ pub use coroutine::{
     Coroutine, CoroutineResult, Yielder, DEFAULT_STACK_SIZE, HOOK_SEGMENT_SIZE, HOOK_STACK_NEEDED,
 };
 pub use error::{Error, ErrorKind};
+pub use memclr::{memclr, memclr_raw, memclr_strategy, memclr_with, MemclrStrategy};
 pub use segment::{grow, maybe_grow, remaining_stack, try_grow, MIN_SEGMENT_SIZE};
+pub use span_heap::{HeapStats, Span, SpanHeap};
 pub use stack::{page_size, Stack};
 
 /// Whether this process runs under valgrind (memcheck, callgrind, ...).

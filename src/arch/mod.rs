@@ -80,3 +80,38 @@ extern "C" {
     /// Nonzero when the process runs under valgrind.
     pub(crate) fn splitstack_running_on_valgrind() -> usize;
 }
+
+// memclr (asm/memclr_*.S)
+extern "C" {
+    /// Zero `[ptr, ptr + len)` with 32-byte AVX2 stores; from `nt_from` bytes up with
+    /// non-temporal `vmovntdq` stores and an `sfence`. (asm/memclr_x86_64_sysv.S)
+    ///
+    /// # Safety
+    /// `ptr..ptr + len` must be valid for writes, and the CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn splitstack_memclr_avx2(ptr: *mut u8, len: usize, nt_from: usize);
+
+    /// Zero `[ptr, ptr + len)` with 16-byte SSE2 stores; `rep stosb` for
+    /// `stosb_from <= len < nt_from`; non-temporal `movntdq` stores and an `sfence` from
+    /// `nt_from` up. (asm/memclr_x86_64_sysv.S)
+    ///
+    /// # Safety
+    /// `ptr..ptr + len` must be valid for writes.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn splitstack_memclr_sse2(
+        ptr: *mut u8,
+        len: usize,
+        nt_from: usize,
+        stosb_from: usize,
+    );
+
+    /// Zero `[ptr, ptr + len)`: `dc zva` for the whole blocks when `zva_block` is nonzero and the
+    /// range is at least two blocks long, 64-byte `stp` stores otherwise.
+    /// (asm/memclr_aarch64_aapcs.S)
+    ///
+    /// # Safety
+    /// `ptr..ptr + len` must be valid for writes and be ordinary (Normal) memory. `zva_block`
+    /// must be 0 or the block size DCZID_EL0 reports, and then only if its DZP bit is clear.
+    #[cfg(target_arch = "aarch64")]
+    pub(crate) fn splitstack_memclr_aarch64(ptr: *mut u8, len: usize, zva_block: usize);
+}

@@ -1,0 +1,119 @@
+//! The cost of zeroing under the heap lock (Go 1.0's MHeap_Alloc) versus after releasing it
+//! (SpanHeap's default), as seen by another thread: one thread allocates 64 MiB zeroed spans,
+//! fills each (so that it is dirty and the next allocation must clear it) and frees it, while the
+//! other allocates and frees one-page spans on a fixed schedule (every 10 us) and records each
+//! allocation's latency from the moment it was due. Prints the median, 99th and 99.9th
+//! percentiles of both modes and their ratios (`SPLITSTACK_BENCH_STATS=1` adds the heap stats).
+//!
+//! A custom harness (`harness = false`): criterion measures one thread's mean, and the point here
+//! is another thread's tail latency. `SPLITSTACK_BENCH_SECS` sets each mode's duration (default 3).
+
+use splitstack::SpanHeap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Pages in the big span: 64 MiB.
+const BIG_PAGES: usize = (64 << 20) / SpanHeap::PAGE_SIZE;
+
+/// How often the small thread allocates: 100 000 times a second.
+const INTERVAL: Duration = Duration::from_micros(10);
+
+/// What one mode measured.
+struct Run {
+    /// Small-allocation latencies, sorted, in nanoseconds.
+    latencies: Vec<u64>,
+    /// Big spans allocated (and cleared) per second.
+    big_per_sec: f64,
+}
+
+impl Run {
+    fn percentile(&self, p: f64) -> u64 {
+        let i = ((self.latencies.len() - 1) as f64 * p).round() as usize;
+        self.latencies[i]
+    }
+}
+
+fn run(zero_under_lock: bool, duration: Duration) -> Run {
+    let heap = SpanHeap::new();
+    heap.set_zero_under_lock(zero_under_lock);
+    // Warm up: map the arena, fault the big span's pages in, and leave them dirty.
+    for _ in 0..3 {
+        let mut big = heap.alloc(BIG_PAGES, true).unwrap();
+        big.as_mut_slice()[0] = 1;
+        heap.free(big);
+    }
+    let stop = AtomicBool::new(false);
+    let bigs = AtomicU64::new(0);
+    let started = Instant::now();
+    let latencies = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                let mut big = heap.alloc(BIG_PAGES, true).unwrap();
+                // Use it: this is what makes it dirty, and it is time spent outside the lock.
+                big.as_mut_slice().fill(0x5a);
+                heap.free(big);
+                bigs.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let small = s.spawn(|| {
+            // Open loop: allocation i is due at start + i * INTERVAL, and its latency counts from
+            // when it was due, so a stall behind the lock is charged to every allocation it
+            // delayed (a closed loop would record a 2 ms stall once and call it 1 sample in 10^4).
+            let mut latencies =
+                Vec::with_capacity((duration.as_nanos() / INTERVAL.as_nanos()) as usize);
+            let start = Instant::now();
+            let mut due = start;
+            while due < start + duration {
+                while Instant::now() < due {
+                    std::hint::spin_loop();
+                }
+                let span = heap.alloc(1, true).unwrap();
+                latencies.push(due.elapsed().as_nanos() as u64);
+                heap.free(span);
+                due += INTERVAL;
+            }
+            stop.store(true, Ordering::Relaxed);
+            latencies
+        });
+        small.join().unwrap()
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    if std::env::var_os("SPLITSTACK_BENCH_STATS").is_some() {
+        eprintln!("  zero_under_lock={zero_under_lock}: {:?}", heap.stats());
+    }
+    let mut latencies = latencies;
+    latencies.sort_unstable();
+    Run { latencies, big_per_sec: bigs.load(Ordering::Relaxed) as f64 / elapsed }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this too, so keep that short.
+    let is_bench = std::env::args().any(|a| a == "--bench");
+    let secs: f64 = std::env::var("SPLITSTACK_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if is_bench { 3.0 } else { 0.2 });
+    let duration = Duration::from_secs_f64(secs);
+    let after = run(false, duration);
+    let under = run(true, duration);
+    println!(
+        "span_heap: 1-page zeroed allocations while another thread allocates 64 MiB dirty spans"
+    );
+    for (name, r) in [("zero after unlock", &after), ("zero under lock  ", &under)] {
+        println!(
+            "  {name}: median {:>9} ns  p99 {:>9} ns  p99.9 {:>9} ns  max {:>9} ns  ({} small \
+             allocs, {:.1} big/s)",
+            r.percentile(0.5),
+            r.percentile(0.99),
+            r.percentile(0.999),
+            r.latencies.last().unwrap(),
+            r.latencies.len(),
+            r.big_per_sec,
+        );
+    }
+    println!(
+        "  under lock / after unlock: median {:.1}x  p99 {:.1}x",
+        under.percentile(0.5) as f64 / after.percentile(0.5) as f64,
+        under.percentile(0.99) as f64 / after.percentile(0.99) as f64,
+    );
+}

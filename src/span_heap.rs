@@ -1,0 +1,474 @@
+//! A page-span heap in the manner of Go's MHeap: spans of whole pages carved from large anonymous
+//! mappings (arenas), coalesced with their free neighbours when freed, and zeroed on request only
+//! when they may hold old data, outside the heap's lock.
+//!
+//! Go 1.0's `MHeap_Alloc` cleared a span while it held the heap lock, so one goroutine zeroing a
+//! large span stalled every other allocation; later Go (1.3's `needzero`) tracked which spans were
+//! dirty and zeroed after unlocking. This heap does the latter, with per-page precision:
+//!
+//! * each arena keeps one *dirty* bit per page: 0 while the page still holds the zeros the OS
+//!   mapped it with, 1 once it has been part of a freed span (whose owner may have written to
+//!   it). A bit describes a free page; while a page is in use its bit is not consulted.
+//! * each free span keeps a `needzero` summary flag: "some page of mine may be dirty". Splitting
+//!   copies it to both halves, coalescing ORs the two, so it is conservative; the bitmap behind it
+//!   is exact, so coalescing a clean span with a dirty one never makes the clean pages be zeroed.
+//! * `alloc(n, true)` takes the lock only to carve the span; after unlocking it clears exactly the
+//!   dirty pages' runs with [`memclr`](crate::memclr) (nothing at all when the summary is clear).
+
+use crate::error::Error;
+use crate::memclr::memclr_raw;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Bytes in a fresh arena: the unit the heap maps memory in. Address space only: pages are
+/// touched (and so backed by RAM) when a span's owner writes to them. Large enough that a 64 MiB
+/// span and many small ones share one arena; a request larger than this gets an arena of its own,
+/// exactly its size.
+const ARENA_SIZE: usize = 256 << 20;
+
+/// Counter that gives each heap an identity, so that arenas need not be compared by address.
+static NEXT_HEAP_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// A heap of page spans, safe to share between threads (`Send + Sync`; one mutex inside).
+///
+/// Memory comes from the OS in arenas of 256 MiB (or one arena of exactly the request's size when
+/// a request is larger) and is never returned to the OS while the heap or any of its spans lives:
+/// freed spans go back to the heap's free lists and coalesce with their free neighbours. Dropping
+/// the heap while spans are outstanding is allowed: the arenas are unmapped when the heap and the
+/// last span are both gone.
+///
+/// ```
+/// use splitstack::SpanHeap;
+/// let heap = SpanHeap::new();
+/// let mut span = heap.alloc(2, true).unwrap();
+/// assert_eq!(span.len(), 2 * SpanHeap::PAGE_SIZE);
+/// assert!(span.as_mut_slice().iter().all(|&b| b == 0));
+/// span.as_mut_slice()[0] = 7; // dirty: the next zeroed allocation of this page clears it
+/// heap.free(span);
+/// let mut again = heap.alloc(2, true).unwrap();
+/// assert_eq!(again.as_mut_slice()[0], 0);
+/// println!("{:?}", heap.stats());
+/// ```
+pub struct SpanHeap {
+    shared: Arc<Shared>,
+}
+
+/// Counters of a [`SpanHeap`], read together under its lock (the zeroing counters are updated
+/// outside it, so they may lag an allocation that is still zeroing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeapStats {
+    /// Arenas (anonymous mappings) the heap holds.
+    pub arenas: usize,
+    /// Bytes in all arenas: `(pages_in_use + pages_free) * SpanHeap::PAGE_SIZE`.
+    pub bytes_mapped: usize,
+    /// Pages in spans handed out and not yet freed (or dropped).
+    pub pages_in_use: usize,
+    /// Pages on the free lists.
+    pub pages_free: usize,
+    /// Successful `alloc` calls.
+    pub allocs: u64,
+    /// Spans returned, by `free` or by dropping them.
+    pub frees: u64,
+    /// Bytes `alloc(_, true)` cleared because they had been used before.
+    pub bytes_zeroed: u64,
+    /// Bytes `alloc(_, true)` handed out without clearing because they were known to be zero.
+    pub bytes_zeroing_skipped: u64,
+}
+
+/// A run of whole pages handed out by a [`SpanHeap`], owned exclusively until it is freed.
+///
+/// Dropping a span returns its pages to its heap, exactly as [`SpanHeap::free`] does (its heap's
+/// bookkeeping lives as long as any of its spans, so this is sound after the heap value itself
+/// is gone). The pages are marked dirty either way: a later zeroed allocation clears them.
+pub struct Span {
+    ptr: NonNull<u8>,
+    npages: usize,
+    /// Index of `ptr`'s page in its arena.
+    first_page: usize,
+    /// Summary from the free span it was carved from: whether any page may be dirty.
+    needzero: bool,
+    /// Index of its arena in `Inner::arenas`.
+    arena_index: usize,
+    arena: Arc<Arena>,
+    heap: Arc<Shared>,
+}
+
+// SAFETY: a Span is the only handle to its pages (the heap never hands them out again until the
+// span is returned), so moving it to another thread or sharing `&Span` (which gives only `len`
+// and `npages`) cannot race; the Arcs it holds are Send + Sync.
+unsafe impl Send for Span {}
+// SAFETY: as above: `&Span` exposes no access to the pages.
+unsafe impl Sync for Span {}
+
+/// One anonymous mapping and the dirty bit of each of its pages.
+struct Arena {
+    /// First byte of the mapping (an address, so that the struct is Send + Sync).
+    base: usize,
+    npages: usize,
+    /// Bit `p % 64` of word `p / 64`: page `p` may hold nonzero bytes. Atomic because a span's
+    /// owner reads its own pages' bits after unlocking while others update neighbouring bits in
+    /// the same word (under the lock or, when freeing, before taking it).
+    dirty: Box<[AtomicU64]>,
+}
+
+impl Arena {
+    /// Map an arena of `npages` pages, all clean (anonymous memory reads as zero).
+    fn map(npages: usize) -> Result<Arena, Error> {
+        let len = npages * SpanHeap::PAGE_SIZE;
+        // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            let err = std::io::Error::last_os_error();
+            return Err(Error::os(format!("mapping a span heap arena of {len} bytes"), err));
+        }
+        let dirty = (0..npages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
+        Ok(Arena { base: base as usize, npages, dirty })
+    }
+
+    /// Set the dirty bits of pages `[first, first + n)`.
+    fn mark_dirty(&self, first: usize, n: usize) {
+        for_each_word(first, n, |word, mask| {
+            self.dirty[word].fetch_or(mask, Ordering::Relaxed);
+        });
+    }
+
+    /// Call `clear(first, n)` for each maximal run of dirty pages in `[first, first + n)`.
+    fn dirty_runs(&self, first: usize, n: usize, mut clear: impl FnMut(usize, usize)) {
+        let mut run: Option<(usize, usize)> = None; // (start, len) of the run being extended
+        for page in first..first + n {
+            let is_dirty = self.dirty[page / 64].load(Ordering::Relaxed) & (1 << (page % 64)) != 0;
+            run = match (run, is_dirty) {
+                (Some((start, len)), true) => Some((start, len + 1)),
+                (None, true) => Some((page, 1)),
+                (Some((start, len)), false) => {
+                    clear(start, len);
+                    None
+                }
+                (None, false) => None,
+            };
+        }
+        if let Some((start, len)) = run {
+            clear(start, len);
+        }
+    }
+}
+
+/// Call `f(word_index, mask)` for the bits of pages `[first, first + n)`, one word at a time.
+fn for_each_word(first: usize, n: usize, mut f: impl FnMut(usize, u64)) {
+    let mut page = first;
+    let end = first + n;
+    while page < end {
+        let bit = page % 64;
+        let count = (64 - bit).min(end - page);
+        let mask = if count == 64 { u64::MAX } else { ((1u64 << count) - 1) << bit };
+        f(page / 64, mask);
+        page += count;
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is ours; the last Span into it has been dropped (each holds an Arc
+        // to its arena), so nothing refers to its memory any more.
+        unsafe { libc::munmap(self.base as *mut libc::c_void, self.npages * SpanHeap::PAGE_SIZE) };
+    }
+}
+
+/// What a heap and its spans share: the locked free lists and the lock-free counters.
+struct Shared {
+    id: usize,
+    inner: Mutex<Inner>,
+    /// Bench-only: zero while holding the lock, as Go 1.0 did.
+    zero_under_lock: AtomicBool,
+    bytes_zeroed: AtomicU64,
+    bytes_zeroing_skipped: AtomicU64,
+}
+
+/// The heap's state under its lock.
+#[derive(Default)]
+struct Inner {
+    /// Every arena, in mapping order; a free span names its arena by index here.
+    arenas: Vec<Arc<Arena>>,
+    /// Free spans by address.
+    free_by_addr: BTreeMap<usize, FreeSpan>,
+    /// Free spans by (size in pages, address): best fit, lowest address first.
+    free_by_size: BTreeSet<(usize, usize)>,
+    pages_in_use: usize,
+    pages_free: usize,
+    bytes_mapped: usize,
+    allocs: u64,
+    frees: u64,
+}
+
+/// A free span on the free lists.
+#[derive(Clone, Copy)]
+struct FreeSpan {
+    npages: usize,
+    /// Index into `Inner::arenas`; spans never coalesce across arenas.
+    arena: usize,
+    /// Some page may be dirty (conservative; the arena's bitmap is exact).
+    needzero: bool,
+}
+
+impl Inner {
+    fn insert_free(&mut self, addr: usize, span: FreeSpan) {
+        self.free_by_addr.insert(addr, span);
+        self.free_by_size.insert((span.npages, addr));
+    }
+
+    fn remove_free(&mut self, addr: usize) -> FreeSpan {
+        let span = self.free_by_addr.remove(&addr).expect("span heap: free span not on the list");
+        self.free_by_size.remove(&(span.npages, addr));
+        span
+    }
+
+    /// Take `npages` from the smallest free span that has them, mapping a new arena if none does.
+    /// Returns the span's address, arena index and needzero summary.
+    fn carve(&mut self, npages: usize) -> Result<(usize, usize, bool), Error> {
+        let addr = match self.free_by_size.range((npages, 0)..).next() {
+            Some(&(_, addr)) => addr,
+            None => self.grow(npages)?,
+        };
+        let free = self.remove_free(addr);
+        if free.npages > npages {
+            let rest = FreeSpan { npages: free.npages - npages, ..free };
+            self.insert_free(addr + npages * SpanHeap::PAGE_SIZE, rest);
+        }
+        self.pages_free -= npages;
+        self.pages_in_use += npages;
+        self.allocs += 1;
+        Ok((addr, free.arena, free.needzero))
+    }
+
+    /// Map an arena that can hold `npages` and put all of it on the free lists; returns its
+    /// address.
+    fn grow(&mut self, npages: usize) -> Result<usize, Error> {
+        let arena_pages = npages.max(ARENA_SIZE / SpanHeap::PAGE_SIZE);
+        let arena = Arena::map(arena_pages)?;
+        let addr = arena.base;
+        let index = self.arenas.len();
+        self.arenas.push(Arc::new(arena));
+        self.insert_free(addr, FreeSpan { npages: arena_pages, arena: index, needzero: false });
+        self.pages_free += arena_pages;
+        self.bytes_mapped += arena_pages * SpanHeap::PAGE_SIZE;
+        Ok(addr)
+    }
+
+    /// Put a dirty span back and coalesce it with its free neighbours in the same arena.
+    fn release(&mut self, addr: usize, npages: usize, arena: usize) {
+        let mut span = FreeSpan { npages, arena, needzero: true };
+        let mut start = addr;
+        let prev = self.free_by_addr.range(..addr).next_back().map(|(&a, &s)| (a, s));
+        if let Some((prev_addr, prev)) = prev {
+            if prev.arena == arena && prev_addr + prev.npages * SpanHeap::PAGE_SIZE == addr {
+                self.remove_free(prev_addr);
+                start = prev_addr;
+                span.npages += prev.npages;
+                span.needzero |= prev.needzero;
+            }
+        }
+        let end = addr + npages * SpanHeap::PAGE_SIZE;
+        if let Some(&next) = self.free_by_addr.get(&end) {
+            if next.arena == arena {
+                self.remove_free(end);
+                span.npages += next.npages;
+                span.needzero |= next.needzero;
+            }
+        }
+        self.insert_free(start, span);
+        self.pages_in_use -= npages;
+        self.pages_free += npages;
+        self.frees += 1;
+    }
+}
+
+impl SpanHeap {
+    /// Bytes in a heap page, the unit of every span: 8 KiB, Go's `PageSize`. Independent of the
+    /// OS page (4 KiB on x86-64; 4, 16 or 64 KiB on AArch64): spans are multiples of it and
+    /// aligned to the OS page only where the OS page is at most 8 KiB.
+    pub const PAGE_SIZE: usize = 8192;
+
+    /// An empty heap; it maps its first arena on its first allocation.
+    pub fn new() -> SpanHeap {
+        SpanHeap {
+            shared: Arc::new(Shared {
+                id: NEXT_HEAP_ID.fetch_add(1, Ordering::Relaxed),
+                inner: Mutex::new(Inner::default()),
+                zero_under_lock: AtomicBool::new(false),
+                bytes_zeroed: AtomicU64::new(0),
+                bytes_zeroing_skipped: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// A span of `npages` pages (`npages * PAGE_SIZE` bytes). With `zeroed`, every byte is zero:
+    /// pages that have never been handed out are zero already, and only pages that were used and
+    /// freed are cleared, after the heap's lock is released. Without `zeroed`, the contents are
+    /// whatever the pages last held.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidSize`](crate::ErrorKind::InvalidSize) for 0 pages or a size that
+    /// overflows `isize`; [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) (or
+    /// [`MapCountLimit`](crate::ErrorKind::MapCountLimit)) when the OS refuses a new arena. The
+    /// heap is unchanged by a failed call.
+    pub fn alloc(&self, npages: usize, zeroed: bool) -> Result<Span, Error> {
+        if npages == 0 {
+            return Err(Error::invalid_size("a span of 0 pages was requested"));
+        }
+        let len = npages
+            .checked_mul(Self::PAGE_SIZE)
+            .filter(|&len| len <= isize::MAX as usize)
+            .ok_or_else(|| {
+                Error::invalid_size(format!(
+                    "a span of {npages} pages of {} bytes overflows the address space",
+                    Self::PAGE_SIZE
+                ))
+            })?;
+        let mut inner = self.lock();
+        let (addr, arena_index, needzero) = inner.carve(npages)?;
+        let arena = Arc::clone(&inner.arenas[arena_index]);
+        let first_page = (addr - arena.base) / Self::PAGE_SIZE;
+        let mut span = Span {
+            // SAFETY: addr is inside a live mapping, so it is not null.
+            ptr: unsafe { NonNull::new_unchecked(addr as *mut u8) },
+            npages,
+            first_page,
+            needzero,
+            arena_index,
+            arena,
+            heap: Arc::clone(&self.shared),
+        };
+        if !(zeroed && self.shared.zero_under_lock.load(Ordering::Relaxed)) {
+            drop(inner); // the point of needzero: clear with the lock released
+        }
+        if zeroed {
+            span.clear_dirty_pages(len);
+        }
+        Ok(span)
+    }
+
+    /// Return `span`'s pages to the heap it came from (normally this one; a span always goes
+    /// back to its own heap), marked dirty, coalescing them with free neighbours. The same as
+    /// dropping the span.
+    pub fn free(&self, span: Span) {
+        debug_assert_eq!(span.heap.id, self.shared.id, "span freed to a heap it is not from");
+        drop(span);
+    }
+
+    /// The heap's counters, read together.
+    pub fn stats(&self) -> HeapStats {
+        let inner = self.lock();
+        HeapStats {
+            arenas: inner.arenas.len(),
+            bytes_mapped: inner.bytes_mapped,
+            pages_in_use: inner.pages_in_use,
+            pages_free: inner.pages_free,
+            allocs: inner.allocs,
+            frees: inner.frees,
+            bytes_zeroed: self.shared.bytes_zeroed.load(Ordering::Relaxed),
+            bytes_zeroing_skipped: self.shared.bytes_zeroing_skipped.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Benchmarks only: zero spans while holding the heap lock (Go 1.0's behaviour) instead of
+    /// after releasing it, to measure what that costs other threads.
+    #[doc(hidden)]
+    pub fn set_zero_under_lock(&self, on: bool) {
+        self.shared.zero_under_lock.store(on, Ordering::Relaxed);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.shared.lock()
+    }
+}
+
+impl Shared {
+    /// The heap lock. A panic while holding it (only an allocation failure in a collection could
+    /// cause one) leaves the lists consistent between operations, so poisoning is ignored.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Default for SpanHeap {
+    fn default() -> SpanHeap {
+        SpanHeap::new()
+    }
+}
+
+impl fmt::Debug for SpanHeap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanHeap").field("stats", &self.stats()).finish()
+    }
+}
+
+impl Span {
+    /// The span's bytes.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: the span exclusively owns len() bytes from ptr, mapped read-write, for as long
+        // as it lives (it holds its arena); &mut self makes the borrow unique.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len()) }
+    }
+
+    /// The span's first byte.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Bytes in the span: `npages() * SpanHeap::PAGE_SIZE`.
+    #[allow(clippy::len_without_is_empty)] // a span is never empty
+    pub fn len(&self) -> usize {
+        self.npages * SpanHeap::PAGE_SIZE
+    }
+
+    /// Pages in the span.
+    pub fn npages(&self) -> usize {
+        self.npages
+    }
+
+    /// Clear the runs of dirty pages and count what was cleared and what was skipped.
+    fn clear_dirty_pages(&mut self, len: usize) {
+        let mut cleared = 0;
+        if self.needzero {
+            let base = self.ptr.as_ptr();
+            let first = self.first_page;
+            self.arena.dirty_runs(first, self.npages, |start, n| {
+                let offset = (start - first) * SpanHeap::PAGE_SIZE;
+                // SAFETY: pages [start, start + n) are inside this span, which owns them.
+                unsafe { memclr_raw(base.add(offset), n * SpanHeap::PAGE_SIZE) };
+                cleared += n * SpanHeap::PAGE_SIZE;
+            });
+        }
+        let shared = &self.heap;
+        shared.bytes_zeroed.fetch_add(cleared as u64, Ordering::Relaxed);
+        shared.bytes_zeroing_skipped.fetch_add((len - cleared) as u64, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        // Mark first, outside the lock: the pages are still only ours, and the lock's release
+        // and acquire order these bits before whoever allocates the pages next reads them.
+        self.arena.mark_dirty(self.first_page, self.npages);
+        let mut inner = self.heap.lock();
+        inner.release(self.ptr.as_ptr() as usize, self.npages, self.arena_index);
+    }
+}
+
+impl fmt::Debug for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Span").field("ptr", &self.ptr).field("npages", &self.npages).finish()
+    }
+}

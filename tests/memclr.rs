@@ -1,0 +1,175 @@
+//! memclr: every length 0..=4096 at every start alignment 0..64, random large lengths, for the
+//! detected strategy and for every other code path this CPU can run (forced through
+//! `memclr_with`), with canaries on both sides; and, on AArch64, the `dc zva` block size.
+
+use splitstack::{memclr, memclr_raw, memclr_strategy, memclr_with, MemclrStrategy};
+
+/// Bytes of canary on each side of the cleared range.
+const CANARY: usize = 64;
+/// The canary's value (and the value the cleared range starts with).
+const FILL: u8 = 0xa5;
+
+/// A small, fixed-seed PRNG (xorshift64*), so that failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// A buffer whose usable part starts 64-byte aligned, so that `offset` below is the alignment.
+struct Arena {
+    storage: Vec<u8>,
+    base: usize,
+}
+
+impl Arena {
+    fn new(max_len: usize) -> Arena {
+        let storage = vec![FILL; max_len + 2 * CANARY + 64 + 64];
+        let base = storage.as_ptr().align_offset(64);
+        Arena { storage, base }
+    }
+
+    /// Fill `[start - CANARY, start + len + CANARY)` with FILL, clear `[start, start + len)` with
+    /// `clear`, and check both the zeros and the canaries. `start` is 64-aligned plus `align`.
+    fn check(&mut self, align: usize, len: usize, what: &str, clear: impl FnOnce(&mut [u8])) {
+        let start = self.base + CANARY + align;
+        let window = &mut self.storage[start - CANARY..start + len + CANARY];
+        window.fill(FILL);
+        clear(&mut window[CANARY..CANARY + len]);
+        let (before, rest) = window.split_at(CANARY);
+        let (cleared, after) = rest.split_at(len);
+        if let Some(i) = cleared.iter().position(|&b| b != 0) {
+            panic!("{what}: len {len} align {align}: byte {i} not cleared");
+        }
+        assert!(before.iter().all(|&b| b == FILL), "{what}: len {len} align {align}: wrote before");
+        assert!(after.iter().all(|&b| b == FILL), "{what}: len {len} align {align}: wrote after");
+    }
+}
+
+/// Every strategy this CPU can run, with thresholds forced low so that each code path (rep stosb,
+/// non-temporal stores) is reached by short lengths too.
+fn strategies() -> Vec<MemclrStrategy> {
+    let mut all = vec![memclr_strategy()];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            all.push(MemclrStrategy::Avx2 { non_temporal_from: 0 });
+            all.push(MemclrStrategy::Avx2 { non_temporal_from: usize::MAX });
+        }
+        all.push(MemclrStrategy::Sse2 { rep_stosb_from: None, non_temporal_from: usize::MAX });
+        all.push(MemclrStrategy::Sse2 { rep_stosb_from: Some(0), non_temporal_from: usize::MAX });
+        all.push(MemclrStrategy::Sse2 { rep_stosb_from: None, non_temporal_from: 0 });
+    }
+    #[cfg(target_arch = "aarch64")]
+    all.push(MemclrStrategy::Stp);
+    all
+}
+
+#[test]
+fn every_length_to_4096_at_every_alignment_to_64() {
+    let mut arena = Arena::new(4096 + 64);
+    for len in 0..=4096 {
+        for align in 0..64 {
+            arena.check(align, len, "memclr", memclr);
+        }
+    }
+}
+
+#[test]
+fn every_length_to_4096_on_every_code_path() {
+    let mut arena = Arena::new(4096 + 64);
+    for strategy in strategies() {
+        let what = format!("{strategy:?}");
+        for len in 0..=4096 {
+            // Every alignment for the short lengths, a rotating pair for the rest.
+            let aligns: Vec<usize> =
+                if len <= 512 { (0..64).collect() } else { vec![len % 64, (len * 7 + 13) % 64] };
+            for align in aligns {
+                arena.check(align, len, &what, |buf| memclr_with(strategy, buf));
+            }
+        }
+    }
+}
+
+#[test]
+fn random_large_lengths_and_alignments() {
+    // Large enough to cross the non-temporal threshold and many dc zva blocks.
+    const MAX: usize = 24 << 20;
+    let mut arena = Arena::new(MAX);
+    for seed in [1, 0x9e37_79b9_7f4a_7c15, 42] {
+        let mut rng = Rng(seed);
+        for _ in 0..8 {
+            let len = 4097 + rng.below(MAX - 4097);
+            let align = rng.below(64);
+            arena.check(align, len, "memclr", memclr);
+            for strategy in strategies() {
+                arena.check(align, len, &format!("{strategy:?}"), |buf| memclr_with(strategy, buf));
+            }
+        }
+    }
+}
+
+#[test]
+fn memclr_raw_with_zero_length_does_not_touch_a_dangling_pointer() {
+    // SAFETY: a zero-length clear touches nothing; a dangling, aligned pointer is allowed.
+    unsafe { memclr_raw(core::ptr::NonNull::<u8>::dangling().as_ptr(), 0) };
+}
+
+#[test]
+fn strategy_is_stable_and_reported() {
+    let strategy = memclr_strategy();
+    println!("memclr strategy: {strategy:?}");
+    assert_eq!(strategy, memclr_strategy());
+}
+
+/// What a DC ZVA instruction actually zeroes: the block size measured by experiment, independent
+/// of DCZID_EL0. None if DCZID_EL0 says DC ZVA is prohibited (executing it would fault).
+#[cfg(target_arch = "aarch64")]
+fn measured_zva_block() -> Option<usize> {
+    let dczid: u64;
+    // SAFETY: DCZID_EL0 is readable at EL0; no side effects.
+    unsafe { core::arch::asm!("mrs {}, dczid_el0", out(reg) dczid, options(nomem, nostack)) };
+    if dczid & 0x10 != 0 {
+        return None;
+    }
+    let mut buf = vec![0xffu8; 3 * 4096];
+    let mid = buf.as_ptr().align_offset(4096) + 4096;
+    let target = buf[mid..].as_mut_ptr();
+    // SAFETY: dc zva zeroes the aligned block holding `target`; blocks are at most 2 KiB
+    // (BS <= 9), so that block lies inside the 4 KiB-aligned page [mid, mid + 4096) of `buf`.
+    unsafe { core::arch::asm!("dc zva, {}", in(reg) target, options(nostack)) };
+    Some(buf.iter().filter(|&&b| b == 0).count())
+}
+
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn zva_block_size_matches_what_dc_zva_zeroes_and_qemu_cpu() {
+    let measured = measured_zva_block();
+    let strategy = memclr_strategy();
+    println!("memclr strategy: {strategy:?}, dc zva zeroes {measured:?} bytes");
+    match (strategy, measured) {
+        (MemclrStrategy::DcZva { block_size }, Some(bytes)) => assert_eq!(block_size, bytes),
+        (MemclrStrategy::Stp, Some(bytes)) => assert!(!(64..=2048).contains(&bytes)),
+        (MemclrStrategy::Stp, None) => {}
+        (other, _) => panic!("unexpected strategy {other:?} for measured block {measured:?}"),
+    }
+    // Under qemu-user, QEMU_CPU names the emulated CPU, whose block size QEMU hard-codes.
+    let expected = match std::env::var("QEMU_CPU").as_deref() {
+        Ok("max") => Some(512),
+        Ok("cortex-a72" | "cortex-a57" | "cortex-a53") => Some(64),
+        Ok("a64fx") => Some(256),
+        _ => None,
+    };
+    if let Some(expected) = expected {
+        assert_eq!(strategy, MemclrStrategy::DcZva { block_size: expected });
+    }
+}

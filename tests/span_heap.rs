@@ -1,0 +1,258 @@
+//! SpanHeap: zeroing only when needed, coalescing, accounting, threads, bad sizes, and spans that
+//! outlive their heap.
+
+use splitstack::{ErrorKind, HeapStats, Span, SpanHeap};
+use std::collections::BTreeMap;
+
+const PAGE: usize = SpanHeap::PAGE_SIZE;
+
+/// A small, fixed-seed PRNG (xorshift64*), so that failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn all_zero(span: &mut Span) -> bool {
+    span.as_mut_slice().iter().all(|&b| b == 0)
+}
+
+/// Every mapped page is either in use or free.
+fn assert_accounted(stats: &HeapStats) {
+    assert_eq!(stats.pages_in_use + stats.pages_free, stats.bytes_mapped / PAGE, "{stats:?}");
+    assert_eq!(stats.bytes_mapped % PAGE, 0);
+}
+
+#[test]
+fn fresh_spans_skip_zeroing() {
+    let heap = SpanHeap::new();
+    let mut span = heap.alloc(16, true).unwrap();
+    assert_eq!(span.len(), 16 * PAGE);
+    assert_eq!(span.npages(), 16);
+    assert!(all_zero(&mut span));
+    let stats = heap.stats();
+    assert_eq!(stats.bytes_zeroed, 0);
+    assert_eq!(stats.bytes_zeroing_skipped, 16 * PAGE as u64);
+    assert_eq!(stats.arenas, 1);
+    assert_eq!(stats.pages_in_use, 16);
+    assert_eq!(stats.allocs, 1);
+    assert_accounted(&stats);
+}
+
+#[test]
+fn zeroed_spans_are_zero_after_reuse_of_dirtied_memory() {
+    let heap = SpanHeap::new();
+    let mut span = heap.alloc(8, false).unwrap();
+    span.as_mut_slice().fill(0xee);
+    heap.free(span);
+    // Best fit, lowest address first: the same pages come back.
+    let mut dirty = heap.alloc(8, false).unwrap();
+    assert!(dirty.as_mut_slice().iter().all(|&b| b == 0xee), "alloc(_, false) must not zero");
+    heap.free(dirty);
+    let mut span = heap.alloc(8, true).unwrap();
+    assert!(all_zero(&mut span));
+    let stats = heap.stats();
+    assert_eq!(stats.bytes_zeroed, 8 * PAGE as u64);
+    assert_eq!(stats.frees, 2);
+}
+
+#[test]
+fn coalescing_a_dirty_span_with_a_clean_one_zeroes_only_the_dirty_pages() {
+    let heap = SpanHeap::new();
+    let mut a = heap.alloc(4, false).unwrap();
+    a.as_mut_slice().fill(1);
+    heap.free(a); // 4 dirty pages, coalesced with the clean rest of the arena
+    let mut b = heap.alloc(10, true).unwrap(); // the 4 dirty pages and 6 clean ones
+    assert!(all_zero(&mut b));
+    let stats = heap.stats();
+    assert_eq!(stats.bytes_zeroed, 4 * PAGE as u64);
+    assert_eq!(stats.bytes_zeroing_skipped, 6 * PAGE as u64);
+}
+
+#[test]
+fn free_spans_coalesce_back_into_one() {
+    let heap = SpanHeap::new();
+    let spans: Vec<Span> = (1..=20).map(|n| heap.alloc(n, false).unwrap()).collect();
+    let mapped = heap.stats().bytes_mapped;
+    // Free every other one, then the rest: every free must merge with both neighbours.
+    let (odd, even): (Vec<_>, Vec<_>) =
+        spans.into_iter().enumerate().partition(|(i, _)| i % 2 == 1);
+    for (_, span) in odd.into_iter().chain(even) {
+        heap.free(span);
+    }
+    let stats = heap.stats();
+    assert_eq!(stats.pages_in_use, 0);
+    assert_accounted(&stats);
+    // The whole arena is one free span again: a request for all of it needs no new mapping.
+    let whole = heap.alloc(mapped / PAGE, false).unwrap();
+    assert_eq!(heap.stats().arenas, 1);
+    drop(whole);
+}
+
+#[test]
+fn a_request_larger_than_an_arena_gets_its_own_mapping() {
+    let heap = SpanHeap::new();
+    let small = heap.alloc(1, false).unwrap();
+    let arena = heap.stats().bytes_mapped;
+    let npages = arena / PAGE + 3;
+    let mut big = heap.alloc(npages, true).unwrap();
+    assert_eq!(big.len(), npages * PAGE);
+    let slice = big.as_mut_slice();
+    slice[0] = 1;
+    slice[npages * PAGE - 1] = 1;
+    let stats = heap.stats();
+    assert_eq!(stats.arenas, 2);
+    assert_eq!(stats.bytes_mapped, arena + npages * PAGE);
+    assert_accounted(&stats);
+    drop((small, big));
+    assert_eq!(heap.stats().pages_in_use, 0);
+}
+
+#[test]
+fn bad_sizes_are_errors() {
+    let heap = SpanHeap::new();
+    for npages in [0, usize::MAX, usize::MAX / PAGE + 1, isize::MAX as usize / PAGE + 1] {
+        let err = heap.alloc(npages, true).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidSize, "{npages}: {err}");
+        assert!(!err.to_string().is_empty());
+    }
+    assert_eq!(heap.stats(), HeapStats::default());
+}
+
+#[test]
+fn a_request_the_os_refuses_is_an_error_and_the_heap_stays_usable() {
+    let heap = SpanHeap::new();
+    let keep = heap.alloc(3, false).unwrap();
+    // 2^50 bytes: more than any x86-64 or AArch64 Linux user address space (47 or 48 bits).
+    let err = heap.alloc((1usize << 50) / PAGE, false).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
+    println!("{err}");
+    let mut span = heap.alloc(5, true).unwrap();
+    assert!(all_zero(&mut span));
+    let stats = heap.stats();
+    assert_eq!(stats.arenas, 1);
+    assert_eq!(stats.pages_in_use, 8);
+    assert_accounted(&stats);
+    drop(keep);
+}
+
+#[test]
+fn spans_outlive_their_heap_and_dropping_a_span_returns_it() {
+    let heap = SpanHeap::new();
+    let mut kept = heap.alloc(2, true).unwrap();
+    let dropped = heap.alloc(2, false).unwrap();
+    drop(dropped); // same as free
+    let stats = heap.stats();
+    assert_eq!((stats.pages_in_use, stats.frees), (2, 1));
+    drop(heap);
+    // The arena stays mapped until the last span is gone.
+    kept.as_mut_slice().fill(3);
+    assert_eq!(kept.as_mut_slice()[2 * PAGE - 1], 3);
+    drop(kept);
+}
+
+/// Random alloc/free sequences: no two live spans overlap, zeroed spans are zero, and every page
+/// is accounted for at every step.
+#[test]
+fn random_alloc_free_sequences_keep_every_invariant() {
+    for seed in [1u64, 7, 0xdead_beef, 0x9e37_79b9_7f4a_7c15, 12345] {
+        let heap = SpanHeap::new();
+        let mut rng = Rng(seed);
+        let mut live: Vec<(Span, u8)> = Vec::new();
+        for step in 0..1500 {
+            if live.is_empty() || rng.below(100) < 55 {
+                // Mostly small, sometimes up to a quarter of an arena.
+                let npages =
+                    if rng.below(10) == 0 { 1 + rng.below(2048) } else { 1 + rng.below(16) };
+                let zeroed = rng.below(2) == 0;
+                let mut span = heap.alloc(npages, zeroed).unwrap();
+                assert_eq!(span.npages(), npages);
+                if zeroed {
+                    assert!(all_zero(&mut span), "seed {seed} step {step}: not zeroed");
+                }
+                // Dirty it with a tag, so that overlaps and missed zeroing show.
+                let tag = 1 + (step % 255) as u8;
+                let slice = span.as_mut_slice();
+                slice[0] = tag;
+                slice[slice.len() / 2] = tag;
+                let last = slice.len() - 1;
+                slice[last] = tag;
+                live.push((span, tag));
+            } else {
+                let (mut span, tag) = live.swap_remove(rng.below(live.len()));
+                let slice = span.as_mut_slice();
+                assert_eq!(
+                    (slice[0], slice[slice.len() / 2], slice[slice.len() - 1]),
+                    (tag, tag, tag),
+                    "seed {seed} step {step}: another span wrote over this one"
+                );
+                heap.free(span);
+            }
+            let stats = heap.stats();
+            assert_accounted(&stats);
+            let in_use: usize = live.iter().map(|(s, _)| s.npages()).sum();
+            assert_eq!(stats.pages_in_use, in_use, "seed {seed} step {step}");
+        }
+        // No overlap among the survivors, checked by address.
+        let mut ranges = BTreeMap::new();
+        for (span, _) in &live {
+            ranges.insert(span.as_ptr() as usize, span.len());
+        }
+        let mut end = 0;
+        for (&start, &len) in &ranges {
+            assert!(start >= end, "seed {seed}: spans overlap");
+            end = start + len;
+        }
+        let stats = heap.stats();
+        assert_eq!(stats.allocs - stats.frees, live.len() as u64);
+        drop(live);
+        let stats = heap.stats();
+        assert_eq!(stats.pages_in_use, 0);
+        assert_accounted(&stats);
+    }
+}
+
+#[test]
+fn two_threads_at_once() {
+    let heap = SpanHeap::new();
+    std::thread::scope(|s| {
+        for t in 0..2u8 {
+            let heap = &heap;
+            s.spawn(move || {
+                let mut rng = Rng(100 + t as u64);
+                let mut live = Vec::new();
+                for _ in 0..3000 {
+                    if live.len() < 32 && rng.below(2) == 0 {
+                        let mut span = heap.alloc(1 + rng.below(64), true).unwrap();
+                        assert!(all_zero(&mut span));
+                        span.as_mut_slice().fill(0x40 + t);
+                        live.push(span);
+                    } else if let Some(mut span) = live.pop() {
+                        assert!(span.as_mut_slice().iter().all(|&b| b == 0x40 + t));
+                        heap.free(span);
+                    }
+                }
+            });
+        }
+    });
+    let stats = heap.stats();
+    assert_eq!(stats.pages_in_use, 0);
+    assert_eq!(stats.allocs, stats.frees);
+    assert_accounted(&stats);
+}
+
+#[test]
+fn span_heap_and_span_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<SpanHeap>();
+    check::<Span>();
+}
