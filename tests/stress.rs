@@ -28,7 +28,7 @@ fn threads_of_growing_panicking_and_abandoned_coroutines_leak_nothing() {
                         let next = y.suspend(a);
                         let b = maybe_grow(4 * 1024, 32 * 1024, || y.suspend(deep(depth / 2)));
                         assert_eq!((next, b), (1, first));
-                        if first % 2 == 0 {
+                        if first.is_multiple_of(2) {
                             panic!("planned panic in round {round}");
                         }
                         a
