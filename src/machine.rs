@@ -11,7 +11,8 @@ use crate::segment::Stktop;
 use crate::stack::{page_size, Stack};
 use std::cell::{Cell, UnsafeCell};
 
-/// How many segments a thread keeps for reuse (Go 1.0 kept 32 per M).
+/// How many free segments a thread keeps for reuse by default (Go 1.0 kept 32 per M); see
+/// [`set_segment_cache_capacity`].
 pub const SEGMENT_CACHE_CAPACITY: usize = 32;
 
 /// How many free coroutine stacks a thread keeps for reuse.
@@ -72,6 +73,8 @@ pub(crate) struct M {
     pool: Vec<Stack>,
     /// Gauge: segments in use on this thread, across all its contexts.
     in_use: usize,
+    /// How many free segments `cache` may hold.
+    cache_capacity: usize,
     /// Counters reported by [`stats`].
     stats: Stats,
     /// This thread's `STACK_BOUNDS` cell.
@@ -113,6 +116,7 @@ impl M {
             cache: Vec::new(),
             pool: Vec::new(),
             in_use: 0,
+            cache_capacity: SEGMENT_CACHE_CAPACITY,
             stats: Stats {
                 splits: 0,
                 segments_mapped: 0,
@@ -182,7 +186,12 @@ impl M {
     /// split's) always find a place, whatever sizes filled the cache before.
     #[inline]
     pub(crate) fn release(&mut self, stack: Stack) {
-        if self.cache.len() == SEGMENT_CACHE_CAPACITY {
+        if self.cache.len() >= self.cache_capacity {
+            if self.cache_capacity == 0 {
+                drop(stack);
+                self.stats.segments_unmapped += 1;
+                return;
+            }
             self.unmap_oldest_cached();
         }
         self.cache.push(stack);
@@ -215,8 +224,10 @@ impl M {
 
     #[cold]
     fn unmap_oldest_cached(&mut self) {
-        drop(self.cache.remove(0));
-        self.stats.segments_unmapped += 1;
+        if !self.cache.is_empty() {
+            drop(self.cache.remove(0));
+            self.stats.segments_unmapped += 1;
+        }
     }
 }
 
@@ -364,6 +375,23 @@ impl Drop for AltStack {
 /// observe it, since `oldstack` clears it before resuming).
 pub fn cret() -> usize {
     with_m(|m| m.cret).unwrap_or(0)
+}
+
+/// Sets how many free segments this thread keeps for reuse (default
+/// [`SEGMENT_CACHE_CAPACITY`]), unmapping the oldest ones beyond it now.
+///
+/// A free segment keeps its memory (its touched pages stay resident), so a bigger cache trades
+/// memory for speed: a recursion that goes deeper than the cache holds maps, faults in and
+/// unmaps the segments beyond it each time it goes that deep again. A thread that repeatedly
+/// recurses through N segments runs at the speed of a preallocated stack with a capacity of N.
+/// 0 unmaps every segment as soon as it is left.
+pub fn set_segment_cache_capacity(capacity: usize) {
+    with_m(|m| {
+        m.cache_capacity = capacity;
+        while m.cache.len() > capacity {
+            m.unmap_oldest_cached();
+        }
+    });
 }
 
 /// This thread's counters.

@@ -187,3 +187,31 @@ fn a_threads_cached_segments_are_unmapped_when_it_exits() {
     // Eight segments are two mappings each; none may remain after the thread exits.
     assert!(field("after=") <= field("before="), "segments leaked past thread exit: {line}");
 }
+
+#[test]
+fn the_segment_cache_capacity_sets_what_a_repeated_deep_recursion_maps() {
+    std::thread::spawn(|| {
+        // Big enough for the whole descent: the second descent maps nothing.
+        machine::set_segment_cache_capacity(1_000);
+        let n = 300_000u64;
+        assert_eq!(deep_sum(n), n * (n + 1) / 2);
+        let first = machine::stats();
+        assert!(first.segments_mapped > 3, "{first:?}");
+        assert_eq!(deep_sum(n), n * (n + 1) / 2);
+        let second = machine::stats();
+        assert_eq!(second.segments_mapped, first.segments_mapped, "{second:?}");
+        // Shrinking unmaps the surplus now; 0 keeps nothing, so a hot split maps every time.
+        machine::set_segment_cache_capacity(2);
+        assert_eq!(machine::stats().segments_cached, 2);
+        machine::set_segment_cache_capacity(0);
+        assert_eq!(machine::stats().segments_cached, 0);
+        let before = machine::stats().segments_mapped;
+        for _ in 0..10 {
+            grow(64 * 1024, || ());
+        }
+        assert_eq!(machine::stats().segments_mapped - before, 10);
+        assert_eq!(machine::stats().segments_cached, 0);
+    })
+    .join()
+    .unwrap();
+}
