@@ -186,15 +186,24 @@ impl M {
     /// split's) always find a place, whatever sizes filled the cache before.
     #[inline]
     pub(crate) fn release(&mut self, stack: Stack) {
-        if self.cache.len() >= self.cache_capacity {
-            if self.cache_capacity == 0 {
-                drop(stack);
-                self.stats.segments_unmapped += 1;
-                return;
-            }
-            self.unmap_oldest_cached();
+        if self.cache.len() < self.cache_capacity {
+            self.cache.push(stack);
+        } else {
+            self.release_to_full_cache(stack);
         }
-        self.cache.push(stack);
+    }
+
+    /// `release` when the cache is full: make room, or unmap `stack` if the capacity is 0.
+    #[cold]
+    #[inline(never)]
+    fn release_to_full_cache(&mut self, stack: Stack) {
+        if self.cache_capacity == 0 {
+            drop(stack);
+            self.stats.segments_unmapped += 1;
+        } else {
+            self.unmap_oldest_cached();
+            self.cache.push(stack);
+        }
     }
 
     /// A coroutine stack of `len` usable bytes: the most recently released one of that size in
