@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md gives it and as .ci/run calls it: installs what is missing
 # (ci/setup.sh), then checks formatting, lints both targets, builds the docs, runs the tests on
-# the host, under valgrind memcheck, and on AArch64 under qemu-user. Prints each step; the first
-# failure stops it with a nonzero status.
+# the host, under valgrind memcheck, and on AArch64 under qemu-user, and holds the hot paths to
+# their instruction-count ceilings. Prints each step; the first failure stops it with a nonzero
+# status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,5 +33,8 @@ run ci/memcheck.sh
 
 step "tests: aarch64 under qemu-user"
 run cargo test --release --target "$AARCH64"
+
+step "instruction-count gates (x86_64, callgrind)"
+run ci/instruction_gates.sh
 
 step "all checks passed"
