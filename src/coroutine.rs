@@ -40,12 +40,22 @@ use std::ptr::{addr_of, addr_of_mut};
 /// Usable bytes of a coroutine stack made by [`Coroutine::new`]: 12 KiB, 16 KiB with the guard
 /// page. It grows through segments wherever the code calls [`maybe_grow`](crate::maybe_grow).
 ///
+/// Code in a coroutine that may panic, or be dropped while suspended, needs
+/// [`UNWIND_RESERVE`](crate::UNWIND_RESERVE) free below its deepest frame for the unwinder:
+/// checking with [`maybe_grow`](crate::maybe_grow) guarantees it; unchecked frames must stay
+/// within what the reserve leaves of the initial stack (about 4 KiB). On AArch64, where the
+/// unwinder needs more, the default is 16 KiB, 20 KiB with the guard page.
+///
 /// A panic hook needs more stack than that (the default hook, formatting its message and, with
 /// `RUST_BACKTRACE`, symbolizing a backtrace, takes well over 12 KiB), so the first coroutine a
 /// process creates wraps the panic hook in place then: a hook that starts with less than
 /// [`HOOK_STACK_NEEDED`] bytes of stack left runs on a fresh segment instead. A hook set later
 /// with `std::panic::set_hook` replaces the wrapper, and then runs on the coroutine's stack.
+#[cfg(target_arch = "x86_64")]
 pub const DEFAULT_STACK_SIZE: usize = 12 * 1024;
+/// Usable bytes of a coroutine stack made by [`Coroutine::new`] (see the x86-64 value).
+#[cfg(target_arch = "aarch64")]
+pub const DEFAULT_STACK_SIZE: usize = 16 * 1024;
 
 /// The stack a panic hook may use (see [`DEFAULT_STACK_SIZE`]); a hook that would start with
 /// less runs on a segment of [`HOOK_SEGMENT_SIZE`] bytes.

@@ -19,7 +19,7 @@ pub use coroutine::{
 };
 pub use error::{Error, ErrorKind};
 pub use memclr::{memclr, memclr_raw, memclr_strategy, memclr_with, MemclrStrategy};
-pub use segment::{grow, maybe_grow, remaining_stack, try_grow, MIN_SEGMENT_SIZE};
+pub use segment::{grow, maybe_grow, remaining_stack, try_grow, MIN_SEGMENT_SIZE, UNWIND_RESERVE};
 pub use span_heap::{HeapStats, Span, SpanHeap};
 pub use stack::{page_size, Stack};
 
