@@ -172,6 +172,31 @@ fn coroutines() {
     );
     drop(ring);
 
+    // As many live coroutines as the kernel's mapping limit allows, each resumed once.
+    let rss_before = resident_bytes();
+    let mut live = Vec::new();
+    let stopped = loop {
+        match Coroutine::with_stack_size(
+            splitstack::DEFAULT_STACK_SIZE,
+            |y: &Yielder<(), ()>, ()| y.suspend(()),
+        ) {
+            Ok(mut co) => {
+                co.resume(());
+                live.push(co);
+            }
+            Err(err) => break err,
+        }
+    };
+    let per = (resident_bytes() - rss_before) as f64 / live.len() as f64;
+    println!(
+        "live coroutines until creation failed: {} ({:.1} KiB resident each, {:.0} per GiB); \
+         then: {stopped}",
+        live.len(),
+        per / 1024.0,
+        (1u64 << 30) as f64 / per
+    );
+    drop(live);
+
     // Round trip (resume with a word, get one back) and create + complete, pooled stacks.
     let mut echo = Coroutine::new(|y: &Yielder<u64, u64>, mut v: u64| loop {
         v = y.suspend(v + 1);
@@ -247,4 +272,11 @@ fn memory() {
     );
     drop((again, other));
     println!();
+}
+
+/// This process's resident memory, from /proc/self/statm.
+fn resident_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("reading /proc/self/statm");
+    let pages: usize = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * splitstack::page_size()
 }

@@ -71,11 +71,23 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// This process's live mapping count and the kernel's `vm.max_map_count`, when both can be read.
-/// Called only after a failure, so reading /proc is affordable.
+/// Called only after a failure, when the map count may be exhausted, so it must not need a new
+/// mapping itself: /proc/self/maps is read through a fixed buffer on the stack and no heap
+/// allocation grows (a large one would be an mmap).
 fn map_count() -> Option<(usize, usize)> {
-    let max = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok()?;
-    let max = max.trim().parse().ok()?;
-    let maps = std::fs::read("/proc/self/maps").ok()?;
-    let live = maps.iter().filter(|&&b| b == b'\n').count();
+    use std::io::Read;
+    let mut buf = [0u8; 4096];
+    let mut max_file = std::fs::File::open("/proc/sys/vm/max_map_count").ok()?;
+    let n = max_file.read(&mut buf).ok()?;
+    let max = std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()?;
+    let mut maps = std::fs::File::open("/proc/self/maps").ok()?;
+    let mut live = 0;
+    loop {
+        let n = maps.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        live += buf[..n].iter().filter(|&&b| b == b'\n').count();
+    }
     Some((live, max))
 }
