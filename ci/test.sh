@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md gives it and as .ci/run calls it: installs what is missing
 # (ci/setup.sh), then checks formatting, lints both targets, builds the docs, runs the tests on
-# the host, under valgrind memcheck, and on AArch64 under qemu-user, and holds the hot paths to
-# their instruction-count ceilings. Prints each step; the first failure stops it with a nonzero
+# the host, under valgrind memcheck, and on AArch64 under qemu-user, holds the hot paths to
+# their instruction-count ceilings, and runs the tests under AddressSanitizer. Prints each step; the first failure stops it with a nonzero
 # status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,5 +36,8 @@ run cargo test --release --target "$AARCH64"
 
 step "instruction-count gates (x86_64, callgrind)"
 run ci/instruction_gates.sh
+
+step "tests under AddressSanitizer (nightly; skipped with a message where it cannot be installed)"
+run ci/asan.sh
 
 step "all checks passed"

@@ -30,6 +30,7 @@ use crate::arch;
 use crate::context::{swap, Gobuf};
 use crate::error::Error;
 use crate::machine::{self, Bounds};
+use crate::sanitizer::{self, FakeStack, StackBounds};
 use crate::stack::{page_size, Stack};
 use std::any::Any;
 use std::marker::PhantomData;
@@ -97,6 +98,11 @@ struct Link<I, Y> {
     other_bounds: Bounds,
     /// Set by `Drop` on a suspended coroutine: the next `suspend` unwinds instead of returning.
     cancel: bool,
+    /// ASan's fake-stack handles of the two sides while switched away, and the stack the
+    /// coroutine was last resumed from (all unused without the `asan` feature).
+    caller_fake: FakeStack,
+    co_fake: FakeStack,
+    caller_stack: StackBounds,
 }
 
 #[repr(C)]
@@ -175,7 +181,9 @@ impl<I, Y> Yielder<I, Y> {
         // the switch live only for its argument passing.
         unsafe {
             (*link).output = Some(value);
+            sanitizer::start_switch(Some(&mut (*link).co_fake), (*link).caller_stack);
             swap(&mut *addr_of_mut!((*link).co), &*addr_of!((*link).caller), SUSPENDED);
+            (*link).caller_stack = sanitizer::finish_switch((*link).co_fake);
             if (*link).cancel {
                 resume_unwind(Box::new(Cancelled));
             }
@@ -261,6 +269,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                     output: None,
                     other_bounds: Bounds { limit: stack.bottom() as usize, base: top },
                     cancel: false,
+                    caller_fake: FakeStack::NONE,
+                    co_fake: FakeStack::NONE,
+                    caller_stack: StackBounds::default(),
                 },
                 result: None,
             });
@@ -338,10 +349,16 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // SAFETY: (forwarded) the record is ours while the coroutine is not running.
         unsafe {
             let link = addr_of_mut!((*shared).link);
+            let co = (*link).other_bounds;
+            sanitizer::start_switch(
+                Some(&mut (*link).caller_fake),
+                StackBounds { bottom: co.limit, size: co.base - co.limit },
+            );
             machine::exchange_bounds(&mut (*link).other_bounds);
             let word =
                 swap(&mut *addr_of_mut!((*link).caller), &*addr_of!((*link).co), shared as usize);
             machine::exchange_bounds(&mut (*link).other_bounds);
+            sanitizer::finish_switch((*link).caller_fake);
             word
         }
     }
@@ -410,10 +427,13 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usiz
         let closure = align_down(shared as usize - size_of::<F>(), align_of::<F>().max(16));
         let f = (closure as *mut F).read();
         let link = addr_of_mut!((*shared).link);
+        (*link).caller_stack = sanitizer::finish_switch(FakeStack::NONE);
         let input = (*link).input.take().expect("splitstack: a coroutine started without an input");
         let yielder = Yielder { link, _marker: PhantomData };
         let result = catch_unwind(AssertUnwindSafe(|| f(&yielder, input)));
         (*shared).result = Some(result);
+        // This context ends here: no fake stack to keep.
+        sanitizer::start_switch(None, (*link).caller_stack);
         arch::splitstack_gogo(addr_of!((*link).caller), FINISHED)
     }
 }

@@ -9,6 +9,7 @@ mod error;
 mod guard;
 pub mod machine;
 mod memclr;
+mod sanitizer;
 mod segment;
 mod span_heap;
 mod stack;

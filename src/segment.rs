@@ -15,6 +15,7 @@ use crate::arch;
 use crate::context::Gobuf;
 use crate::error::Error;
 use crate::machine::{self, current_m, stack_limit, Bounds, M, MAX_RED_ZONE};
+use crate::sanitizer::{self, FakeStack, StackBounds};
 use crate::stack::page_size;
 use std::any::Any;
 use std::mem::MaybeUninit;
@@ -99,6 +100,8 @@ struct Call<F, R> {
 unsafe extern "C" fn run_call<F: FnOnce() -> R, R>(arg: usize) -> usize {
     // SAFETY: try_grow passes a pointer to its own Call, live until morestack returns.
     let call = unsafe { &mut *(arg as *mut Call<F, R>) };
+    // A new context on the segment: no fake stack of its own yet.
+    sanitizer::finish_switch(FakeStack::NONE);
     let f = call.f.take().expect("splitstack: a segment's closure ran twice");
     call.result.write(catch_unwind(AssertUnwindSafe(f)));
     arg
@@ -121,6 +124,9 @@ pub(crate) unsafe extern "C" fn splitstack_oldstack(stktop: *mut Stktop) -> ! {
         machine::set_bounds(m, Bounds { limit: top.old_limit, base: top.old_base });
         let cret = m.cret;
         m.cret = 0;
+        // The segment's context ends here; the old stack's bounds are in the Stktop.
+        let old = StackBounds { bottom: top.old_limit, size: top.old_base - top.old_limit };
+        sanitizer::start_switch(None, old);
         arch::splitstack_gogo(&top.gobuf, cret)
     }
 }
@@ -169,7 +175,11 @@ pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Err
     // and its result live in `call`, on this stack, which stays put until morestack returns;
     // oldstack has restored this stack's bounds by then.
     let word = unsafe {
+        let mut fake = FakeStack::NONE;
+        let to = StackBounds { bottom: segment.bottom() as usize, size: segment.len() };
+        sanitizer::start_switch(Some(&mut fake), to);
         let word = arch::morestack(stktop, run_call::<F, R>, call_ptr);
+        sanitizer::finish_switch(fake);
         (*m).pop_segment(segment);
         word
     };

@@ -154,6 +154,12 @@ fn live_mappings() -> usize {
 
 #[test]
 fn a_threads_cached_segments_are_unmapped_when_it_exits() {
+    if cfg!(feature = "asan") {
+        // ASan's allocator maps and keeps memory per thread, so the process's mapping count
+        // says nothing about segments there; the plain runs (host, memcheck, qemu) check it.
+        eprintln!("skipped under the asan feature");
+        return;
+    }
     if child_case().as_deref() == Some("thread-exit") {
         // In a child process, so that no other test maps or unmaps meanwhile. A first thread
         // that splits nothing leaves behind what glibc keeps of any exited thread (its cached

@@ -1,0 +1,78 @@
+//! AddressSanitizer's fiber annotations (the `asan` feature): every switch to another stack is
+//! announced with `__sanitizer_start_switch_fiber` and completed with
+//! `__sanitizer_finish_switch_fiber`, so that ASan tracks which stack is current, keeps each
+//! context's fake stack (for use-after-return detection) apart, and does not mistake a switch
+//! for a huge stack frame. Without the feature every function here is empty and inlined away.
+//!
+//! The protocol, for a switch from context A to context B:
+//! - A calls [`start_switch`] with B's stack bounds, keeping its fake-stack handle (or none, if
+//!   A will never run again);
+//! - B, once running, calls [`finish_switch`] with the handle B kept when it last switched away
+//!   (none on B's first run), and learns A's stack bounds.
+
+/// A context's fake-stack handle, kept while it is switched away.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FakeStack(#[allow(dead_code)] *mut core::ffi::c_void);
+
+impl FakeStack {
+    /// No fake stack: a context that runs for the first time, or will not run again.
+    pub(crate) const NONE: FakeStack = FakeStack(core::ptr::null_mut());
+}
+
+/// A stack as ASan sees it: its lowest address and its size.
+#[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(not(feature = "asan"), allow(dead_code))] // read only by the annotations
+pub(crate) struct StackBounds {
+    pub(crate) bottom: usize,
+    pub(crate) size: usize,
+}
+
+cfg_if::cfg_if! {
+    if #[cfg(feature = "asan")] {
+        extern "C" {
+            fn __sanitizer_start_switch_fiber(
+                fake_stack_save: *mut *mut core::ffi::c_void,
+                bottom: *const core::ffi::c_void,
+                size: usize,
+            );
+            fn __sanitizer_finish_switch_fiber(
+                fake_stack_save: *mut core::ffi::c_void,
+                bottom_old: *mut *const core::ffi::c_void,
+                size_old: *mut usize,
+            );
+        }
+
+        /// Announces a switch to the stack `to`. With `keep`, the current context's fake stack
+        /// is saved there for its return; without, the current context is ending.
+        #[inline(always)]
+        pub(crate) fn start_switch(keep: Option<&mut FakeStack>, to: StackBounds) {
+            let save = match keep {
+                Some(fake) => &mut fake.0 as *mut *mut core::ffi::c_void,
+                None => core::ptr::null_mut(),
+            };
+            // SAFETY: ASan's documented fiber API, called just before the switch.
+            unsafe { __sanitizer_start_switch_fiber(save, to.bottom as *const _, to.size) };
+        }
+
+        /// Completes a switch on the new stack, with the fake stack this context kept when it
+        /// switched away; returns the bounds of the stack switched from.
+        #[inline(always)]
+        pub(crate) fn finish_switch(kept: FakeStack) -> StackBounds {
+            let mut bottom: *const core::ffi::c_void = core::ptr::null();
+            let mut size = 0;
+            // SAFETY: ASan's documented fiber API, called just after the switch.
+            unsafe { __sanitizer_finish_switch_fiber(kept.0, &mut bottom, &mut size) };
+            StackBounds { bottom: bottom as usize, size }
+        }
+    } else {
+        /// Without the `asan` feature: nothing to announce.
+        #[inline(always)]
+        pub(crate) fn start_switch(_keep: Option<&mut FakeStack>, _to: StackBounds) {}
+
+        /// Without the `asan` feature: nothing to complete.
+        #[inline(always)]
+        pub(crate) fn finish_switch(_kept: FakeStack) -> StackBounds {
+            StackBounds::default()
+        }
+    }
+}
