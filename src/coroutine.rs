@@ -352,7 +352,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             let co = (*link).other_bounds;
             sanitizer::start_switch(
                 Some(&mut (*link).caller_fake),
-                StackBounds { bottom: co.limit, size: co.base - co.limit },
+                StackBounds::new(co.limit, co.base - co.limit),
             );
             machine::exchange_bounds(&mut (*link).other_bounds);
             let word =
@@ -460,16 +460,18 @@ fn align_down(addr: usize, align: usize) -> usize {
 }
 
 /// A stack of `len` usable bytes from this thread's coroutine stack pool, or a new one.
+#[inline]
 fn take_stack(len: usize) -> Result<Stack, Error> {
-    match machine::with_m(|m| m.take_pooled(len)) {
+    match machine::with_pool(|m| m.take_pooled(len)) {
         Some(stack) => stack,
         None => Stack::new(len),
     }
 }
 
 /// Back to this thread's pool (or unmapped, if the thread is exiting).
+#[inline]
 fn release_stack(stack: Stack) {
     let mut stack = Some(stack);
-    machine::with_m(|m| m.pool_release(stack.take().expect("released once")));
+    machine::with_pool(|m| m.pool_release(stack.take().expect("released once")));
     drop(stack);
 }

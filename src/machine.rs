@@ -210,6 +210,11 @@ impl M {
     /// the pool, or a new mapping.
     #[inline]
     pub(crate) fn take_pooled(&mut self, len: usize) -> Result<Stack, Error> {
+        if let Some(last) = self.pool.last() {
+            if last.len() == len {
+                return Ok(self.pool.pop().expect("checked non-empty"));
+            }
+        }
         match self.pool.iter().rposition(|s| s.len() == len) {
             Some(i) if i + 1 == self.pool.len() => Ok(self.pool.pop().expect("checked non-empty")),
             Some(i) => Ok(self.pool.remove(i)),
@@ -268,6 +273,15 @@ pub(crate) fn current_m() -> Option<*mut M> {
         }
     }
     Some(m)
+}
+
+/// Runs `f` with this thread's `M` for its coroutine stack pool, which needs neither the
+/// thread's stack bounds nor its one-time setup, so it skips [`current_m`]'s checks. `None`
+/// while the thread exits. `f` must not reach `M` again.
+#[inline]
+pub(crate) fn with_pool<T>(f: impl FnOnce(&mut M) -> T) -> Option<T> {
+    // SAFETY: M never leaves its thread, and `f` does not reach it again (documented above).
+    M.try_with(|m| f(unsafe { &mut *m.get() })).ok()
 }
 
 /// Runs `f` with this thread's `M` (see [`current_m`]). `f` must not reach `M` again.

@@ -10,21 +10,43 @@
 //! - B, once running, calls [`finish_switch`] with the handle B kept when it last switched away
 //!   (none on B's first run), and learns A's stack bounds.
 
-/// A context's fake-stack handle, kept while it is switched away.
+/// A context's fake-stack handle, kept while it is switched away. Zero-sized without the
+/// `asan` feature, so that the records holding it cost nothing then.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct FakeStack(#[allow(dead_code)] *mut core::ffi::c_void);
+pub(crate) struct FakeStack(#[cfg(feature = "asan")] *mut core::ffi::c_void);
 
 impl FakeStack {
     /// No fake stack: a context that runs for the first time, or will not run again.
+    #[cfg(feature = "asan")]
     pub(crate) const NONE: FakeStack = FakeStack(core::ptr::null_mut());
+    /// No fake stack: a context that runs for the first time, or will not run again.
+    #[cfg(not(feature = "asan"))]
+    pub(crate) const NONE: FakeStack = FakeStack();
 }
 
-/// A stack as ASan sees it: its lowest address and its size.
+/// A stack as ASan sees it: its lowest address and its size. Zero-sized without the `asan`
+/// feature.
 #[derive(Debug, Clone, Copy, Default)]
-#[cfg_attr(not(feature = "asan"), allow(dead_code))] // read only by the annotations
 pub(crate) struct StackBounds {
-    pub(crate) bottom: usize,
-    pub(crate) size: usize,
+    #[cfg(feature = "asan")]
+    bottom: usize,
+    #[cfg(feature = "asan")]
+    size: usize,
+}
+
+impl StackBounds {
+    /// The stack `[bottom, bottom + size)`.
+    #[inline(always)]
+    pub(crate) fn new(bottom: usize, size: usize) -> StackBounds {
+        #[cfg(not(feature = "asan"))]
+        let _ = (bottom, size);
+        StackBounds {
+            #[cfg(feature = "asan")]
+            bottom,
+            #[cfg(feature = "asan")]
+            size,
+        }
+    }
 }
 
 cfg_if::cfg_if! {
@@ -62,7 +84,7 @@ cfg_if::cfg_if! {
             let mut size = 0;
             // SAFETY: ASan's documented fiber API, called just after the switch.
             unsafe { __sanitizer_finish_switch_fiber(kept.0, &mut bottom, &mut size) };
-            StackBounds { bottom: bottom as usize, size }
+            StackBounds::new(bottom as usize, size)
         }
     } else {
         /// Without the `asan` feature: nothing to announce.

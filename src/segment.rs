@@ -125,7 +125,7 @@ pub(crate) unsafe extern "C" fn splitstack_oldstack(stktop: *mut Stktop) -> ! {
         let cret = m.cret;
         m.cret = 0;
         // The segment's context ends here; the old stack's bounds are in the Stktop.
-        let old = StackBounds { bottom: top.old_limit, size: top.old_base - top.old_limit };
+        let old = StackBounds::new(top.old_limit, top.old_base - top.old_limit);
         sanitizer::start_switch(None, old);
         arch::splitstack_gogo(&top.gobuf, cret)
     }
@@ -176,7 +176,7 @@ pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Err
     // oldstack has restored this stack's bounds by then.
     let word = unsafe {
         let mut fake = FakeStack::NONE;
-        let to = StackBounds { bottom: segment.bottom() as usize, size: segment.len() };
+        let to = StackBounds::new(segment.bottom() as usize, segment.len());
         sanitizer::start_switch(Some(&mut fake), to);
         let word = arch::morestack(stktop, run_call::<F, R>, call_ptr);
         sanitizer::finish_switch(fake);
