@@ -1,10 +1,11 @@
 /*
  * memclr_x86_64_sysv.S: zero a byte range on x86-64 System V (Linux ELF), in the manner of Go's
  * memclr_amd64.s: overlapping unaligned stores for short ranges, an aligned vector loop for
- * ranges that stay in cache, non-temporal stores for ranges larger than the last-level cache, and
- * `rep stosb` where the CPU's ERMS/FSRM microcode beats the 16-byte loop. Three entry points,
- * chosen once per process in Rust (src/memclr.rs) from the CPU's features; the thresholds are
- * arguments, so the numbers behind them live in one place, next to the measurements, in Rust.
+ * ranges that stay in cache, non-temporal stores (or AMD's `clzero`) for ranges larger than the
+ * last-level cache, and `rep stosb` where the CPU's ERMS/FSRM microcode beats the 16-byte loop.
+ * Three entry points, one per vector width (AVX-512, AVX2, SSE2), chosen once per process in
+ * Rust (src/memclr.rs) from the CPU's features; the thresholds are arguments, so the numbers
+ * behind them live in one place, next to the measurements, in Rust.
  * Rust declarations: src/arch/mod.rs, the `memclr` block.
  *
  * No struct is touched: every routine writes zeros to [ptr, ptr + len) and nothing else.
@@ -20,9 +21,12 @@
  *
  *    | head |   aligned 128-byte blocks ...   |<-- last 128 -->|
  *
- * Every routine is a leaf with no frame; none touches the stack. Vector registers used are
- * ymm0/xmm0 only; the AVX2 routine ends every path that wrote a ymm register with `vzeroupper`,
- * so that SSE code after it pays no transition penalty.
+ * Every routine is a leaf with no frame; none touches the stack. The AVX2 and SSE2 routines use
+ * ymm0/xmm0 only, and the AVX2 routine ends every path that wrote a ymm register with
+ * `vzeroupper`, so that SSE code after it pays no transition penalty. The AVX-512 routine uses
+ * zmm16/ymm16 only: registers 16-31 exist only under EVEX encoding, are outside the upper state
+ * that SSE/AVX transitions track, and so need no `vzeroupper` (glibc's EVEX string functions do
+ * the same); the AVX-512 long-range picture is the one above with 64-byte stores and 256 bytes.
  */
 #include "asm.h"
 
@@ -272,3 +276,153 @@ FUNC_BEGIN(memclr_sse2)
 .Lclr_sse2_done:
     ret
 FUNC_END(memclr_sse2)
+
+/*
+ * unsafe extern "C" fn splitstack_memclr_avx512(ptr: *mut u8, len: usize, nt_from: usize,
+ *                                               stosb_from: usize, clzero_from: usize)
+ * Zero [ptr, ptr + len) with 64-byte AVX-512F stores (one full cache line each); past 256 bytes,
+ * the first threshold len reaches picks the bulk method, in this order: `clzero` (AMD) from
+ * clzero_from, non-temporal `vmovntdq` from nt_from (both then `sfence`), `rep stosb` from
+ * stosb_from; below all three, an aligned loop of four zmm stores. Needs AVX-512F (zmm stores)
+ * and AVX-512VL (ymm16 stores); no `vzeroupper` (see the top of the file).
+ * In:       rdi = ptr, rsi = len, rdx = nt_from, rcx = stosb_from, r8 = clzero_from
+ *           (usize::MAX: never; a length under 512 that reaches clzero_from or nt_from takes the
+ *           cached loop, one under 257 never reaches stosb_from); clzero_from < usize::MAX only
+ *           if CPUID says CLZERO
+ * Out:      nothing
+ * Clobbers: rax, rcx, rdi, zmm16, flags (rep stosb also advances rdi and counts rcx down)
+ * Frame:    none (leaf)
+ */
+FUNC_BEGIN(memclr_avx512)
+    xor   eax, eax                       /* rax = 0: scalar zero, and al for rep stosb */
+    cmp   rsi, 32
+    jb    .Lclr512_under_32              /* 0..31 bytes: scalar stores, no vector state touched */
+    vpxord zmm16, zmm16, zmm16           /* zmm16 = 0; an EVEX-only register: no vzeroupper needed */
+    cmp   rsi, 64
+    ja    .Lclr512_over_64
+    vmovdqu64 [rdi], ymm16               /* 32..64 bytes: first 32 */
+    vmovdqu64 [rdi + rsi - 32], ymm16    /* last 32, overlapping the first */
+    ret
+
+.Lclr512_over_64:
+    cmp   rsi, 128
+    ja    .Lclr512_over_128
+    vmovdqu64 [rdi], zmm16                /* 65..128 bytes: first 64 */
+    vmovdqu64 [rdi + rsi - 64], zmm16     /* last 64, overlapping the first */
+    ret
+
+.Lclr512_over_128:
+    cmp   rsi, 256
+    ja    .Lclr512_over_256
+    vmovdqu64 [rdi], zmm16                /* 129..256 bytes: first 128 */
+    vmovdqu64 [rdi + 64], zmm16
+    vmovdqu64 [rdi + rsi - 128], zmm16    /* last 128, overlapping the first */
+    vmovdqu64 [rdi + rsi - 64], zmm16
+    ret
+
+.Lclr512_over_256:
+    cmp   rsi, r8
+    jae   .Lclr512_clzero_check          /* clzero: whole lines zeroed without reading them */
+    cmp   rsi, rdx
+    jae   .Lclr512_nt_check              /* past the cache: non-temporal stores */
+    cmp   rsi, rcx
+    jae   .Lclr512_stosb                 /* the window where rep stosb wins */
+.Lclr512_cached:
+    lea   rcx, [rdi + rsi - 256]         /* rcx = start of the last 256 bytes */
+    vmovdqu64 [rdi], zmm16                /* head: first 64 bytes, unaligned */
+    add   rdi, 64
+    and   rdi, -64                       /* rdi = first cache line the head did not cover */
+    cmp   rdi, rcx
+    jae   .Lclr512_last_256              /* what is left fits in the last 256 bytes */
+.Lclr512_loop_256:                       /* rotated: one taken branch per iteration */
+    vmovdqa64 [rdi], zmm16                /* four aligned 64-byte stores: four cache lines */
+    vmovdqa64 [rdi + 64], zmm16
+    vmovdqa64 [rdi + 128], zmm16
+    vmovdqa64 [rdi + 192], zmm16
+    add   rdi, 256                       /* rdi += 256 (no imm8 either way; imm32) */
+    cmp   rdi, rcx
+    jb    .Lclr512_loop_256              /* more than the last 256 bytes left */
+.Lclr512_last_256:
+    vmovdqu64 [rcx], zmm16                /* last 256 bytes, unaligned, from the end */
+    vmovdqu64 [rcx + 64], zmm16
+    vmovdqu64 [rcx + 128], zmm16
+    vmovdqu64 [rcx + 192], zmm16
+    ret
+
+.Lclr512_stosb:
+    mov   rcx, rsi                       /* rcx = count; al = 0 is the byte; rdi = destination */
+    rep stosb                            /* microcoded fill; DF = 0 per the ABI, so upward */
+    ret
+
+.Lclr512_nt_check:
+    cmp   rsi, 512
+    jb    .Lclr512_cached                /* too short for the head, one NT block and the tail */
+    lea   rcx, [rdi + rsi - 256]         /* rcx = start of the last 256 bytes */
+    vmovdqu64 [rdi], zmm16                /* head: first 64 bytes, unaligned */
+    add   rdi, 64
+    and   rdi, -64                       /* rdi = first cache line the head did not cover */
+.Lclr512_nt_loop_256:                    /* rotated; len >= 512 makes the first pass in range */
+    vmovntdq [rdi], zmm16                 /* four full cache lines, written around the cache */
+    vmovntdq [rdi + 64], zmm16
+    vmovntdq [rdi + 128], zmm16
+    vmovntdq [rdi + 192], zmm16
+    add   rdi, 256                       /* rdi += 256 */
+    cmp   rdi, rcx
+    jb    .Lclr512_nt_loop_256
+    sfence                               /* order the weakly ordered NT stores before what follows */
+    jmp   .Lclr512_last_256              /* tail with ordinary stores */
+
+.Lclr512_clzero_check:
+    cmp   rsi, 512
+    jb    .Lclr512_cached                /* too short for the head, one clzero block and the tail */
+    lea   rcx, [rdi + rsi - 256]         /* rcx = start of the last 256 bytes */
+    vmovdqu64 [rdi], zmm16                /* head: first 64 bytes, unaligned */
+    lea   rax, [rdi + 64]
+    and   rax, -64                       /* rax = first cache line the head did not cover */
+.Lclr512_clzero_loop_256:                /* rotated; len >= 512 makes the first pass in range */
+    clzero                               /* zero the cache line holding rax (rax is implicit) */
+    add   rax, 64
+    clzero                               /* second line */
+    add   rax, 64
+    clzero                               /* third line */
+    add   rax, 64
+    clzero                               /* fourth line */
+    add   rax, 64                        /* rax += 256 over the four steps */
+    cmp   rax, rcx
+    jb    .Lclr512_clzero_loop_256
+    sfence                               /* clzero is weakly ordered, like NT stores */
+    jmp   .Lclr512_last_256              /* tail with ordinary stores */
+
+.Lclr512_under_32:
+    cmp   esi, 16
+    jb    .Lclr512_under_16
+    mov   [rdi], rax                     /* 16..31 bytes: first 16, last 16 */
+    mov   [rdi + 8], rax
+    mov   [rdi + rsi - 16], rax
+    mov   [rdi + rsi - 8], rax
+    ret
+.Lclr512_under_16:
+    cmp   esi, 8
+    jb    .Lclr512_under_8
+    mov   [rdi], rax                     /* 8..15 bytes: first 8, last 8 */
+    mov   [rdi + rsi - 8], rax
+    ret
+.Lclr512_under_8:
+    cmp   esi, 4
+    jb    .Lclr512_under_4
+    mov   [rdi], eax                     /* 4..7 bytes: first 4, last 4 */
+    mov   [rdi + rsi - 4], eax
+    ret
+.Lclr512_under_4:
+    cmp   esi, 2
+    jb    .Lclr512_under_2
+    mov   [rdi], ax                      /* 2..3 bytes: first 2, last 2 */
+    mov   [rdi + rsi - 2], ax
+    ret
+.Lclr512_under_2:
+    test  esi, esi
+    jz    .Lclr512_done                  /* 0 bytes */
+    mov   [rdi], al                      /* 1 byte */
+.Lclr512_done:
+    ret
+FUNC_END(memclr_avx512)

@@ -1,6 +1,8 @@
 //! memclr: every length 0..=4096 at every start alignment 0..64, random large lengths, for the
 //! detected strategy and for every other code path this CPU can run (forced through
-//! `memclr_with`), with canaries on both sides; and, on AArch64, the `dc zva` block size.
+//! `memclr_with`, with thresholds forced low so that short lengths reach `rep stosb`,
+//! non-temporal stores and `clzero`), with canaries on both sides; and, on AArch64, the `dc zva`
+//! block size.
 
 use splitstack::{memclr, memclr_raw, memclr_strategy, memclr_with, MemclrStrategy};
 
@@ -61,6 +63,7 @@ fn strategies() -> Vec<MemclrStrategy> {
     let mut all = vec![memclr_strategy()];
     #[cfg(target_arch = "x86_64")]
     {
+        all.extend(avx512_strategies());
         if std::is_x86_feature_detected!("avx2") {
             all.push(MemclrStrategy::Avx2 { non_temporal_from: 0 });
             all.push(MemclrStrategy::Avx2 { non_temporal_from: usize::MAX });
@@ -72,6 +75,39 @@ fn strategies() -> Vec<MemclrStrategy> {
     #[cfg(target_arch = "aarch64")]
     all.push(MemclrStrategy::Stp);
     all
+}
+
+/// The AVX-512 routine's code paths, if this CPU has AVX-512F and VL: each bulk method alone from the
+/// shortest length it takes (a threshold of 0 counts as the routine's minimum), and thresholds
+/// inside 0..=4096, so that one sweep crosses from method to method.
+#[cfg(target_arch = "x86_64")]
+fn avx512_strategies() -> Vec<MemclrStrategy> {
+    if !(std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl")) {
+        return Vec::new();
+    }
+    let avx512 = |rep_stosb_from, non_temporal_from, clzero_from| MemclrStrategy::Avx512 {
+        rep_stosb_from,
+        non_temporal_from,
+        clzero_from,
+    };
+    let mut all = vec![
+        avx512(None, usize::MAX, None),
+        avx512(Some(0), usize::MAX, None),
+        avx512(None, 0, None),
+        avx512(Some(1024), 2048, None),
+    ];
+    if has_clzero() {
+        all.push(avx512(None, usize::MAX, Some(0)));
+        all.push(avx512(Some(1024), 2048, Some(3072)));
+    }
+    all
+}
+
+/// AMD's CLZERO (CPUID 8000_0008h EBX bit 0), which std's feature macro does not know.
+#[cfg(target_arch = "x86_64")]
+fn has_clzero() -> bool {
+    use core::arch::x86_64::__cpuid;
+    __cpuid(0x8000_0000).eax >= 0x8000_0008 && __cpuid(0x8000_0008).ebx & 1 != 0
 }
 
 #[test]
@@ -94,6 +130,25 @@ fn every_length_to_4096_on_every_code_path() {
             let aligns: Vec<usize> =
                 if len <= 512 { (0..64).collect() } else { vec![len % 64, (len * 7 + 13) % 64] };
             for align in aligns {
+                arena.check(align, len, &what, |buf| memclr_with(strategy, buf));
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx512_every_length_to_4096_at_every_alignment_to_64() {
+    let strategies = avx512_strategies();
+    if strategies.is_empty() {
+        println!("no AVX-512F on this CPU: nothing to test");
+        return;
+    }
+    let mut arena = Arena::new(4096 + 64);
+    for strategy in strategies {
+        let what = format!("{strategy:?}");
+        for len in 0..=4096 {
+            for align in 0..64 {
                 arena.check(align, len, &what, |buf| memclr_with(strategy, buf));
             }
         }

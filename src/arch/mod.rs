@@ -91,6 +91,23 @@ extern "C" {
     #[cfg(target_arch = "x86_64")]
     pub(crate) fn splitstack_memclr_avx2(ptr: *mut u8, len: usize, nt_from: usize);
 
+    /// Zero `[ptr, ptr + len)` with 64-byte AVX-512F stores; past 256 bytes the first threshold
+    /// `len` reaches picks the bulk method: `clzero` from `clzero_from`, non-temporal
+    /// `vmovntdq` from `nt_from` (both followed by an `sfence`), `rep stosb` from `stosb_from`,
+    /// otherwise an aligned loop. `usize::MAX` turns a method off. (asm/memclr_x86_64_sysv.S)
+    ///
+    /// # Safety
+    /// `ptr..ptr + len` must be valid for writes, the CPU must support AVX-512F, and, unless
+    /// `clzero_from` is `usize::MAX`, CLZERO (CPUID 8000_0008h EBX bit 0).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn splitstack_memclr_avx512(
+        ptr: *mut u8,
+        len: usize,
+        nt_from: usize,
+        stosb_from: usize,
+        clzero_from: usize,
+    );
+
     /// Zero `[ptr, ptr + len)` with 16-byte SSE2 stores; `rep stosb` for
     /// `stosb_from <= len < nt_from`; non-temporal `movntdq` stores and an `sfence` from
     /// `nt_from` up. (asm/memclr_x86_64_sysv.S)
