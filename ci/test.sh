@@ -2,7 +2,8 @@
 # The whole test suite, as README.md gives it and as .ci/run calls it: installs what is missing
 # (ci/setup.sh), then checks formatting, lints both targets, builds the docs, runs the tests on
 # the host, under valgrind memcheck, and on AArch64 under qemu-user, holds the hot paths to
-# their instruction-count ceilings, and runs the tests under AddressSanitizer. Prints each step; the first failure stops it with a nonzero
+# their instruction-count ceilings, runs the tests under AddressSanitizer, and fuzzes the span
+# heap and memclr briefly. Prints each step; the first failure stops it with a nonzero
 # status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,5 +40,8 @@ run ci/instruction_gates.sh
 
 step "tests under AddressSanitizer (nightly; skipped with a message where it cannot be installed)"
 run ci/asan.sh
+
+step "fuzzing: a short bounded pass per target (nightly + cargo-fuzz; skipped with a message where they cannot be installed)"
+run ci/fuzz.sh 10
 
 step "all checks passed"
