@@ -4,28 +4,15 @@
 //! non-temporal stores and `clzero`), with canaries on both sides; and, on AArch64, the `dc zva`
 //! block size.
 
+mod common;
+
+use common::Rng;
 use splitstack::{memclr, memclr_raw, memclr_strategy, memclr_with, MemclrStrategy};
 
 /// Bytes of canary on each side of the cleared range.
 const CANARY: usize = 64;
 /// The canary's value (and the value the cleared range starts with).
 const FILL: u8 = 0xa5;
-
-/// A small, fixed-seed PRNG (xorshift64*), so that failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// A buffer whose usable part starts 64-byte aligned, so that `offset` below is the alignment.
 struct Arena {

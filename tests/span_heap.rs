@@ -1,26 +1,13 @@
 //! SpanHeap: zeroing only when needed, coalescing, accounting, threads, bad sizes, and spans that
 //! outlive their heap.
 
+mod common;
+
+use common::Rng;
 use splitstack::{ErrorKind, HeapStats, Span, SpanHeap};
 use std::collections::BTreeMap;
 
 const PAGE: usize = SpanHeap::PAGE_SIZE;
-
-/// A small, fixed-seed PRNG (xorshift64*), so that failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 fn all_zero(span: &mut Span) -> bool {
     span.as_mut_slice().iter().all(|&b| b == 0)

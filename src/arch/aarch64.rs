@@ -8,11 +8,28 @@
 
 use super::*;
 use crate::context::{GOBUF_BASE, GOBUF_FP, GOBUF_PC, GOBUF_SP};
+use crate::segment::Stktop;
+use core::arch::asm;
 
 // The paired loads and stores below rely on pc following sp and base following fp.
 const _: () = assert!(GOBUF_PC == GOBUF_SP + 8 && GOBUF_BASE == GOBUF_FP + 8);
-use crate::segment::Stktop;
-use core::arch::asm;
+
+/// `asm!` with every register a switch may change declared clobbered: x20-x28 and v8-v15
+/// (callee-saved, so outside `clobber_abi("C")`) and everything `clobber_abi("C")` names. x19
+/// and x29 cannot be named in `asm!`; the routines keep them in the Gobuf. Each use's operands
+/// end with a comma.
+macro_rules! asm_clobbering_all {
+    ($($operands:tt)*) => {
+        asm!(
+            $($operands)*
+            out("x20") _, out("x21") _, out("x22") _, out("x23") _, out("x24") _,
+            out("x25") _, out("x26") _, out("x27") _, out("x28") _,
+            out("v8") _, out("v9") _, out("v10") _, out("v11") _,
+            out("v12") _, out("v13") _, out("v14") _, out("v15") _,
+            clobber_abi("C"),
+        )
+    };
+}
 
 /// Save the current context into `save` and resume `resume` with `arg`: the switch, inlined
 /// at each call site, so that each site's indirect branch has one stable target (see the x86-64
@@ -29,7 +46,7 @@ pub(crate) unsafe fn swap(save: *mut Gobuf, resume: *const Gobuf, arg: usize) ->
     // are saved in `save` and restored from `resume`; every other register is declared
     // clobbered.
     unsafe {
-        asm!(
+        asm_clobbering_all!(
             "adr x17, 2f",                   // our resume point
             "mov x16, sp",
             "stp x16, x17, [x1, #{sp}]",     // save: sp, pc (GOBUF_PC follows GOBUF_SP)
@@ -46,11 +63,6 @@ pub(crate) unsafe fn swap(save: *mut Gobuf, resume: *const Gobuf, arg: usize) ->
             in("x1") save,
             in("x2") resume,
             inout("x0") arg => ret,
-            out("x20") _, out("x21") _, out("x22") _, out("x23") _, out("x24") _,
-            out("x25") _, out("x26") _, out("x27") _, out("x28") _,
-            out("v8") _, out("v9") _, out("v10") _, out("v11") _,
-            out("v12") _, out("v13") _, out("v14") _, out("v15") _,
-            clobber_abi("C"),
         );
     }
     ret
@@ -67,17 +79,12 @@ pub(crate) unsafe fn swap_out_of_line(save: *mut Gobuf, resume: *const Gobuf, ar
     // SAFETY: the caller upholds crate::swap's contract; every register the routine (or the
     // context it resumes) may change is declared clobbered here.
     unsafe {
-        asm!(
+        asm_clobbering_all!(
             "bl {swap}",
             swap = sym splitstack_swap,
             inout("x0") save => ret,
             in("x1") resume,
             in("x2") arg,
-            out("x20") _, out("x21") _, out("x22") _, out("x23") _, out("x24") _,
-            out("x25") _, out("x26") _, out("x27") _, out("x28") _,
-            out("v8") _, out("v9") _, out("v10") _, out("v11") _,
-            out("v12") _, out("v13") _, out("v14") _, out("v15") _,
-            clobber_abi("C"),
         );
     }
     ret
@@ -93,15 +100,10 @@ pub(crate) unsafe fn gosave(buf: *mut Gobuf) -> usize {
     // SAFETY: the caller upholds crate::gosave's contract; everything a later gogo may change is
     // declared clobbered.
     unsafe {
-        asm!(
+        asm_clobbering_all!(
             "bl {gosave}",
             gosave = sym splitstack_gosave,
             inout("x0") buf => ret,
-            out("x20") _, out("x21") _, out("x22") _, out("x23") _, out("x24") _,
-            out("x25") _, out("x26") _, out("x27") _, out("x28") _,
-            out("v8") _, out("v9") _, out("v10") _, out("v11") _,
-            out("v12") _, out("v13") _, out("v14") _, out("v15") _,
-            clobber_abi("C"),
         );
     }
     ret
@@ -132,17 +134,12 @@ pub(crate) unsafe fn morestack(
     // SAFETY: the caller upholds the contract; every register but the stack pointer, frame
     // pointer and base register (which morestack saves in the Stktop) is declared clobbered.
     unsafe {
-        asm!(
+        asm_clobbering_all!(
             "bl {morestack}",
             morestack = sym splitstack_morestack,
             inout("x0") stktop => ret,
             in("x1") f,
             in("x2") arg,
-            out("x20") _, out("x21") _, out("x22") _, out("x23") _, out("x24") _,
-            out("x25") _, out("x26") _, out("x27") _, out("x28") _,
-            out("v8") _, out("v9") _, out("v10") _, out("v11") _,
-            out("v12") _, out("v13") _, out("v14") _, out("v15") _,
-            clobber_abi("C"),
         );
     }
     ret

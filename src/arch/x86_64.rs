@@ -9,6 +9,19 @@ use crate::context::{GOBUF_BASE, GOBUF_FP, GOBUF_PC, GOBUF_SP};
 use crate::segment::Stktop;
 use core::arch::asm;
 
+/// `asm!` with every register a switch may change declared clobbered: r12-r15 (callee-saved,
+/// so outside `clobber_abi("C")`) and everything `clobber_abi("C")` names. rbx and rbp cannot be
+/// named in `asm!`; the routines keep them in the Gobuf. Each use's operands end with a comma.
+macro_rules! asm_clobbering_all {
+    ($($operands:tt)*) => {
+        asm!(
+            $($operands)*
+            out("r12") _, out("r13") _, out("r14") _, out("r15") _,
+            clobber_abi("C"),
+        )
+    };
+}
+
 /// Save the current context into `save` and resume `resume` with `arg`: the switch, inlined
 /// at each call site.
 ///
@@ -31,7 +44,7 @@ pub(crate) unsafe fn swap(save: *mut Gobuf, resume: *const Gobuf, arg: usize) ->
     // are saved in `save` and restored from `resume` (and from `save` when this context is
     // resumed); every other register is declared clobbered.
     unsafe {
-        asm!(
+        asm_clobbering_all!(
             "lea rcx, [rip + 2f]",           // our resume point
             "mov [rdi + {sp}], rsp",         // save: sp
             "mov [rdi + {pc}], rcx",         // save: pc
@@ -50,8 +63,6 @@ pub(crate) unsafe fn swap(save: *mut Gobuf, resume: *const Gobuf, arg: usize) ->
             in("rdi") save,
             in("rsi") resume,
             inout("rax") arg => ret,
-            out("r12") _, out("r13") _, out("r14") _, out("r15") _,
-            clobber_abi("C"),
         );
     }
     ret
@@ -68,15 +79,13 @@ pub(crate) unsafe fn swap_out_of_line(save: *mut Gobuf, resume: *const Gobuf, ar
     // SAFETY: the caller upholds crate::swap's contract; every register the routine (or the
     // context it resumes) may change is declared clobbered here.
     unsafe {
-        asm!(
+        asm_clobbering_all!(
             "call {swap}",
             swap = sym splitstack_swap,
             in("rdi") save,
             in("rsi") resume,
             in("rdx") arg,
             lateout("rax") ret,
-            out("r12") _, out("r13") _, out("r14") _, out("r15") _,
-            clobber_abi("C"),
         );
     }
     ret
@@ -92,13 +101,11 @@ pub(crate) unsafe fn gosave(buf: *mut Gobuf) -> usize {
     // SAFETY: the caller upholds crate::gosave's contract; everything a later gogo may change is
     // declared clobbered.
     unsafe {
-        asm!(
+        asm_clobbering_all!(
             "call {gosave}",
             gosave = sym splitstack_gosave,
             in("rdi") buf,
             lateout("rax") ret,
-            out("r12") _, out("r13") _, out("r14") _, out("r15") _,
-            clobber_abi("C"),
         );
     }
     ret
@@ -129,15 +136,13 @@ pub(crate) unsafe fn morestack(
     // SAFETY: the caller upholds the contract; every register but the stack pointer, frame
     // pointer and base register (which morestack saves in the Stktop) is declared clobbered.
     unsafe {
-        asm!(
+        asm_clobbering_all!(
             "call {morestack}",
             morestack = sym splitstack_morestack,
             in("rdi") stktop,
             in("rsi") f,
             in("rdx") arg,
             lateout("rax") ret,
-            out("r12") _, out("r13") _, out("r14") _, out("r15") _,
-            clobber_abi("C"),
         );
     }
     ret

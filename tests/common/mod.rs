@@ -40,3 +40,21 @@ pub fn signal_of(output: &Output) -> Option<i32> {
     use std::os::unix::process::ExitStatusExt;
     output.status.signal()
 }
+
+/// A small deterministic generator (xorshift64*) for the tests' random sizes and sequences.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
