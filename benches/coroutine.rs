@@ -19,6 +19,7 @@ use std::hint::black_box;
 
 mod peers;
 
+use peers::create::{corosensei_create_complete_on, splitstack_create_complete};
 use peers::*;
 
 /// A suspended splitstack echo on a pooled default-size stack.
@@ -69,34 +70,6 @@ fn coroutine_round_trip(c: &mut Criterion) {
         });
     });
     group.finish();
-}
-
-/// Create, run to completion and drop one splitstack coroutine; returns what it returned.
-#[inline(always)]
-fn splitstack_create_complete(v: usize) -> usize {
-    let mut co =
-        splitstack::Coroutine::new(|_: &splitstack::Yielder<usize, ()>, v: usize| answer(v));
-    match co.resume(v) {
-        splitstack::CoroutineResult::Return(v) => v,
-        splitstack::CoroutineResult::Yield(()) => unreachable!("it never suspends"),
-    }
-}
-
-/// The same on corosensei, on `stack`, which is handed back for the next one.
-#[inline(always)]
-fn corosensei_create_complete_on<S: corosensei::stack::Stack + 'static>(
-    stack: S,
-    v: usize,
-) -> (S, usize) {
-    let mut co =
-        corosensei::Coroutine::with_stack(stack, |_: &corosensei::Yielder<usize, ()>, v: usize| {
-            answer(v)
-        });
-    let v = match co.resume(v) {
-        corosensei::CoroutineResult::Return(v) => v,
-        corosensei::CoroutineResult::Yield(()) => unreachable!("it never suspends"),
-    };
-    (co.into_stack(), v)
 }
 
 /// The same on corosensei with a new default stack.

@@ -24,11 +24,10 @@
 use gungraun::{library_benchmark, library_benchmark_group, main};
 use std::hint::black_box;
 
-/// What every coroutine answers to `v`.
-#[inline(always)]
-fn answer(v: usize) -> usize {
-    v.wrapping_add(1)
-}
+mod peers;
+
+use peers::answer;
+use peers::create::{corosensei_create_complete_on, splitstack_create_complete};
 
 /// Run `rounds` operations through `op`, feeding each answer back in; returns the last.
 #[inline(always)]
@@ -87,17 +86,6 @@ fn round_trip_corosensei(input: (CorosenseiEcho, usize)) -> CorosenseiEcho {
     co
 }
 
-/// Create, run to completion and drop one splitstack coroutine.
-#[inline(always)]
-fn splitstack_create_complete(v: usize) -> usize {
-    let mut co =
-        splitstack::Coroutine::new(|_: &splitstack::Yielder<usize, ()>, v: usize| answer(v));
-    match co.resume(v) {
-        splitstack::CoroutineResult::Return(v) => v,
-        splitstack::CoroutineResult::Yield(()) => unreachable!("it never suspends"),
-    }
-}
-
 /// One coroutine created and completed, so that the pool holds a default-size stack.
 fn splitstack_pool_setup(rounds: usize) -> usize {
     black_box(splitstack_create_complete(0));
@@ -112,26 +100,9 @@ fn create_complete_splitstack(rounds: usize) -> usize {
     run(rounds, splitstack_create_complete)
 }
 
-/// Create, run to completion and drop one corosensei coroutine on `stack`, handed back.
-#[inline(always)]
-fn corosensei_create_complete(
-    stack: corosensei::stack::DefaultStack,
-    v: usize,
-) -> (corosensei::stack::DefaultStack, usize) {
-    let mut co =
-        corosensei::Coroutine::with_stack(stack, |_: &corosensei::Yielder<usize, ()>, v: usize| {
-            answer(v)
-        });
-    let v = match co.resume(v) {
-        corosensei::CoroutineResult::Return(v) => v,
-        corosensei::CoroutineResult::Yield(()) => unreachable!("it never suspends"),
-    };
-    (co.into_stack(), v)
-}
-
 /// A default stack, used once.
 fn corosensei_stack_setup(rounds: usize) -> (corosensei::stack::DefaultStack, usize) {
-    let (stack, _) = corosensei_create_complete(Default::default(), 0);
+    let (stack, _) = corosensei_create_complete_on(Default::default(), 0);
     (stack, rounds)
 }
 
@@ -145,7 +116,8 @@ fn create_complete_corosensei(
     let (stack, rounds) = input;
     let mut stack = Some(stack);
     black_box(run(rounds, |v| {
-        let (back, v) = corosensei_create_complete(stack.take().expect("handed back each time"), v);
+        let (back, v) =
+            corosensei_create_complete_on(stack.take().expect("handed back each time"), v);
         stack = Some(back);
         v
     }));

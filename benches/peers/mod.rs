@@ -3,6 +3,8 @@
 //! `switch_instructions.rs` (instruction counts) so that both measure the same code.
 #![allow(dead_code)] // each bench uses its own subset
 
+pub mod create;
+
 /// What the coroutine side answers to `v`, in every library.
 #[inline(always)]
 pub fn answer(v: usize) -> usize {

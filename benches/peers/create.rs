@@ -1,0 +1,32 @@
+//! Create + complete, shared by `coroutine.rs` (time) and `coroutine_instructions.rs`
+//! (instruction counts): a coroutine that answers its input and returns, run to completion.
+
+use super::answer;
+
+/// Create, run to completion and drop one splitstack coroutine; returns what it returned.
+#[inline(always)]
+pub fn splitstack_create_complete(v: usize) -> usize {
+    let mut co =
+        splitstack::Coroutine::new(|_: &splitstack::Yielder<usize, ()>, v: usize| answer(v));
+    match co.resume(v) {
+        splitstack::CoroutineResult::Return(v) => v,
+        splitstack::CoroutineResult::Yield(()) => unreachable!("it never suspends"),
+    }
+}
+
+/// The same on corosensei, on `stack`, which is handed back for the next one.
+#[inline(always)]
+pub fn corosensei_create_complete_on<S: corosensei::stack::Stack + 'static>(
+    stack: S,
+    v: usize,
+) -> (S, usize) {
+    let mut co =
+        corosensei::Coroutine::with_stack(stack, |_: &corosensei::Yielder<usize, ()>, v: usize| {
+            answer(v)
+        });
+    let v = match co.resume(v) {
+        corosensei::CoroutineResult::Return(v) => v,
+        corosensei::CoroutineResult::Yield(()) => unreachable!("it never suspends"),
+    };
+    (co.into_stack(), v)
+}
