@@ -34,7 +34,7 @@ use crate::sanitizer::{self, FakeStack, StackBounds};
 use crate::stack::{page_size, Stack};
 use std::any::Any;
 use std::marker::PhantomData;
-use std::mem::{align_of, size_of, ManuallyDrop};
+use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr::{addr_of, addr_of_mut};
 
@@ -89,10 +89,12 @@ struct Link<I, Y> {
     caller: Gobuf,
     /// The coroutine's context, saved by each suspend.
     co: Gobuf,
-    /// The value the resumer passes in.
-    input: Option<I>,
-    /// The value the coroutine passes out.
-    output: Option<Y>,
+    /// The value the resumer passes in: written by every resume and taken by the coroutine
+    /// when it runs (not written by the resume that cancels).
+    input: MaybeUninit<I>,
+    /// The value the coroutine passes out: written by every suspend, which says so with the
+    /// SUSPENDED word, and taken by the resumer.
+    output: MaybeUninit<Y>,
     /// The stack bounds of whichever side is not running (the coroutine's while it is
     /// suspended, the resumer's while the coroutine runs).
     other_bounds: Bounds,
@@ -180,17 +182,15 @@ impl<I, Y> Yielder<I, Y> {
         // the resumer is suspended in its resume, which saved `caller`. The references made for
         // the switch live only for its argument passing.
         unsafe {
-            (*link).output = Some(value);
+            (*link).output.write(value);
             sanitizer::start_switch(Some(&mut (*link).co_fake), (*link).caller_stack);
             swap(&mut *addr_of_mut!((*link).co), &*addr_of!((*link).caller), SUSPENDED);
             (*link).caller_stack = sanitizer::finish_switch((*link).co_fake);
             if (*link).cancel {
                 resume_unwind(Box::new(Cancelled));
             }
-            match (*link).input.take() {
-                Some(input) => input,
-                None => unreachable!("splitstack: a coroutine was resumed without an input"),
-            }
+            // Resumed without cancellation: the resume wrote an input.
+            (*link).input.assume_init_read()
         }
     }
 }
@@ -265,8 +265,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                         fp: 0,
                         base: entry::<I, Y, R, F> as unsafe extern "C" fn(usize) -> ! as usize,
                     },
-                    input: None,
-                    output: None,
+                    input: MaybeUninit::uninit(),
+                    output: MaybeUninit::uninit(),
                     other_bounds: Bounds { limit: stack.bottom() as usize, base: top },
                     cancel: false,
                     caller_fake: FakeStack::NONE,
@@ -297,22 +297,22 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// panic payload if its closure panics (the coroutine is then done).
     #[inline(always)]
     pub fn resume(&mut self, input: I) -> CoroutineResult<Y, R> {
-        if self.state == State::Done {
-            resumed_after_finishing();
+        match self.state {
+            State::Suspended => {}
+            State::Fresh => self.state = State::Suspended,
+            State::Done => resumed_after_finishing(),
         }
-        self.state = State::Suspended;
         let shared = self.shared;
         // SAFETY: `shared` is the record at the top of our stack; the coroutine is suspended (or
         // fresh), so nothing else touches the record until it switches back.
         let word = unsafe {
-            (*shared).link.input = Some(input);
+            (*shared).link.input.write(input);
             self.switch_in()
         };
         if word == SUSPENDED {
-            // SAFETY: the coroutine is suspended again; it set `output` before suspending.
-            if let Some(value) = unsafe { (*shared).link.output.take() } {
-                return CoroutineResult::Yield(value);
-            }
+            // SAFETY: the coroutine is suspended again; its suspend wrote `output` before the
+            // switch that brought SUSPENDED here, and nothing has read it since.
+            return CoroutineResult::Yield(unsafe { (*shared).link.output.assume_init_read() });
         }
         self.finished()
     }
@@ -394,7 +394,7 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
                         break;
                     }
                     // SAFETY: it suspended again, with a value we drop.
-                    drop(unsafe { (*self.shared).link.output.take() });
+                    drop(unsafe { (*self.shared).link.output.assume_init_read() });
                 }
                 // SAFETY: it finished; the result is a Cancelled payload or whatever the closure
                 // returned after swallowing it, both dropped here.
@@ -428,7 +428,8 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usiz
         let f = (closure as *mut F).read();
         let link = addr_of_mut!((*shared).link);
         (*link).caller_stack = sanitizer::finish_switch(FakeStack::NONE);
-        let input = (*link).input.take().expect("splitstack: a coroutine started without an input");
+        // The first resume wrote the input (a coroutine dropped before it ran never gets here).
+        let input = (*link).input.assume_init_read();
         let yielder = Yielder { link, _marker: PhantomData };
         let result = catch_unwind(AssertUnwindSafe(|| f(&yielder, input)));
         (*shared).result = Some(result);
