@@ -1,12 +1,13 @@
 //! Segmented stacks: run a closure on a new stack segment ([`grow`], [`try_grow`]), or only when
 //! the current stack runs low ([`maybe_grow`]).
 //!
-//! The mechanism is Go 1.0's. The caller of [`try_grow`] takes a segment from its thread's cache
-//! (or maps one) and fills in the [`Stktop`] record at its top. `morestack` (assembly) saves the
-//! caller's context in the record, switches to the segment and calls the closure's trampoline
-//! with `lessstack` as its return address. When the trampoline returns, `lessstack` parks its
-//! return word in `m.cret` and calls [`oldstack`], which restores the old stack's bounds, takes
-//! the word out of `m.cret`, clears it, and resumes the caller with `gogo`. Back on the old
+//! The mechanism is Go 1.0's. [`try_grow`] takes a segment from its thread's cache (or maps
+//! one) through `M::push_segment` (Go's `newstack`), which records the old stack's bounds in the
+//! [`Stktop`] at the segment's top. `morestack` (assembly) saves the caller's context in the
+//! record, switches to the segment and calls the closure's trampoline with `lessstack` as its
+//! return address. When the trampoline returns, `lessstack` parks its return word in `m.cret`
+//! and calls [`splitstack_oldstack`] (Go's `oldstack`), which restores the old stack's bounds,
+//! takes the word out of `m.cret`, clears it, and resumes the caller with `gogo`. Back on the old
 //! stack, the caller returns the segment to the cache: a call at a segment boundary inside a loop
 //! (the "hot split" that made Go and Rust drop segmented stacks) maps nothing after its first
 //! iteration.
