@@ -97,7 +97,7 @@ struct Call<F, R> {
 
 /// What `morestack` calls on the segment: runs the closure behind `arg` (a `*mut Call<F, R>`),
 /// catching any panic, and returns `arg` as its return word, which comes back to [`try_grow`]
-/// through `lessstack`, `m.cret` and [`oldstack`].
+/// through `lessstack`, `m.cret` and [`splitstack_oldstack`].
 unsafe extern "C" fn run_call<F: FnOnce() -> R, R>(arg: usize) -> usize {
     // SAFETY: try_grow passes a pointer to its own Call, live until morestack returns.
     let call = unsafe { &mut *(arg as *mut Call<F, R>) };
