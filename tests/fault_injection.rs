@@ -1,11 +1,12 @@
 //! Fault injection, each case in a child process: with the address space limited
-//! (`RLIMIT_AS`), and with `vm.max_map_count` exhausted by live stacks, every allocating entry
-//! point returns an `Err` that says why, and the process works again once memory is back.
+//! (`RLIMIT_AS`: `Stack::new`, `try_grow`, `Coroutine::with_stack_size`, `SpanHeap::alloc`), and
+//! with `vm.max_map_count` exhausted by live stacks, every allocating entry point returns an
+//! `Err` that says why, and the process works again once memory is back.
 
 mod common;
 
 use common::{child_case, run_child};
-use splitstack::{try_grow, Coroutine, CoroutineResult, ErrorKind, Stack, Yielder};
+use splitstack::{try_grow, Coroutine, CoroutineResult, ErrorKind, SpanHeap, Stack, Yielder};
 
 /// Runs `case` in a child and asserts that it printed `done`.
 fn assert_child_passes(test_name: &str, case: &str) {
@@ -82,6 +83,10 @@ fn with_the_address_space_limited_allocations_fail_cleanly_and_recover() {
         assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
         let err = Coroutine::with_stack_size(BIG, |_: &Yielder<(), ()>, ()| ()).err().unwrap();
         assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
+        // A new heap's first arena (256 MiB) does not fit either.
+        let heap = SpanHeap::new();
+        let err = heap.alloc(1, true).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
         // Small requests still fit under the limit.
         assert_eq!(try_grow(64 * 1024, || 3).unwrap(), 3);
 
@@ -91,6 +96,8 @@ fn with_the_address_space_limited_allocations_fail_cleanly_and_recover() {
         assert_eq!(try_grow(BIG, || 4).unwrap(), 4);
         let mut co = Coroutine::with_stack_size(BIG, |_: &Yielder<(), ()>, ()| 5).unwrap();
         assert_eq!(co.resume(()), CoroutineResult::Return(5));
+        let mut span = heap.alloc(BIG / SpanHeap::PAGE_SIZE, true).unwrap();
+        assert!(span.as_mut_slice().iter().all(|&b| b == 0));
         println!("done");
         return;
     }
