@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{child_case, run_child, signal_of};
+use common::{bottomless, child_case, run_child, signal_of};
 use splitstack::{
     grow, machine, maybe_grow, Coroutine, CoroutineResult, ErrorKind, Yielder, DEFAULT_STACK_SIZE,
 };
@@ -240,15 +240,6 @@ fn ten_thousand_live_coroutines() {
     for co in live.iter_mut() {
         assert_eq!(co.resume(3), CoroutineResult::Return(6));
     }
-}
-
-#[inline(never)]
-fn bottomless(depth: u64) -> u64 {
-    let frame = std::hint::black_box([depth; 64]);
-    if frame[0] == u64::MAX {
-        return 0;
-    }
-    frame[(depth % 64) as usize] + bottomless(depth + 1)
 }
 
 #[test]

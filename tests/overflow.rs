@@ -3,18 +3,8 @@
 
 mod common;
 
-use common::{child_case, run_child, signal_of};
+use common::{bottomless, child_case, run_child, signal_of};
 use splitstack::{grow, prepare, swap, Gobuf, Stack};
-
-/// Recurses until something stops it.
-#[inline(never)]
-fn bottomless(depth: u64) -> u64 {
-    let frame = std::hint::black_box([depth; 64]);
-    if frame[0] == u64::MAX {
-        return 0;
-    }
-    frame[(depth % 64) as usize] + bottomless(depth + 1)
-}
 
 fn assert_overflow_reported(test_name: &str, case: &str) {
     let output = run_child(test_name, case);

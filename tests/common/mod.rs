@@ -58,3 +58,14 @@ impl Rng {
         (self.next() % n as u64) as usize
     }
 }
+
+/// Recurses, 512 bytes of frame a level, until something stops it: a stack overflow, for the
+/// tests that provoke one in a child process.
+#[inline(never)]
+pub fn bottomless(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 64]);
+    if frame[0] == u64::MAX {
+        return 0;
+    }
+    frame[(depth % 64) as usize] + bottomless(depth + 1)
+}
