@@ -17,7 +17,7 @@
 /* Stktop: the record at the top of every stack segment (src/segment.rs). */
 #define STKTOP_GOBUF    0   /* Gobuf of the frame that called morestack: where lessstack returns */
 #define STKTOP_M        32  /* *mut M of the thread that owns the segment */
-#define STKTOP_SIZE     80
+#define STKTOP_SIZE     128
 
 /* M: the per-thread machine state (src/machine.rs). */
 #define M_CRET 0            /* lessstack parks the return register here; oldstack clears it */

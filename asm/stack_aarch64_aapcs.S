@@ -6,7 +6,7 @@
  *
  *   the new segment while fn runs
  *   top      -> +-----------------------+
- *               | Stktop (80 bytes)     |  filled by the Rust caller, gobuf by morestack
+ *               | Stktop (128 bytes)    |  filled by the Rust caller, gobuf by morestack
  *   stktop   -> +-----------------------+  16-byte aligned, <- sp at fn's first instruction
  *               | fn's frames ...       |  (blr puts the return address, lessstack, in x30;
  *   bottom   -> +-----------------------+   nothing is pushed, unlike x86-64)
@@ -18,36 +18,37 @@
 /* DWARF register numbers (AArch64 DWARF ABI): x19 19, x29 29, x30 (return address) 30, sp 31. */
 
 /*
- * splitstack_morestack: custom convention. Never call from Rust: only the asm! call site in
- * src/arch/aarch64.rs (morestack) calls it, declaring every register but sp, x29, x19 clobbered.
- * In:       x0 = stktop (16-byte aligned; all fields but gobuf filled), x1 = fn:
- *           extern "C" fn(usize) -> usize, x2 = arg, x30 = return address
+ * splitstack_morestack: custom convention. Never call from Rust: only `morestack` in
+ * src/arch/mod.rs calls it, declared `extern "C-unwind"`. To that caller it is a C function that
+ * may unwind: sp, x29, x19 and the return address come back from stktop->gobuf; x20-x28 and
+ * d8-d15 are preserved by fn and by oldstack, both C functions, and nothing here touches them.
+ * In:       x0 = arg (already fn's first argument), x1 = fn: extern "C-unwind"
+ *           fn(usize) -> usize, x2 = stktop (16-byte aligned; all fields but gobuf filled),
+ *           x30 = return address
  * Out:      x0 = fn's return word (through m.cret)
- * Clobbers: everything but sp, x29, x19
+ * Clobbers: what the C convention lets a callee clobber
  * Frame:    the caller's context in stktop->gobuf; fn's frame below stktop on the new segment
  */
 FUNC_BEGIN(morestack)
     mov  x9, sp                          /* caller's sp */
-    stp  x9, x30, [x0, #STKTOP_GOBUF + GOBUF_SP]   /* save: caller's sp, pc (= x30) */
-    stp  x29, x19, [x0, #STKTOP_GOBUF + GOBUF_FP]  /* save: caller's frame pointer, base reg */
-    mov  sp, x0                          /* switch: sp = stktop, on the new segment */
-    /* Registers now: sp = stktop, x1 = fn, x2 = arg; x29, x19 still the caller's.
+    stp  x9, x30, [x2, #STKTOP_GOBUF + GOBUF_SP]   /* save: caller's sp, pc (= x30) */
+    mov  sp, x2                          /* switch: sp = stktop, on the new segment */
+    /* Only sp and pc are saved, as on x86-64: x19-x29 and d8-d15 keep the caller's values
+     * through fn and oldstack. Registers now: sp = stktop, x0 = arg, x1 = fn.
      * CFI as on x86-64, with DW_OP_breg31 (0x8f, sp) as the base and x30 (30) as the return
-     * address column: CFA = [sp + GOBUF_SP]; x30 at [sp + GOBUF_PC]; x29 at [sp + GOBUF_FP];
-     * x19 at [sp + GOBUF_BASE]. */
+     * address column: CFA = [sp + GOBUF_SP]; x30 at [sp + GOBUF_PC]. */
     .cfi_escape 0x0f, 3, 0x8f, STKTOP_GOBUF + GOBUF_SP, 0x06
     .cfi_escape 0x10, 30, 2, 0x8f, STKTOP_GOBUF + GOBUF_PC
-    .cfi_escape 0x10, 29, 2, 0x8f, STKTOP_GOBUF + GOBUF_FP
-    .cfi_escape 0x10, 19, 2, 0x8f, STKTOP_GOBUF + GOBUF_BASE
     mov  x16, x1                         /* x16: an indirect-branch register BTI's `bti c` admits */
-    mov  x0, x2                          /* first argument: arg */
     blr  x16                             /* fn(arg); x30 = lessstack, the next instruction */
 
 /*
  * splitstack_lessstack: custom convention. Never call from Rust: only ever the return address of
- * a function that morestack called.
- * In:       sp = stktop, x0 = fn's return word
- * Out:      never returns
+ * a function that morestack called. Parks x0 in m.cret, calls oldstack, which clears m.cret and
+ * hands back the word, and resumes morestack's caller with it: gogo inline, loading only sp and
+ * pc, as on x86-64.
+ * In:       sp = stktop, x0 = fn's return word; x19-x29 as the caller of morestack left them
+ * Out:      never returns; morestack's caller resumes with x0 = the word
  * Clobbers: n/a
  * Frame:    oldstack's, below stktop; CFI as above
  */
@@ -57,6 +58,8 @@ SYM(lessstack):
     ldr  x9, [sp, #STKTOP_M]             /* x9 = this thread's M */
     str  x0, [x9, #M_CRET]               /* park: m.cret = return word */
     mov  x0, sp                          /* first argument: stktop */
-    bl   SYM(oldstack)                   /* -> ! */
-    brk  #0                              /* not reached: oldstack resumes the old segment */
+    bl   SYM(oldstack)                   /* x0 = the word, m.cret = 0 */
+    ldp  x9, x10, [sp, #STKTOP_GOBUF + GOBUF_SP]   /* gogo: the caller's sp and pc */
+    mov  sp, x9                          /* back on the old stack */
+    ret  x10                             /* resume after morestack's call, x0 = the word */
 FUNC_END(morestack)

@@ -171,7 +171,7 @@ fn deep_recursion(c: &mut Criterion) {
         after.splits - before.splits,
         after.segments_mapped - before.segments_mapped,
         after.segments_unmapped - before.segments_unmapped,
-        after.max_segments_in_use,
+        after.max_segments_held,
     );
     assert_eq!(sum_stacker(black_box(DEPTH)), DEEP_SUM);
 

@@ -95,10 +95,10 @@ fn segments() {
         elapsed.as_nanos() as f64 / n as f64
     );
     println!(
-        "  splits {}, segments mapped {}, deepest nesting {} segments, cached now {}, m.cret {}",
+        "  splits {}, segments mapped {}, most segments held {}, cached now {}, m.cret {}",
         after.splits - before.splits,
         after.segments_mapped - before.segments_mapped,
-        after.max_segments_in_use,
+        after.max_segments_held,
         after.segments_cached,
         machine::cret()
     );

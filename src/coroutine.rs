@@ -463,16 +463,11 @@ fn align_down(addr: usize, align: usize) -> usize {
 /// A stack of `len` usable bytes from this thread's coroutine stack pool, or a new one.
 #[inline]
 fn take_stack(len: usize) -> Result<Stack, Error> {
-    match machine::with_pool(|m| m.take_pooled(len)) {
-        Some(stack) => stack,
-        None => Stack::new(len),
-    }
+    machine::with_pool(|m| m.take_pooled(len))
 }
 
 /// Back to this thread's pool (or unmapped, if the thread is exiting).
 #[inline]
 fn release_stack(stack: Stack) {
-    let mut stack = Some(stack);
-    machine::with_pool(|m| m.pool_release(stack.take().expect("released once")));
-    drop(stack);
+    machine::with_pool(|m| m.pool_release(stack));
 }

@@ -4,12 +4,15 @@
 //! Two pieces live in separate thread-locals so that the hot paths stay short:
 //! - `STACK_BOUNDS`, the current stack's lowest usable and highest addresses, read by the inlined check
 //!   of [`maybe_grow`](crate::maybe_grow). It has no destructor, so reading it is one load.
-//! - `M` itself, which owns the cached segments and releases them when the thread exits.
+//! - `M` itself, kept without a thread-local destructor (so reaching it is one address
+//!   computation), which owns the cached segments; a separate `TEARDOWN` thread-local releases
+//!   them when the thread exits.
 
 use crate::error::Error;
 use crate::segment::Stktop;
 use crate::stack::{page_size, Stack};
 use std::cell::{Cell, UnsafeCell};
+use std::mem::ManuallyDrop;
 
 /// How many free segments a thread keeps for reuse by default (Go 1.0 kept 32 per M); see
 /// [`set_segment_cache_capacity`].
@@ -53,32 +56,50 @@ thread_local! {
     pub(crate) static STACK_BOUNDS: Cell<Bounds> =
         const { Cell::new(Bounds { limit: LIMIT_UNKNOWN, base: 0 }) };
 
-    static M: UnsafeCell<M> = const { UnsafeCell::new(M::new()) };
+    /// The thread's `M`. `ManuallyDrop`, so that the thread-local has no destructor: reaching it
+    /// is an address relative to the thread pointer, with no check of a lazily registered
+    /// destructor on the hot paths. `TEARDOWN` releases what it holds when the thread exits.
+    static M: UnsafeCell<ManuallyDrop<M>> = const { UnsafeCell::new(ManuallyDrop::new(M::new())) };
+
+    /// Registered (by touching it) when the thread first sets up its `M`; its destructor
+    /// releases the `M`'s cached stacks and alternate signal stack.
+    static TEARDOWN: Teardown = const { Teardown };
 }
 
 /// The machine state of one thread (Go's `M`). `#[repr(C)]` because the assembly reaches `cret`
-/// through the `m` pointer in each [`Stktop`](crate::segment::Stktop).
+/// through the `m` pointer in each [`Stktop`].
 #[repr(C)]
 pub(crate) struct M {
     /// Where `lessstack` parks the return word (AX / X0) of a function that ran on a segment;
     /// `oldstack` takes it out and clears it before resuming the old segment, so that a stale
     /// word never outlives the return it carried.
     pub(crate) cret: usize,
-    /// Free segments kept for reuse, most recently released last, each with its Stktop
-    /// initialised. A segment in use belongs to the frame of the split that took it, not to
-    /// `M`: each context (the thread, each coroutine) has its own chain of segments.
-    cache: Vec<Stack>,
-    /// Free coroutine stacks kept for reuse, most recently released last. Separate from the
-    /// segment cache: a coroutine stack's top holds no Stktop.
-    pool: Vec<Stack>,
-    /// Gauge: segments in use on this thread, across all its contexts.
-    in_use: usize,
-    /// How many free segments `cache` may hold.
+    /// The free segment released last, first in line for the next split: a hot split takes it
+    /// and puts it back in a load, a compare and a store each way. [`no_spare`] when there is
+    /// none, [`spare_off`] while the capacity is 0 (so that putting one back takes the slow
+    /// path); both read as a segment of size 0, which no split asks for. A segment in use
+    /// belongs to the frame of the split that took it, not to `M`: each context (the thread,
+    /// each coroutine) has its own chain of segments.
+    spare: *mut Stktop,
+    /// The other free segments kept for reuse: a list linked through their [`Stktop`]s, most
+    /// recently released first.
+    free: *mut Stktop,
+    /// How many segments `free` holds.
+    listed: usize,
+    /// How many free segments `spare` and `free` may hold together; 0 once the thread is
+    /// tearing down.
     cache_capacity: usize,
     /// Counters reported by [`stats`].
     stats: Stats,
-    /// This thread's `STACK_BOUNDS` cell.
-    bounds_cell: *const Cell<Bounds>,
+    /// Free coroutine stacks kept for reuse, most recently released last. Separate from the
+    /// segment cache: a coroutine stack's top holds no Stktop.
+    pool: Vec<Stack>,
+    /// How many stacks `pool` may hold; 0 once the thread is tearing down.
+    pool_capacity: usize,
+    /// Whether [`M::set_up`] has run.
+    set_up: bool,
+    /// Whether the thread is past its teardown, after which no stack is kept.
+    exiting: bool,
     /// An alternate signal stack this thread got from splitstack (it had none), so that the
     /// overflow handler can run; freed when the thread exits.
     alt_stack: Option<AltStack>,
@@ -105,17 +126,19 @@ pub struct Stats {
     pub coroutine_stacks_mapped: u64,
     /// Gauge: coroutine stacks in this thread's pool now.
     pub coroutine_stacks_pooled: u64,
-    /// The deepest nesting of segments seen on this thread.
-    pub max_segments_in_use: u64,
+    /// The most segments this thread has held at once, in use and cached: an upper bound on the
+    /// deepest nesting of splits it has seen (the gauge itself is counted only when a segment is
+    /// mapped, which keeps the split's fast path free of it).
+    pub max_segments_held: u64,
 }
 
 impl M {
     const fn new() -> M {
         M {
             cret: 0,
-            cache: Vec::new(),
-            pool: Vec::new(),
-            in_use: 0,
+            spare: no_spare(),
+            free: core::ptr::null_mut(),
+            listed: 0,
             cache_capacity: SEGMENT_CACHE_CAPACITY,
             stats: Stats {
                 splits: 0,
@@ -125,84 +148,165 @@ impl M {
                 segments_cached: 0,
                 coroutine_stacks_mapped: 0,
                 coroutine_stacks_pooled: 0,
-                max_segments_in_use: 0,
+                max_segments_held: 0,
             },
+            pool: Vec::new(),
+            pool_capacity: COROUTINE_POOL_CAPACITY,
+            set_up: false,
+            exiting: false,
             alt_stack: None,
-            bounds_cell: core::ptr::null(),
         }
     }
 
-    /// Split: a segment of `len` usable bytes (already rounded by the caller) becomes the
-    /// current stack: the most recently released cached stack when it has that size, another
-    /// cached one of that size, or a new mapping (with its [`Stktop`] written). The old stack's
-    /// limit and base are recorded in the Stktop for `oldstack`; `morestack` fills in its `gobuf`.
-    #[inline]
-    pub(crate) fn push_segment(&mut self, len: usize) -> Result<(Stack, *mut Stktop), Error> {
-        let segment = match self.cache.last() {
-            Some(last) if last.len() == len => self.cache.pop().expect("checked non-empty"),
-            _ => self.take_segment_slow(len)?,
-        };
-        self.in_use += 1;
-        self.stats.splits += 1;
-        if self.in_use as u64 > self.stats.max_segments_in_use {
-            self.stats.max_segments_in_use = self.in_use as u64;
-        }
-        let stktop = Stktop::at(segment.top() as usize);
-        let new = Bounds { limit: segment.bottom() as usize, base: segment.top() as usize };
-        // SAFETY: as in set_bounds; stktop is inside the segment, which nothing runs on, and
-        // was initialised when the segment was mapped.
-        unsafe {
-            let old = (*self.bounds_cell).replace(new);
-            (*stktop).old_limit = old.limit;
-            (*stktop).old_base = old.base;
-        }
-        Ok((segment, stktop))
-    }
-
-    /// A cached segment of `len` bytes other than the last, or a new mapping with its
-    /// [`Stktop`] initialised.
-    #[cold]
-    fn take_segment_slow(&mut self, len: usize) -> Result<Stack, Error> {
-        if let Some(i) = self.cache.iter().rposition(|s| s.len() == len) {
-            return Ok(self.cache.remove(i));
-        }
-        let stack = Stack::new(len)?;
-        // SAFETY: the top of a fresh mapping of at least a page, 16-byte aligned.
-        unsafe { Stktop::at(stack.top() as usize).write(Stktop::new(self, len)) };
-        self.stats.segments_mapped += 1;
-        Ok(stack)
-    }
-
-    /// Unsplit, after `oldstack` has restored the old stack's bounds: the segment goes back to
-    /// the cache, where it is the first candidate for the next split.
-    #[inline]
-    pub(crate) fn pop_segment(&mut self, segment: Stack) {
-        self.in_use -= 1;
-        self.release(segment);
-    }
-
-    /// A stack nothing runs on any more goes into the cache. When the cache is full, the stack
-    /// released longest ago is unmapped to make room, so that the sizes in use now (a hot
-    /// split's) always find a place, whatever sizes filled the cache before.
-    #[inline]
-    pub(crate) fn release(&mut self, stack: Stack) {
-        if self.cache.len() < self.cache_capacity {
-            self.cache.push(stack);
+    /// Split (Go's `newstack`): a segment of `len` usable bytes (already rounded by the caller)
+    /// becomes the current stack: the spare when it has that size, another cached one of that
+    /// size, or a new mapping. The old stack's bounds are recorded in the segment's [`Stktop`]
+    /// for the unsplit, and the segment's installed; `morestack` fills in the Stktop's `gobuf`.
+    #[inline(always)]
+    pub(crate) fn push_segment(&mut self, len: usize) -> Result<*mut Stktop, Error> {
+        let spare = self.spare;
+        // SAFETY: the spare is a cached segment's Stktop, initialised when it was mapped, or a
+        // sentinel whose segment_size reads 0; nothing runs on a cached segment.
+        let top = if unsafe { (*spare).segment_size } == len {
+            self.spare = no_spare();
+            spare
         } else {
-            self.release_to_full_cache(stack);
+            self.take_segment_slow(len)?
+        };
+        self.stats.splits += 1;
+        // SAFETY: top is this segment's initialised Stktop, which only this split uses; the
+        // cell is read and written in place (copies, so that no temporary goes through memory).
+        unsafe {
+            STACK_BOUNDS.with(|cell| {
+                core::ptr::copy_nonoverlapping(cell.as_ptr(), &mut (*top).old, 1);
+                core::ptr::copy_nonoverlapping(&(*top).own, cell.as_ptr(), 1);
+            });
+        }
+        Ok(top)
+    }
+
+    /// Unsplit, back on the old stack: reinstall its bounds (recorded by
+    /// [`push_segment`](M::push_segment)) and keep the segment as the spare, first in line for
+    /// the next split.
+    ///
+    /// # Safety
+    /// `top` is the Stktop `push_segment` returned, whose split has ended (nothing runs on the
+    /// segment any more).
+    #[inline(always)]
+    pub(crate) unsafe fn pop_segment(&mut self, top: *mut Stktop) {
+        // SAFETY: the caller's contract; the segment stays mapped while cached.
+        unsafe { STACK_BOUNDS.with(|cell| cell.set((*top).old)) };
+        if self.spare == no_spare() {
+            self.spare = top;
+        } else {
+            self.release_slow(top);
         }
     }
 
-    /// `release` when the cache is full: make room, or unmap `stack` if the capacity is 0.
+    /// A cached segment of `len` bytes in the list, or a new mapping with its [`Stktop`]
+    /// initialised.
     #[cold]
     #[inline(never)]
-    fn release_to_full_cache(&mut self, stack: Stack) {
+    fn take_segment_slow(&mut self, len: usize) -> Result<*mut Stktop, Error> {
+        self.set_up();
+        let mut link: *mut *mut Stktop = &mut self.free;
+        // SAFETY: every node of the list is a cached segment's initialised Stktop.
+        unsafe {
+            while !(*link).is_null() {
+                let top = *link;
+                if (*top).segment_size == len {
+                    *link = (*top).next;
+                    self.listed -= 1;
+                    return Ok(top);
+                }
+                link = &mut (*top).next;
+            }
+        }
+        let stack = Stack::new(len)?;
+        let top = Stktop::at(stack.top() as usize);
+        // SAFETY: the top of a fresh mapping of at least a page, 16-byte aligned; the Stktop
+        // takes ownership of the mapping it lies in.
+        unsafe { top.write(Stktop::new(self, stack)) };
+        self.stats.segments_mapped += 1;
+        let held = self.stats.segments_mapped - self.stats.segments_unmapped;
+        self.stats.max_segments_held = self.stats.max_segments_held.max(held);
+        Ok(top)
+    }
+
+    /// `pop_segment` when the spare is taken (or off): `top` becomes the spare, the previous
+    /// spare goes to the head of the list, and the segment released longest ago is unmapped if
+    /// that is one too many; with a capacity of 0, `top` is unmapped.
+    #[cold]
+    #[inline(never)]
+    fn release_slow(&mut self, top: *mut Stktop) {
         if self.cache_capacity == 0 {
-            drop(stack);
-            self.stats.segments_unmapped += 1;
-        } else {
-            self.unmap_oldest_cached();
-            self.cache.push(stack);
+            // SAFETY: the segment is free and in no list.
+            unsafe { self.unmap(top) };
+            return;
+        }
+        let previous = core::mem::replace(&mut self.spare, top);
+        if previous != no_spare() && previous != spare_off() {
+            // SAFETY: previous is a cached segment's Stktop, now in no list.
+            unsafe { (*previous).next = self.free };
+            self.free = previous;
+            self.listed += 1;
+        }
+        self.trim_cache();
+    }
+
+    /// How many free segments the cache holds.
+    fn cached(&self) -> usize {
+        self.listed + usize::from(self.spare != no_spare() && self.spare != spare_off())
+    }
+
+    /// Unmaps cached segments, those released longest ago first, until the cache holds at most
+    /// its capacity; turns the spare off for a capacity of 0 and back on otherwise.
+    #[cold]
+    fn trim_cache(&mut self) {
+        while self.cached() > self.cache_capacity {
+            if self.listed > 0 {
+                self.unmap_oldest_listed();
+            } else {
+                let spare = core::mem::replace(&mut self.spare, no_spare());
+                // SAFETY: the spare is a free segment, now in no list.
+                unsafe { self.unmap(spare) };
+            }
+        }
+        if self.cache_capacity == 0 {
+            self.spare = spare_off();
+        } else if self.spare == spare_off() {
+            self.spare = no_spare();
+        }
+    }
+
+    /// Gives a free segment's mapping back to the operating system.
+    ///
+    /// # Safety
+    /// `top` is the Stktop of a segment nothing runs on, in no list; it is invalid afterwards.
+    unsafe fn unmap(&mut self, top: *mut Stktop) {
+        // SAFETY: the caller's contract. The Stack is moved out of the mapping before it is
+        // dropped, which unmaps it.
+        drop(unsafe { ManuallyDrop::take(&mut (*top).stack) });
+        self.stats.segments_unmapped += 1;
+    }
+
+    /// Unmaps the listed segment released longest ago (the list's last), if there is one.
+    #[cold]
+    fn unmap_oldest_listed(&mut self) {
+        let mut link: *mut *mut Stktop = &mut self.free;
+        // SAFETY: every node of the list is a cached segment's initialised Stktop; the last
+        // one is unlinked before it is unmapped.
+        unsafe {
+            if (*link).is_null() {
+                return;
+            }
+            while !(**link).next.is_null() {
+                link = &mut (**link).next;
+            }
+            let last = *link;
+            *link = core::ptr::null_mut();
+            self.listed -= 1;
+            self.unmap(last);
         }
     }
 
@@ -215,8 +319,16 @@ impl M {
                 return Ok(self.pool.pop().expect("checked non-empty"));
             }
         }
+        self.take_pooled_slow(len)
+    }
+
+    #[cold]
+    fn take_pooled_slow(&mut self, len: usize) -> Result<Stack, Error> {
+        // Every pooled stack was taken here first, on this thread (a Coroutine is not Send): the
+        // teardown that frees the pool is registered before the pool can hold anything, and an
+        // overflow on the stack finds the thread's alternate signal stack.
+        self.set_up();
         match self.pool.iter().rposition(|s| s.len() == len) {
-            Some(i) if i + 1 == self.pool.len() => Ok(self.pool.pop().expect("checked non-empty")),
             Some(i) => Ok(self.pool.remove(i)),
             None => {
                 let stack = Stack::new(len)?;
@@ -227,68 +339,135 @@ impl M {
     }
 
     /// A coroutine stack nothing runs on any more goes into the pool; when it is full, the one
-    /// released longest ago is unmapped.
+    /// released longest ago is unmapped (and `stack` itself once the thread is tearing down).
     #[inline]
     pub(crate) fn pool_release(&mut self, stack: Stack) {
-        if self.pool.len() == COROUTINE_POOL_CAPACITY {
-            drop(self.pool.remove(0));
+        if self.pool.len() < self.pool_capacity {
+            self.pool.push(stack);
+        } else {
+            self.pool_release_full(stack);
         }
-        self.pool.push(stack);
     }
 
     #[cold]
-    fn unmap_oldest_cached(&mut self) {
-        if !self.cache.is_empty() {
-            drop(self.cache.remove(0));
-            self.stats.segments_unmapped += 1;
+    fn pool_release_full(&mut self, stack: Stack) {
+        if self.pool.is_empty() {
+            drop(stack);
+        } else {
+            drop(self.pool.remove(0));
+            self.pool.push(stack);
         }
     }
-}
 
-impl Drop for M {
-    fn drop(&mut self) {
-        // The thread is exiting: nothing runs on a cached stack; give them back to the OS.
-        self.stats.segments_unmapped += self.cache.len() as u64;
-        self.cache.clear();
-        self.pool.clear();
+    /// Once per thread, before its first segment or coroutine stack: registers the teardown, and
+    /// makes sure the thread has an alternate signal stack and the process the overflow handler.
+    #[cold]
+    #[inline(never)]
+    fn set_up(&mut self) {
+        if self.set_up {
+            return;
+        }
+        self.set_up = true;
+        if TEARDOWN.try_with(|_| ()).is_err() {
+            // The thread is already past its teardown: keep nothing.
+            self.exiting = true;
+            self.cache_capacity = 0;
+            self.spare = spare_off();
+            self.pool_capacity = 0;
+            return;
+        }
+        if self.alt_stack.is_none() {
+            self.alt_stack = AltStack::install_if_missing();
+        }
+        crate::guard::install_handler();
+    }
+
+    /// The thread is exiting: nothing runs on a cached stack; give them back to the OS and keep
+    /// none from now on.
+    fn tear_down(&mut self) {
+        self.exiting = true;
+        self.cache_capacity = 0;
+        self.trim_cache();
+        self.pool_capacity = 0;
+        self.pool = Vec::new();
+        self.alt_stack = None;
     }
 }
 
-/// This thread's `M`, its stack bounds learnt if they were not known yet. `None` while the
-/// thread is being torn down (its `M` is gone). The pointer is valid until the thread exits; a
-/// `&mut M` made from it must not outlive a call that may reach `M` again (a split, a nested
-/// `with_m`).
+/// The memory behind the spare sentinels: as large and aligned as a [`Stktop`], all zero, so
+/// that its `segment_size` reads 0. Never written.
+#[repr(C, align(16))]
+struct Sentinel([usize; 16]);
+
+const _: () = assert!(core::mem::size_of::<Sentinel>() == core::mem::size_of::<Stktop>());
+const _: () = assert!(core::mem::align_of::<Sentinel>() >= core::mem::align_of::<Stktop>());
+
+static NO_SPARE: Sentinel = Sentinel([0; 16]);
+static SPARE_OFF: Sentinel = Sentinel([0; 16]);
+
+/// `M::spare` when there is no spare segment.
+#[inline(always)]
+const fn no_spare() -> *mut Stktop {
+    &NO_SPARE as *const Sentinel as *mut Stktop
+}
+
+/// `M::spare` while the cache's capacity is 0.
+#[inline(always)]
+const fn spare_off() -> *mut Stktop {
+    &SPARE_OFF as *const Sentinel as *mut Stktop
+}
+
+/// The destructor of `TEARDOWN`: see [`M::tear_down`].
+struct Teardown;
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        // SAFETY: the thread's M outlives its thread-local destructors (it has none), and no
+        // reference to it is live while a destructor runs.
+        unsafe { (*m_ptr()).tear_down() }
+    }
+}
+
+/// This thread's `M`, without any setup: an address relative to the thread pointer. The pointer
+/// is valid until the thread exits; a `&mut M` made from it must not outlive a call that may
+/// reach `M` again (a split, a nested `with_m`).
+#[inline(always)]
+pub(crate) fn m_ptr() -> *mut M {
+    M.with(|m| m.get().cast::<M>())
+}
+
+/// This thread's `M`, set up and with its stack bounds learnt if that was not done yet.
 #[inline]
-pub(crate) fn current_m() -> Option<*mut M> {
-    let m = M.try_with(UnsafeCell::get).ok()?;
+pub(crate) fn current_m() -> *mut M {
+    let m = m_ptr();
     // SAFETY: no other reference to this thread's M is live here.
     unsafe {
-        if (*m).bounds_cell.is_null() {
-            (*m).set_up_thread();
-        }
-        // Only the thread's own stack has an unknown limit: segments and coroutines install
-        // theirs, and restore this one when they are left.
-        if stack_limit() == LIMIT_UNKNOWN {
-            learn_thread_stack();
+        if !(*m).set_up {
+            (*m).set_up();
         }
     }
-    Some(m)
+    // Only the thread's own stack has an unknown limit: segments and coroutines install
+    // theirs, and restore this one when they are left.
+    if stack_limit() == LIMIT_UNKNOWN {
+        learn_thread_stack();
+    }
+    m
 }
 
 /// Runs `f` with this thread's `M` for its coroutine stack pool, which needs neither the
-/// thread's stack bounds nor its one-time setup, so it skips [`current_m`]'s checks. `None`
-/// while the thread exits. `f` must not reach `M` again.
+/// thread's stack bounds nor its one-time setup, so it skips [`current_m`]'s checks. `f` must
+/// not reach `M` again.
 #[inline]
-pub(crate) fn with_pool<T>(f: impl FnOnce(&mut M) -> T) -> Option<T> {
+pub(crate) fn with_pool<T>(f: impl FnOnce(&mut M) -> T) -> T {
     // SAFETY: M never leaves its thread, and `f` does not reach it again (documented above).
-    M.try_with(|m| f(unsafe { &mut *m.get() })).ok()
+    f(unsafe { &mut *m_ptr() })
 }
 
 /// Runs `f` with this thread's `M` (see [`current_m`]). `f` must not reach `M` again.
 #[inline]
-pub(crate) fn with_m<T>(f: impl FnOnce(&mut M) -> T) -> Option<T> {
+pub(crate) fn with_m<T>(f: impl FnOnce(&mut M) -> T) -> T {
     // SAFETY: M never leaves its thread, and `f` does not reach it again (documented above).
-    current_m().map(|m| f(unsafe { &mut *m }))
+    f(unsafe { &mut *current_m() })
 }
 
 /// Exchanges the current stack's bounds with `other`: a switch between contexts on different
@@ -299,29 +478,6 @@ pub(crate) fn exchange_bounds(other: &mut Bounds) {
     // SAFETY: the cell and `other` are distinct, aligned, valid Bounds; no reference to the
     // cell's contents is live.
     STACK_BOUNDS.with(|cell| unsafe { core::ptr::swap_nonoverlapping(cell.as_ptr(), other, 1) });
-}
-
-/// Sets the current stack's bounds through the cell's address, which `M` keeps so that
-/// `oldstack` (not inlined into the caller) needs no thread-local lookup.
-#[inline]
-pub(crate) fn set_bounds(m: &M, bounds: Bounds) {
-    // SAFETY: the cell is this thread's STACK_BOUNDS (its address taken when M was set up,
-    // before any segment exists), which outlives every segment.
-    unsafe { (*m.bounds_cell).set(bounds) }
-}
-
-impl M {
-    /// Once per thread: keeps the addresses of the bound cells for `oldstack`, reserves the
-    /// segment cache, and makes sure the thread has an alternate signal stack for overflow reports.
-    #[cold]
-    fn set_up_thread(&mut self) {
-        self.bounds_cell = STACK_BOUNDS.with(|bounds| bounds as *const Cell<Bounds>);
-        self.cache.reserve(SEGMENT_CACHE_CAPACITY);
-        if self.alt_stack.is_none() {
-            self.alt_stack = AltStack::install_if_missing();
-        }
-        crate::guard::install_handler();
-    }
 }
 
 /// Reads the thread's own stack bounds into STACK_BOUNDS; called while running on that stack.
@@ -397,7 +553,8 @@ impl Drop for AltStack {
 /// This thread's m.cret: 0 whenever no unsplit is in flight (which is whenever Rust code can
 /// observe it, since `oldstack` clears it before resuming).
 pub fn cret() -> usize {
-    with_m(|m| m.cret).unwrap_or(0)
+    // SAFETY: reads this thread's M; no reference to it is live.
+    unsafe { (*m_ptr()).cret }
 }
 
 /// Sets how many free segments this thread keeps for reuse (default
@@ -410,20 +567,20 @@ pub fn cret() -> usize {
 /// 0 unmaps every segment as soon as it is left.
 pub fn set_segment_cache_capacity(capacity: usize) {
     with_m(|m| {
-        m.cache_capacity = capacity;
-        while m.cache.len() > capacity {
-            m.unmap_oldest_cached();
+        if !m.exiting {
+            m.cache_capacity = capacity;
         }
+        m.trim_cache();
     });
 }
 
 /// This thread's counters.
 pub fn stats() -> Stats {
     with_m(|m| Stats {
-        segments_in_use: m.in_use as u64,
-        segments_cached: m.cache.len() as u64,
+        // Every segment mapped and not unmapped is either cached or in use.
+        segments_in_use: m.stats.segments_mapped - m.stats.segments_unmapped - m.cached() as u64,
+        segments_cached: m.cached() as u64,
         coroutine_stacks_pooled: m.pool.len() as u64,
         ..m.stats
     })
-    .unwrap_or_default()
 }

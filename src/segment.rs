@@ -3,27 +3,31 @@
 //!
 //! The mechanism is Go 1.0's. [`try_grow`] takes a segment from its thread's cache (or maps
 //! one) through `M::push_segment` (Go's `newstack`), which records the old stack's bounds in the
-//! [`Stktop`] at the segment's top. `morestack` (assembly) saves the caller's context in the
-//! record, switches to the segment and calls the closure's trampoline with `lessstack` as its
-//! return address. When the trampoline returns, `lessstack` parks its return word in `m.cret`
-//! and calls [`splitstack_oldstack`] (Go's `oldstack`), which restores the old stack's bounds,
-//! takes the word out of `m.cret`, clears it, and resumes the caller with `gogo`. Back on the old
-//! stack, the caller returns the segment to the cache: a call at a segment boundary inside a loop
+//! [`Stktop`] at the segment's top and installs the segment's. `morestack` (assembly) saves the
+//! caller's stack and instruction pointers in the record, switches to the segment and calls the
+//! closure's trampoline with `lessstack` as its return address. When the trampoline returns,
+//! `lessstack` parks its return word in `m.cret` and calls [`splitstack_oldstack`] (Go's
+//! `oldstack`), which takes the word out of `m.cret` and clears it; `lessstack` then resumes the
+//! caller with it, as `gogo` would. Back on the old stack, the caller reinstalls the old stack's
+//! bounds and keeps the segment as its thread's spare: a call at a segment boundary inside a loop
 //! (the "hot split" that made Go and Rust drop segmented stacks) maps nothing after its first
-//! iteration.
+//! iteration, and costs about 49 instructions per split (benches/segments_instructions.rs).
+//!
+//! A panic in the closure is not caught on the segment: to the caller, `morestack` is a C
+//! function that may unwind (`extern "C-unwind"`), and its CFI describes the caller's frame
+//! through the Stktop, so the unwinder crosses from the segment to [`try_grow`]'s landing pad on
+//! the old stack, where the split is ended as on a return.
 
 use crate::arch;
 use crate::context::Gobuf;
 use crate::error::Error;
 use crate::machine::{self, current_m, stack_limit, Bounds, M, MAX_RED_ZONE};
 use crate::sanitizer::{self, FakeStack, StackBounds};
-use crate::stack::page_size;
-use std::any::Any;
-use std::mem::MaybeUninit;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use crate::stack::{page_size, Stack};
+use std::mem::{ManuallyDrop, MaybeUninit};
 
 /// The smallest segment handed out; smaller requests are rounded up to it. Enough for the
-/// trampoline, `catch_unwind` and a panic's unwinding with room to spare.
+/// trampoline and a panic's unwinding with room to spare.
 pub const MIN_SEGMENT_SIZE: usize = 16 * 1024;
 
 /// Stack that [`maybe_grow`] keeps free below `red_zone`, for unwinding: a panic, or the drop of
@@ -38,38 +42,44 @@ pub const UNWIND_RESERVE: usize = 8 * 1024;
 pub const UNWIND_RESERVE: usize = 12 * 1024;
 
 /// The record at the top of every segment (Go's `Stktop`): how to get back to the stack the
-/// segment was grown from. Written when the segment is mapped (`m`, `segment_size`, `free`), at
-/// each split (`old_limit` and `old_base` by `M::push_segment`, `gobuf` by `morestack`), read by
-/// `lessstack` (`m`) and `oldstack`.
+/// segment was grown from, and the segment's own description. Written when the segment is mapped
+/// (`m`, `segment_size`, `own`, `stack`), at each split (`old` by `M::push_segment`, `gobuf` by
+/// `morestack`), read by `lessstack` (`m`), [`splitstack_oldstack`] (`gobuf`) and the unsplit
+/// (`old`); `next` links the segment into its thread's cache while it is free.
 #[repr(C)]
 pub(crate) struct Stktop {
     /// The context that called `morestack`: where the unsplit returns to.
     gobuf: Gobuf,
     /// The thread's machine state, whose `cret` `lessstack` writes.
     m: *mut M,
-    /// The old stack's lowest usable address (Go's `stackguard`), restored by `oldstack`.
-    pub(crate) old_limit: usize,
-    /// The old stack's base (Go's `stackbase`), restored by `oldstack`.
-    pub(crate) old_base: usize,
     /// This segment's usable size.
-    segment_size: usize,
+    pub(crate) segment_size: usize,
+    /// The old stack's lowest usable address and base (Go's `stackguard` and `stackbase`),
+    /// reinstalled by the unsplit.
+    pub(crate) old: Bounds,
+    /// This segment's own bounds, installed by each split.
+    pub(crate) own: Bounds,
+    /// The next free segment in the thread's cache, while this one is free.
+    pub(crate) next: *mut Stktop,
     /// Whether the segment is returned after the unsplit (Go's `free`); always 1 here, since
-    /// the caller of `morestack` returns it, but kept for debuggers reading the chain.
+    /// the unsplit returns it to the cache, but kept for debuggers reading the chain.
     free: usize,
-    _reserved: usize,
+    /// The mapping this record lies in: moved out to unmap the segment.
+    pub(crate) stack: ManuallyDrop<Stack>,
 }
 
 impl Stktop {
-    /// The record of a segment of `segment_size` bytes owned by `m`, before any split.
-    pub(crate) fn new(m: *mut M, segment_size: usize) -> Stktop {
+    /// The record of a new segment owned by `m`, before any split.
+    pub(crate) fn new(m: *mut M, stack: Stack) -> Stktop {
         Stktop {
             gobuf: Gobuf::new_empty(),
             m,
-            old_limit: 0,
-            old_base: 0,
-            segment_size,
+            segment_size: stack.len(),
+            old: Bounds { limit: 0, base: 0 },
+            own: Bounds { limit: stack.bottom() as usize, base: stack.top() as usize },
+            next: core::ptr::null_mut(),
             free: 1,
-            _reserved: 0,
+            stack: ManuallyDrop::new(stack),
         }
     }
 
@@ -85,50 +95,75 @@ const _: () = {
     use core::mem::{offset_of, size_of};
     assert!(offset_of!(Stktop, gobuf) == 0);
     assert!(offset_of!(Stktop, m) == 32);
-    assert!(size_of::<Stktop>() == 80);
+    assert!(size_of::<Stktop>() == 128);
     assert!(size_of::<Stktop>().is_multiple_of(16));
 };
 
-/// The closure, and then its outcome, on the caller's stack while it runs on the segment.
+/// The closure, and then its value, on the caller's stack while it runs on the segment.
 struct Call<F, R> {
-    f: Option<F>,
-    result: MaybeUninit<Result<R, Box<dyn Any + Send>>>,
+    f: ManuallyDrop<F>,
+    value: MaybeUninit<R>,
 }
 
 /// What `morestack` calls on the segment: runs the closure behind `arg` (a `*mut Call<F, R>`),
-/// catching any panic, and returns `arg` as its return word, which comes back to [`try_grow`]
-/// through `lessstack`, `m.cret` and [`splitstack_oldstack`].
-unsafe extern "C" fn run_call<F: FnOnce() -> R, R>(arg: usize) -> usize {
-    // SAFETY: try_grow passes a pointer to its own Call, live until morestack returns.
+/// stores its value there and returns `arg` as its return word, which comes back to
+/// [`try_grow`] through `lessstack`, `m.cret` and [`splitstack_oldstack`]. A panic unwinds out
+/// of it, through `morestack` (whose CFI describes the frame that called it), to `try_grow`.
+unsafe extern "C-unwind" fn run_call<F: FnOnce() -> R, R>(arg: usize) -> usize {
+    // SAFETY: try_grow passes a pointer to its own Call, live until morestack returns or
+    // unwinds.
     let call = unsafe { &mut *(arg as *mut Call<F, R>) };
     // A new context on the segment: no fake stack of its own yet.
     sanitizer::finish_switch(FakeStack::NONE);
-    let f = call.f.take().expect("splitstack: a segment's closure ran twice");
-    call.result.write(catch_unwind(AssertUnwindSafe(f)));
+    // SAFETY: morestack calls this once per Call, and try_grow never drops `f` itself.
+    let f = unsafe { ManuallyDrop::take(&mut call.f) };
+    call.value.write(f());
     arg
 }
 
-/// The unsplit (Go's `oldstack`), called by `lessstack` on the segment being left: restores the
-/// old stack's bounds, takes the return word out of `m.cret` and clears it, and resumes the
-/// caller of `morestack` with that word. The segment itself is returned by that caller, once it
-/// runs on the old stack again.
+/// The unsplit (Go's `oldstack`), called by `lessstack` on the segment being left: takes the
+/// return word out of `m.cret`, clears it, and hands it back to `lessstack`, which resumes the
+/// caller of `morestack` with it through `gogo` (Go's `oldstack` ended in
+/// `gogo(&old.gobuf, cret)`). That caller, back on the old stack, reinstalls the old stack's
+/// bounds and returns the segment to the cache (`M::pop_segment`).
 ///
 /// # Safety
 /// Only `lessstack` calls this, with the segment's own Stktop.
 #[unsafe(no_mangle)]
-pub(crate) unsafe extern "C" fn splitstack_oldstack(stktop: *mut Stktop) -> ! {
-    // SAFETY: lessstack passes the Stktop that try_grow wrote and morestack completed; m points
+pub(crate) unsafe extern "C" fn splitstack_oldstack(stktop: *mut Stktop) -> usize {
+    // SAFETY: lessstack passes the Stktop that try_grow took and morestack completed; m points
     // to this thread's M, which outlives every segment.
     unsafe {
         let top = &*stktop;
         let m = &mut *top.m;
-        machine::set_bounds(m, Bounds { limit: top.old_limit, base: top.old_base });
         let cret = m.cret;
         m.cret = 0;
         // The segment's context ends here; the old stack's bounds are in the Stktop.
-        let old = StackBounds::new(top.old_limit, top.old_base - top.old_limit);
+        let old = StackBounds::new(top.old.limit, top.old.base - top.old.limit);
         sanitizer::start_switch(None, old);
-        arch::splitstack_gogo(&top.gobuf, cret)
+        cret
+    }
+}
+
+/// The end of a split whose closure panicked: the panic unwound through `morestack` to the
+/// landing pad of [`try_grow`], on the old stack, where this guard is dropped. It ends the
+/// segment's context as `oldstack` would have and returns the segment. The normal unsplit
+/// forgets the guard and does the same inline.
+struct UnwoundSplit {
+    stktop: *mut Stktop,
+    fake: FakeStack,
+}
+
+impl Drop for UnwoundSplit {
+    fn drop(&mut self) {
+        // SAFETY: the split has ended (its closure unwound out of the segment); the M is this
+        // thread's.
+        unsafe {
+            let old = (*self.stktop).old;
+            sanitizer::start_switch(None, StackBounds::new(old.limit, old.base - old.limit));
+            sanitizer::finish_switch(self.fake);
+            (*machine::m_ptr()).pop_segment(self.stktop);
+        }
     }
 }
 
@@ -157,44 +192,37 @@ fn segment_size_error(segment_size: usize) -> Error {
 ///
 /// Sizes are rounded up to whole pages and to at least [`MIN_SEGMENT_SIZE`]. The segment comes
 /// from this thread's cache when one of that size is there, so a loop that grows every iteration
-/// maps memory only once. A panic in `f` is caught on the segment, the segment is returned, and
-/// the same payload continues unwinding from the caller of `try_grow`.
+/// maps memory only once. A panic in `f` unwinds from the segment back to here, the segment is
+/// returned, and the same payload continues unwinding to the caller of `try_grow`.
 ///
 /// # Errors
 /// [`ErrorKind::InvalidSize`](crate::ErrorKind::InvalidSize) for a size of 0 or one that
 /// overflows when rounded; the OS's refusal to map a segment as in [`Stack::new`](crate::Stack::new).
+#[inline]
 pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Error> {
     let len = segment_len(segment_size)?;
-    let m = current_m().ok_or_else(thread_exiting)?;
-    let mut call = Call { f: Some(f), result: MaybeUninit::uninit() };
-    let call_ptr = &mut call as *mut Call<F, R> as usize;
+    let m = machine::m_ptr();
     // SAFETY: `m` is this thread's M; the &mut lives only for this statement.
-    let (segment, stktop) = unsafe { (*m).push_segment(len)? };
-    // SAFETY: the segment is ours alone until popped below, and stays mapped (the M keeps it);
-    // stktop lies at its top, 16-byte aligned, filled in but for the gobuf, which morestack
-    // saves. run_call catches every panic, so nothing unwinds through morestack. The closure
-    // and its result live in `call`, on this stack, which stays put until morestack returns;
-    // oldstack has restored this stack's bounds by then.
-    let word = unsafe {
-        let mut fake = FakeStack::NONE;
-        let to = StackBounds::new(segment.bottom() as usize, segment.len());
-        sanitizer::start_switch(Some(&mut fake), to);
-        let word = arch::morestack(stktop, run_call::<F, R>, call_ptr);
+    let stktop = unsafe { (*m).push_segment(len)? };
+    let mut call = Call { f: ManuallyDrop::new(f), value: MaybeUninit::uninit() };
+    let call_ptr = &mut call as *mut Call<F, R> as usize;
+    let mut unwound = UnwoundSplit { stktop, fake: FakeStack::NONE };
+    // SAFETY: the segment is ours alone until popped below, and stays mapped (its Stktop owns
+    // the mapping); stktop lies at its top, 16-byte aligned, filled in but for the gobuf, which
+    // morestack saves. The closure and its value live in `call`, on this stack, which stays put
+    // until morestack returns. A panic in the closure unwinds through morestack to here, where
+    // `unwound` pops the segment; otherwise the unsplit has come back through oldstack.
+    unsafe {
+        let own = (*stktop).own;
+        sanitizer::start_switch(Some(&mut unwound.fake), StackBounds::new(own.limit, len));
+        let word = arch::morestack(call_ptr, run_call::<F, R>, stktop);
+        let fake = unwound.fake;
+        core::mem::forget(unwound);
         sanitizer::finish_switch(fake);
-        (*m).pop_segment(segment);
-        word
-    };
-    assert_eq!(word, call_ptr, "splitstack: the unsplit returned a different word than was sent");
-    // SAFETY: run_call wrote the result before returning the word that brought us here.
-    match unsafe { call.result.assume_init() } {
-        Ok(value) => Ok(value),
-        Err(payload) => resume_unwind(payload),
+        (*m).pop_segment(stktop);
+        debug_assert_eq!(word, call_ptr, "splitstack: the unsplit returned another word");
+        Ok(call.value.assume_init())
     }
-}
-
-#[cold]
-fn thread_exiting() -> Error {
-    Error::invalid_size("stack growth while the thread is exiting")
 }
 
 /// Runs `f` on a new stack segment of at least `segment_size` bytes; see [`try_grow`].
@@ -202,6 +230,7 @@ fn thread_exiting() -> Error {
 /// # Panics
 /// With a message saying why, where [`try_grow`] returns `Err`: a segment size of 0 or one that
 /// overflows, or the OS refusing memory. A panic in `f` continues from here with its payload.
+#[inline]
 pub fn grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> R {
     match try_grow(segment_size, f) {
         Ok(value) => value,

@@ -8,7 +8,6 @@
 
 use super::*;
 use crate::context::{GOBUF_BASE, GOBUF_FP, GOBUF_PC, GOBUF_SP};
-use crate::segment::Stktop;
 use core::arch::asm;
 
 // The paired loads and stores below rely on pc following sp and base following fp.
@@ -116,31 +115,4 @@ pub(crate) fn stack_pointer() -> usize {
     // SAFETY: reads a register, touches nothing.
     unsafe { asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
     sp
-}
-
-/// Run `f(arg)` on the segment below `stktop` through `splitstack_morestack`; returns the word
-/// `f` returned, which came back through `splitstack_lessstack`, `m.cret` and `oldstack`.
-///
-/// # Safety
-/// `stktop` must be the 16-byte aligned [`Stktop`] at the top of a mapped segment that nothing
-/// else uses, with every field but `gobuf` filled in; `f` must not unwind.
-#[inline(always)]
-pub(crate) unsafe fn morestack(
-    stktop: *mut Stktop,
-    f: unsafe extern "C" fn(usize) -> usize,
-    arg: usize,
-) -> usize {
-    let ret: usize;
-    // SAFETY: the caller upholds the contract; every register but the stack pointer, frame
-    // pointer and base register (which morestack saves in the Stktop) is declared clobbered.
-    unsafe {
-        asm_clobbering_all!(
-            "bl {morestack}",
-            morestack = sym splitstack_morestack,
-            inout("x0") stktop => ret,
-            in("x1") f,
-            in("x2") arg,
-        );
-    }
-    ret
 }

@@ -5,6 +5,7 @@
 //! hidden (not exported from a shared library).
 
 use crate::context::Gobuf;
+use crate::segment::Stktop;
 
 cfg_if::cfg_if! {
     if #[cfg(target_arch = "x86_64")] {
@@ -56,17 +57,10 @@ extern "C" {
     /// [`crate::coroutine`].
     pub(crate) fn splitstack_coroutine_trampoline();
 
-    /// Switch to the segment below `stktop` and call `f(arg)` there with
-    /// `splitstack_lessstack` as its return address. Custom convention: never call from Rust;
-    /// only the `asm!` call site in [`morestack`] calls it. (asm/stack_*.S)
-    ///
-    /// # Safety
-    /// See [`morestack`].
-    pub(crate) fn splitstack_morestack();
-
     /// The return address of every function `splitstack_morestack` calls: parks the return
-    /// word (AX / X0) in `m.cret` and calls `splitstack_oldstack`
-    /// (`splitstack_oldstack` in src/segment.rs). Custom convention: never call from Rust.
+    /// word (AX / X0) in `m.cret`, calls `splitstack_oldstack` (src/segment.rs), which takes it
+    /// out and clears it, and resumes the caller of morestack with it through `gogo`. Custom
+    /// convention: never call from Rust.
     #[allow(dead_code)] // reached only from assembly; declared here for its contract
     pub(crate) fn splitstack_lessstack();
 
@@ -79,6 +73,44 @@ extern "C" {
 
     /// Nonzero when the process runs under valgrind.
     pub(crate) fn splitstack_running_on_valgrind() -> usize;
+}
+
+extern "C-unwind" {
+    /// Switch to the segment below `stktop` and call `f(arg)` there (`arg` comes first, so that
+    /// it is already in the first argument register) with
+    /// `splitstack_lessstack` as its return address; returns `f`'s return word, which comes back
+    /// through lessstack, `m.cret`, `splitstack_oldstack` and gogo. To its caller it is an
+    /// ordinary C function that may unwind: sp, the frame pointer and the base register come back
+    /// from the Stktop's Gobuf, the other callee-saved registers are preserved by `f` and by
+    /// oldstack, and a panic in `f` unwinds through it (its CFI describes the caller's frame
+    /// through the Gobuf). `stktop` is a `*mut Stktop`. Only [`morestack`] calls it.
+    /// (asm/stack_*.S)
+    ///
+    /// # Safety
+    /// See [`morestack`].
+    fn splitstack_morestack(
+        arg: usize,
+        f: unsafe extern "C-unwind" fn(usize) -> usize,
+        stktop: *mut core::ffi::c_void,
+    ) -> usize;
+}
+
+/// Run `f(arg)` on the segment below `stktop` through `splitstack_morestack`; returns the word
+/// `f` returned, which came back through `splitstack_lessstack`, `m.cret` and `oldstack`.
+///
+/// # Safety
+/// `stktop` must be the 16-byte aligned [`Stktop`] at the top of a mapped segment that nothing
+/// else uses, with every field but `gobuf` filled in. `f` may unwind: the panic continues from
+/// this call, on the caller's stack, and the caller must then end the split itself (what
+/// `oldstack` and the code after this call do on a return).
+#[inline(always)]
+pub(crate) unsafe fn morestack(
+    arg: usize,
+    f: unsafe extern "C-unwind" fn(usize) -> usize,
+    stktop: *mut Stktop,
+) -> usize {
+    // SAFETY: the caller upholds the contract.
+    unsafe { splitstack_morestack(arg, f, stktop.cast()) }
 }
 
 // memclr (asm/memclr_*.S)

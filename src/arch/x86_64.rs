@@ -6,7 +6,6 @@
 
 use super::*;
 use crate::context::{GOBUF_BASE, GOBUF_FP, GOBUF_PC, GOBUF_SP};
-use crate::segment::Stktop;
 use core::arch::asm;
 
 /// `asm!` with every register a switch may change declared clobbered: r12-r15 (callee-saved,
@@ -118,32 +117,4 @@ pub(crate) fn stack_pointer() -> usize {
     // SAFETY: reads a register, touches nothing.
     unsafe { asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
     sp
-}
-
-/// Run `f(arg)` on the segment below `stktop` through `splitstack_morestack`; returns the word
-/// `f` returned, which came back through `splitstack_lessstack`, `m.cret` and `oldstack`.
-///
-/// # Safety
-/// `stktop` must be the 16-byte aligned [`Stktop`] at the top of a mapped segment that nothing
-/// else uses, with every field but `gobuf` filled in; `f` must not unwind.
-#[inline(always)]
-pub(crate) unsafe fn morestack(
-    stktop: *mut Stktop,
-    f: unsafe extern "C" fn(usize) -> usize,
-    arg: usize,
-) -> usize {
-    let ret: usize;
-    // SAFETY: the caller upholds the contract; every register but the stack pointer, frame
-    // pointer and base register (which morestack saves in the Stktop) is declared clobbered.
-    unsafe {
-        asm_clobbering_all!(
-            "call {morestack}",
-            morestack = sym splitstack_morestack,
-            in("rdi") stktop,
-            in("rsi") f,
-            in("rdx") arg,
-            lateout("rax") ret,
-        );
-    }
-    ret
 }
