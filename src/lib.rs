@@ -20,7 +20,10 @@ pub use coroutine::{
 };
 pub use error::{Error, ErrorKind};
 pub use memclr::{memclr, memclr_raw, memclr_strategy, memclr_with, MemclrStrategy};
-pub use segment::{grow, maybe_grow, remaining_stack, try_grow, MIN_SEGMENT_SIZE, UNWIND_RESERVE};
+pub use segment::{
+    grow, maybe_grow, remaining_stack, try_grow, MAX_DOUBLED_SEGMENT, MIN_SEGMENT_SIZE,
+    UNWIND_RESERVE,
+};
 pub use span_heap::{HeapStats, Span, SpanHeap};
 pub use stack::{page_size, Stack};
 

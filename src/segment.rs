@@ -21,7 +21,7 @@
 use crate::arch;
 use crate::context::Gobuf;
 use crate::error::Error;
-use crate::machine::{self, current_m, stack_limit, Bounds, M, MAX_RED_ZONE};
+use crate::machine::{self, current_m, stack_limit, Bounds, M, MAX_RED_ZONE, STACK_BOUNDS};
 use crate::sanitizer::{self, FakeStack, StackBounds};
 use crate::stack::{page_size, Stack};
 use std::mem::{ManuallyDrop, MaybeUninit};
@@ -239,14 +239,18 @@ pub fn grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> R {
 }
 
 /// Runs `f` here if at least `red_zone` bytes of stack (plus [`UNWIND_RESERVE`]) are left, and
-/// on a new segment of `segment_size` bytes otherwise.
+/// on a new segment of at least `segment_size` bytes otherwise.
 ///
 /// The check is a few inlined instructions: the stack pointer compared with a thread-local limit
 /// plus a constant. Put it at the top of a recursive function; `red_zone` must cover the deepest
 /// stack use between two checks. The [`UNWIND_RESERVE`] below it is what lets a panic, or the
 /// drop of a suspended coroutine, unwind through those frames. A segment is made at least
 /// `red_zone + UNWIND_RESERVE` plus [`MIN_SEGMENT_SIZE`] bytes, so that `f` passes the same check
-/// on it.
+/// on it, and at least twice the size of the stack it grows from (up to
+/// [`MAX_DOUBLED_SEGMENT`]), as Go doubles its stacks: 10,000,000 levels of recursion take a few
+/// segments, which stay in the thread's cache for the next descent, rather than hundreds
+/// mapped, faulted in and unmapped each time. Untouched pages of a segment cost address space,
+/// not memory.
 ///
 /// # Panics
 /// As [`grow`], when a segment is needed and cannot be had.
@@ -271,9 +275,21 @@ fn maybe_grow_slow<R, F: FnOnce() -> R>(red_zone: usize, segment_size: usize, f:
     if remaining_stack() >= needed {
         f()
     } else {
-        grow(segment_size.max(needed.saturating_add(MIN_SEGMENT_SIZE)), f)
+        // Twice the stack we are leaving, as Go doubles its stacks: a deep recursion then takes
+        // a handful of segments, which the thread's cache keeps, instead of hundreds that it
+        // would map and unmap on every descent. Only touched pages become resident.
+        let current = STACK_BOUNDS.with(|cell| cell.get());
+        let doubled = current.base.saturating_sub(current.limit).saturating_mul(2);
+        let size = segment_size
+            .max(needed.saturating_add(MIN_SEGMENT_SIZE))
+            .max(doubled.min(MAX_DOUBLED_SEGMENT));
+        grow(size, f)
     }
 }
+
+/// The largest segment [`maybe_grow`] makes by doubling the stack it leaves (a larger
+/// `segment_size` is still honoured).
+pub const MAX_DOUBLED_SEGMENT: usize = 64 << 20;
 
 /// Bytes left on the current stack (the thread's own, a segment, or a coroutine's) above its
 /// guard: from the stack pointer down to the lowest usable address.

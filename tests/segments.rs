@@ -195,15 +195,22 @@ fn a_threads_cached_segments_are_unmapped_when_it_exits() {
 }
 
 #[test]
-fn the_segment_cache_capacity_sets_what_a_repeated_deep_recursion_maps() {
+fn the_segment_cache_capacity_sets_what_a_repeated_nested_split_maps() {
     std::thread::spawn(|| {
-        // Big enough for the whole descent: the second descent maps nothing.
+        // Big enough for the whole descent: the second descent maps nothing. (Nested `grow`s
+        // of one size, since `maybe_grow` doubles its segments and needs few.)
+        fn nest(depth: u32) -> u32 {
+            if depth == 0 {
+                0
+            } else {
+                grow(64 * 1024, || nest(depth - 1)) + 1
+            }
+        }
         machine::set_segment_cache_capacity(1_000);
-        let n = 300_000u64;
-        assert_eq!(deep_sum(n), n * (n + 1) / 2);
+        assert_eq!(nest(40), 40);
         let first = machine::stats();
-        assert!(first.segments_mapped > 3, "{first:?}");
-        assert_eq!(deep_sum(n), n * (n + 1) / 2);
+        assert_eq!(first.segments_mapped, 40, "{first:?}");
+        assert_eq!(nest(40), 40);
         let second = machine::stats();
         assert_eq!(second.segments_mapped, first.segments_mapped, "{second:?}");
         // Shrinking unmaps the surplus now; 0 keeps nothing, so a hot split maps every time.
@@ -220,4 +227,26 @@ fn the_segment_cache_capacity_sets_what_a_repeated_deep_recursion_maps() {
     })
     .join()
     .unwrap();
+}
+
+#[test]
+fn maybe_grow_doubles_the_stack_it_leaves_so_a_deep_recursion_takes_few_segments() {
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            // 1,000,000 levels need tens of MiB: from a 256 KiB thread stack, segments of
+            // 512 KiB, 1, 2, 4, ... MiB suffice, where fixed 256 KiB segments would take
+            // hundreds.
+            let n = 1_000_000u64;
+            assert_eq!(deep_sum(n), n * (n + 1) / 2);
+            let stats = machine::stats();
+            assert!(stats.segments_mapped <= 10, "{stats:?}");
+            assert!(stats.splits >= 2, "{stats:?}");
+            // The second descent finds them all in the cache.
+            assert_eq!(deep_sum(n), n * (n + 1) / 2);
+            assert_eq!(machine::stats().segments_mapped, stats.segments_mapped);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
 }
