@@ -2,13 +2,21 @@
 //! run: one criterion group per size from 4 KiB to 256 MiB, reported as throughput.
 //!
 //! The buffer is cleared over and over, so it is as hot as its size lets it be (in L1/L2 at the
-//! small end, in L3 up to its size, in DRAM past it).
+//! small end, in L3 up to its size, in DRAM past it). Every contender clears the same buffer,
+//! which starts `SPLITSTACK_MEMCLR_OFFSET` bytes (default 16) past a page boundary: 16 is where
+//! glibc's malloc puts a large `Vec`'s buffer (after its 16-byte chunk header), so the default
+//! is what a caller's big allocation sees; 0 measures a page-aligned buffer. The offset matters:
+//! a clear of whole pages that does not start on a cache line ends in a line that crosses a page.
 //!
 //! `SPLITSTACK_MEMCLR_VARIANTS=1` adds the individual code paths (forced through the hidden
-//! `memclr_with`). `SPLITSTACK_MEMCLR_INTERLEAVED=1` runs, instead of criterion, a check that
-//! takes turns between memclr, memset and every code path round by round, so that a load that
-//! comes and goes hits all of them alike, and prints the median GB/s of each; that is how the
-//! thresholds in src/memclr.rs were chosen.
+//! `memclr_with`, which checks the strategy against the CPU on every call: at 4-8 KiB the vector
+//! loop through it runs within 1% of a direct call, `rep stosb`, which starts only after the code
+//! before it has run, 5-10% behind one). `SPLITSTACK_MEMCLR_INTERLEAVED=1` runs, instead of
+//! criterion, a check that takes turns between memclr and memset (and with
+//! `SPLITSTACK_MEMCLR_VARIANTS=1`, every code path) round by round, in a new order each round, so
+//! that a load that comes and goes hits all of them alike, and prints the median GB/s of each and
+//! the median over the rounds of memclr's speed relative to memset's in the same round; that is how
+//! the thresholds in src/memclr.rs were chosen.
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use splitstack::{memclr, memclr_with, MemclrStrategy};
@@ -37,7 +45,10 @@ fn variants() -> Vec<(&'static str, MemclrStrategy)> {
     let mut all = Vec::new();
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl") {
+        if std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
+        {
             let avx512 = |rep_stosb_from, non_temporal_from, clzero_from| MemclrStrategy::Avx512 {
                 rep_stosb_from,
                 non_temporal_from,
@@ -76,14 +87,14 @@ fn variants() -> Vec<(&'static str, MemclrStrategy)> {
 
 fn bench(c: &mut Criterion) {
     let with_variants = std::env::var_os("SPLITSTACK_MEMCLR_VARIANTS").is_some();
-    let mut buf = vec![1u8; *SIZES.last().unwrap()];
+    let mut storage = Storage::new(*SIZES.last().unwrap());
     for &size in SIZES {
         let mut group = c.benchmark_group(format!("memclr/{}KiB", size >> 10));
         group.throughput(Throughput::Bytes(size as u64));
         group.warm_up_time(Duration::from_millis(500));
         group.measurement_time(Duration::from_secs(if size >= 32 << 20 { 4 } else { 2 }));
         group.sample_size(if size >= 32 << 20 { 20 } else { 50 });
-        let buf = &mut buf[..size];
+        let buf = storage.buf(size);
         group.bench_function(BenchmarkId::new("splitstack::memclr", size), |b| {
             b.iter(|| memclr(black_box(&mut *buf)))
         });
@@ -102,6 +113,43 @@ fn bench(c: &mut Criterion) {
             }
         }
         group.finish();
+    }
+}
+
+/// The benchmarks' buffer: `max` bytes starting `SPLITSTACK_MEMCLR_OFFSET` (default 16) bytes
+/// past a page boundary.
+struct Storage {
+    storage: Vec<u8>,
+    start: usize,
+}
+
+impl Storage {
+    fn new(max: usize) -> Storage {
+        let offset: usize = match std::env::var("SPLITSTACK_MEMCLR_OFFSET") {
+            Ok(text) => text.parse().expect("SPLITSTACK_MEMCLR_OFFSET: a number of bytes"),
+            Err(_) => 16,
+        };
+        assert!(offset < 4096, "SPLITSTACK_MEMCLR_OFFSET: less than a page, please");
+        let storage = vec![1u8; max + 2 * 4096];
+        let start = storage.as_ptr().align_offset(4096) + offset;
+        Storage { storage, start }
+    }
+
+    fn buf(&mut self, len: usize) -> &mut [u8] {
+        &mut self.storage[self.start..self.start + len]
+    }
+}
+
+/// xorshift64: the interleaved check's shuffles.
+struct XorShift(u64);
+
+impl XorShift {
+    /// A number in `0..n`.
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
     }
 }
 
@@ -131,20 +179,27 @@ const INTERLEAVED_SIZES: &[usize] = &[
 ];
 
 /// Median GB/s per contender per size, measured in interleaved rounds: in each round every
-/// contender clears the same buffer for about 2 ms (at least once), one after the other.
+/// contender clears the same buffer for about 2 ms (at least once), one after the other; and the
+/// median over the rounds of memclr's time for the round's work relative to memset's (a ratio
+/// taken within a round, so that a load that changes from round to round cancels out), with the
+/// quartiles of those ratios.
 fn interleaved() {
     // None: memclr itself; Some(None): memset; Some(Some(strategy)): that code path.
     let mut contenders: Vec<(&str, Option<Option<MemclrStrategy>>)> =
         vec![("splitstack::memclr", None), ("memset", Some(None))];
-    contenders.extend(variants().into_iter().map(|(name, strategy)| (name, Some(Some(strategy)))));
-    let mut buf = vec![1u8; *INTERLEAVED_SIZES.last().unwrap()];
+    if std::env::var_os("SPLITSTACK_MEMCLR_VARIANTS").is_some() {
+        let variants = variants().into_iter().map(|(name, strategy)| (name, Some(Some(strategy))));
+        contenders.extend(variants);
+    }
+    let mut storage = Storage::new(*INTERLEAVED_SIZES.last().unwrap());
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     print!("{:>8}", "size");
     for (name, _) in &contenders {
         print!(" | {name:>20}");
     }
-    println!(" | memclr/memset");
+    println!(" | memclr/memset: median of rounds [quartiles]");
     for &size in INTERLEAVED_SIZES {
-        let buf = &mut buf[..size];
+        let buf = storage.buf(size);
         let clear = |contender: Option<Option<MemclrStrategy>>, buf: &mut [u8]| match contender {
             None => memclr(black_box(buf)),
             Some(Some(strategy)) => memclr_with(strategy, black_box(buf)),
@@ -164,20 +219,31 @@ fn interleaved() {
         let iters = (probe / 10).max(1);
         let rounds = 21;
         let mut samples = vec![Vec::with_capacity(rounds); contenders.len()];
-        for round in 0..rounds {
-            for k in 0..contenders.len() {
-                // Rotate who goes first, so that no contender always follows the same one.
-                let i = (k + round) % contenders.len();
+        let mut ratios = Vec::with_capacity(rounds);
+        let mut order: Vec<usize> = (0..contenders.len()).collect();
+        for _ in 0..rounds {
+            // A new order every round, so that no contender always follows the same one (a
+            // non-temporal path leaves the buffer out of the cache for whoever comes next).
+            for k in (1..order.len()).rev() {
+                order.swap(k, rng.below(k + 1));
+            }
+            let mut secs = vec![0.0; contenders.len()];
+            for &i in &order {
                 let strategy = contenders[i].1;
                 clear(strategy, buf); // warm: the buffer as this contender leaves it
                 let start = Instant::now();
                 for _ in 0..iters {
                     clear(strategy, buf);
                 }
-                let secs = start.elapsed().as_secs_f64();
-                samples[i].push((size as u64 * iters) as f64 / secs / 1e9);
+                secs[i] = start.elapsed().as_secs_f64();
+                samples[i].push((size as u64 * iters) as f64 / secs[i] / 1e9);
             }
+            // Contender 0 is memclr, 1 is memset: memset's time over memclr's is memclr's speed
+            // relative to memset's.
+            ratios.push(secs[1] / secs[0]);
         }
+        ratios.sort_by(f64::total_cmp);
+        let quartiles = (ratios[rounds / 4], ratios[rounds / 2], ratios[3 * rounds / 4]);
         let medians: Vec<f64> = samples
             .iter_mut()
             .map(|s| {
@@ -194,7 +260,7 @@ fn interleaved() {
         for gbps in &medians {
             print!(" | {gbps:>20.1}");
         }
-        println!(" | {:.2}x", medians[0] / medians[1]);
+        println!(" | {:.2}x [{:.2}-{:.2}]", quartiles.1, quartiles.0, quartiles.2);
     }
 }
 

@@ -16,10 +16,11 @@ use std::sync::atomic::Ordering;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MemclrStrategy {
-    /// x86-64 with AVX-512F: 64-byte stores (one cache line each) through the cache; for ranges of
-    /// at least `non_temporal_from` bytes, non-temporal `vmovntdq` stores and an `sfence`, or,
-    /// from `clzero_from`, AMD's `clzero`, which zeroes a whole line without reading it; and
-    /// `rep stosb` from `rep_stosb_from` below those.
+    /// x86-64 with AVX-512F, BW and VL: 64-byte stores (one cache line each) through the cache,
+    /// byte-masked where the range starts or ends inside a line; for ranges of at least
+    /// `non_temporal_from` bytes, non-temporal `vmovntdq` stores and an `sfence`, or, from
+    /// `clzero_from`, AMD's `clzero`, which zeroes a whole line without reading it; and `rep
+    /// stosb` from `rep_stosb_from` below those.
     Avx512 {
         /// The smallest length zeroed with `rep stosb`, if it is used at all.
         rep_stosb_from: Option<usize>,
@@ -79,8 +80,8 @@ pub fn memclr(buf: &mut [u8]) {
 /// accessed.
 #[inline]
 pub unsafe fn memclr_raw(ptr: *mut u8, len: usize) {
-    // SAFETY: the caller's contract; the strategy is one this CPU supports.
-    unsafe { clear_with(memclr_strategy(), ptr, len) }
+    // SAFETY: the caller's contract.
+    unsafe { detect::clear(ptr, len) }
 }
 
 /// The strategy [`memclr`] uses on this CPU, detected on first use.
@@ -94,8 +95,27 @@ pub fn memclr_strategy() -> MemclrStrategy {
 /// # Panics
 /// If this CPU cannot run `strategy` (e.g. AVX2 without AVX2, or a `dc zva` block size other
 /// than the one DCZID_EL0 reports).
+///
+/// Inlined, with the feature detection and the panic out of line, so that a benchmark of a code
+/// path through here pays for the check (a load and a test or two) and little else. With them
+/// in its frame it cost 4 ns of a 4 KiB clear with the vector loop and 7 ns with `rep stosb`
+/// (0.86 times memset where a direct call of the same assembly ran at 1.00); now the loop
+/// through here runs within 1% of a direct call, `rep stosb` still 5-10% behind one at 4-8 KiB.
 #[doc(hidden)]
+#[inline]
 pub fn memclr_with(strategy: MemclrStrategy, buf: &mut [u8]) {
+    if detect::supports_if_read(strategy) {
+        // SAFETY: a unique slice is valid for writes; the strategy was just checked.
+        unsafe { clear_with(strategy, buf.as_mut_ptr(), buf.len()) }
+    } else {
+        memclr_with_first(strategy, buf)
+    }
+}
+
+/// [`memclr_with`] when the CPU's features are not read yet, or do not support `strategy`.
+#[cold]
+#[inline(never)]
+fn memclr_with_first(strategy: MemclrStrategy, buf: &mut [u8]) {
     assert!(detect::supports(strategy), "memclr_with: this CPU cannot run {strategy:?}");
     // SAFETY: a unique slice is valid for writes; the strategy was just checked.
     unsafe { clear_with(strategy, buf.as_mut_ptr(), buf.len()) }
@@ -112,8 +132,8 @@ unsafe fn clear_with(strategy: MemclrStrategy, ptr: *mut u8, len: usize) {
         MemclrStrategy::Avx512 { rep_stosb_from, non_temporal_from, clzero_from } => {
             let stosb_from = rep_stosb_from.unwrap_or(usize::MAX);
             let clzero_from = clzero_from.unwrap_or(usize::MAX);
-            // SAFETY: the range is the caller's; AVX-512F, and CLZERO if clzero_from is set, are
-            // present (supports() checked them).
+            // SAFETY: the range is the caller's; AVX-512F/BW/VL, and CLZERO if clzero_from is
+            // set, are present (supports() checked them).
             unsafe {
                 arch::splitstack_memclr_avx512(ptr, len, non_temporal_from, stosb_from, clzero_from)
             }
@@ -147,12 +167,12 @@ unsafe fn clear_with(strategy: MemclrStrategy, ptr: *mut u8, len: usize) {
 
 #[cfg(target_arch = "x86_64")]
 mod detect {
-    //! x86-64: AVX-512F/VL, AVX2 and ERMS from CPUID (through `std::is_x86_feature_detected!`),
-    //! CLZERO from CPUID directly.
+    //! x86-64: AVX-512F/BW/VL, AVX2 and ERMS from CPUID (through
+    //! `std::is_x86_feature_detected!`), CLZERO from CPUID directly, all read once.
     use super::*;
 
-    /// Non-temporal stores from this length up (AVX-512 without CLZERO, AVX2 and SSE2): half the
-    /// L3 of the machine the numbers were measured on.
+    /// Non-temporal stores from this length up in the AVX2 and SSE2 routines: half the L3 of the
+    /// machine the numbers were measured on.
     ///
     /// Measured on a 2-vCPU AMD EPYC VM (Zen 4: avx2, avx512f, erms, fsrm, clzero; 32 MiB L3),
     /// clearing the same buffer over and over (hot), median of 15 interleaved rounds, GB/s:
@@ -173,45 +193,73 @@ mod detect {
     /// buffer is usually hot, and a heap's spans that large are cleared through this threshold
     /// anyway. `rep stosb` is never the best choice here next to AVX2 (see REP_STOSB_FROM).
     ///
-    /// The AVX-512 routine uses the same threshold for its `vmovntdq` zmm stores when the CPU
-    /// has no CLZERO (Intel); the machine here has CLZERO, so that case is not measured, and the
-    /// AVX-512 numbers are under CLZERO_FROM.
+    /// The AVX-512 routine has its own threshold, AVX512_NON_TEMPORAL_FROM.
     pub(super) const NON_TEMPORAL_FROM: usize = 16 << 20;
 
+    /// Non-temporal `vmovntdq` zmm stores from this length up in the AVX-512 routine (up to
+    /// CLZERO_FROM on CPUs with CLZERO); below it, the cached path (masked head and tail,
+    /// aligned loop; see asm/memclr_x86_64_sysv.S). The routine's `rep stosb` path is not used
+    /// (`rep_stosb_from` is `None`). Why, below; the numbers for CLZERO_FROM are here too.
+    ///
+    /// Measured on the machine above (glibc 2.36, whose memset there is
+    /// `__memset_avx512_unaligned_erms`: `rep stosb` for every length over 2 KiB, its
+    /// `__x86_rep_stosb_threshold`; it has no non-temporal path) with
+    /// `SPLITSTACK_MEMCLR_INTERLEAVED=1 SPLITSTACK_MEMCLR_VARIANTS=1 cargo bench --bench memclr`:
+    /// the buffer 16 bytes past a page boundary, as a large `Vec`'s is; every contender takes a
+    /// turn each round, in a new order each round; median of 21 rounds, GB/s; the last column is
+    /// the median over the rounds of memclr's speed over memset's in the same round. One run, at a
+    /// load average of 1.5-2.0 (another build on the machine); the cells past 8 MiB move by 10-50%
+    /// from run to run with the other tenants of the host (at 128 and 256 MiB this run caught a
+    /// slow spell for every contender), the ratios below 8 MiB by 1-3%:
+    ///
+    /// | size    | memclr | memset | cached | `rep stosb` | non-temporal | `clzero` | ratio |
+    /// |---------|--------|--------|--------|-------------|--------------|----------|-------|
+    /// | 4 KiB   | 113.0  | 105.8  | 87.4   | 84.7        | 8.1          | 7.9      | 1.08  |
+    /// | 8 KiB   | 116.1  | 109.4  | 100.0  | 98.6        | 14.6         | 15.2     | 1.05  |
+    /// | 16 KiB  | 117.2  | 109.7  | 109.1  | 108.0       | 26.0         | 25.6     | 1.06  |
+    /// | 64 KiB  | 113.7  | 114.9  | 113.1  | 113.2       | 57.6         | 55.0     | 0.99  |
+    /// | 1 MiB   | 92.0   | 88.3   | 92.2   | 89.4        | 79.6         | 72.8     | 1.02  |
+    /// | 4 MiB   | 89.2   | 83.7   | 85.6   | 90.1        | 74.6         | 75.7     | 1.00  |
+    /// | 8 MiB   | 91.2   | 91.3   | 90.6   | 91.1        | 83.8         | 76.4     | 1.02  |
+    /// | 12 MiB  | 81.5   | 67.4   | 67.8   | 64.8        | 82.0         | 77.8     | 1.21  |
+    /// | 16 MiB  | 74.2   | 46.8   | 47.6   | 48.8        | 69.4         | 67.6     | 1.36  |
+    /// | 32 MiB  | 79.7   | 53.9   | 27.2   | 28.1        | 78.9         | 76.0     | 1.20  |
+    /// | 64 MiB  | 63.6   | 49.3   | 17.5   | 44.8        | 66.3         | 71.8     | 1.31  |
+    /// | 128 MiB | 44.1   | 35.6   | 18.5   | 33.3        | 35.7         | 42.3     | 1.24  |
+    /// | 256 MiB | 36.4   | 35.2   | 18.9   | 33.8        | 33.7         | 38.1     | 1.00  |
+    ///
+    /// (The cached, `rep stosb`, non-temporal and `clzero` columns are forced through
+    /// `memclr_with`, which then cost 4-7 ns a call, 10-15% at 4 KiB: memclr's column is the
+    /// cached path without that. `memclr_with` is cheaper now; see its comment.)
+    ///
+    /// - Up to 8 MiB the cached path. From 4 to 32 KiB it is the fastest thing measured: at 4-16
+    ///   KiB 1.05 to 1.21 times memset in six runs with the buffer 16 bytes into a page, and 1.01
+    ///   to 1.08 page-aligned (the previous version, with unaligned head and tail stores: 0.84-1.03
+    ///   and 0.99-1.04); 1.03-1.04 at 32 KiB. From 64 KiB to 8 MiB memset, the loop and `rep stosb`
+    ///   all run at what the cache hierarchy takes (L1 to L2 write-backs, then L2 to L3), and the
+    ///   ratio is 1.00 within the noise, 0.96 to 1.08 in a run. `rep stosb` with its start on a
+    ///   line (as this routine runs it) was never ahead of the loop by more than that noise, and is
+    ///   behind it at 4-32 KiB. At 10 MiB the loop still beat non-temporal stores (84.6, 85.2, 89.6
+    ///   against 82.5, 76.1, 87.0 in three runs); at 12 MiB they beat it (83.4, 82.1, 83.7 against
+    ///   74.1, 73.9, 74.6).
+    /// - From 12 MiB non-temporal stores, and from 128 MiB `clzero` where the CPU has it. `clzero`
+    ///   against non-temporal stores, interleaved in one process (the previous version used
+    ///   `clzero` from 12 MiB): at 12-64 MiB non-temporal stores were ahead in most runs, typically
+    ///   by 5-10% (16 MiB: 85.1, 87.6, 83.6 against 79.0, 79.7, 77.9; 64 MiB, the last three runs:
+    ///   81.0, 84.7, 80.8 against 77.8, 79.0, 76.8), `clzero` in a few (14 MiB, one batch of three
+    ///   runs: 59 against 52). At 128 MiB the lead changed from run to run (`clzero` ahead by 7-20%
+    ///   in three early runs, non-temporal stores by 5-9% in three later ones, within 3% in the
+    ///   last five); at 256 MiB `clzero` was ahead in most (the last three: 59.6, 52.8, 69.1
+    ///   against 55.6, 50.0, 65.1). Two interleaved `clzero` streams, alternating `clzero` and
+    ///   non-temporal lines, and a software prefetch 1-16 pages ahead (to start the page walks
+    ///   early) all measured within the same noise. Past the L3 every method here, and memset's
+    ///   `rep stosb` when the host is quiet, writes at about 70-85 GB/s, one core's ceiling here,
+    ///   so memclr's lead there is however far below that memset falls in a run.
+    pub(super) const AVX512_NON_TEMPORAL_FROM: usize = 12 << 20;
+
     /// `clzero` from this length up in the AVX-512 routine, on CPUs that have it (AMD); below
-    /// it, the 4 x 64-byte aligned loop through the cache.
-    ///
-    /// Measured on the machine above with `SPLITSTACK_MEMCLR_INTERLEAVED=1 cargo bench --bench
-    /// memclr`: every contender takes a turn each round (who goes first rotates), median of 21
-    /// rounds, GB/s. The other tenants kept the load average at 4-6 on the 2 vCPUs, so single
-    /// cells move by 15-30% from run to run; this is one run, and the choices below held in all
-    /// four runs made (the first with a draft that used zmm0 and `vzeroupper`) (glibc 2.36's memset is `rep stosb` from 2 KiB up at every size here):
-    ///
-    /// | size    | cached loop | `rep stosb` | non-temporal | `clzero` | glibc memset |
-    /// |---------|-------------|-------------|--------------|----------|--------------|
-    /// | 4 KiB   | 67.9        | 62.2        | 5.0          | 4.9      | 70.5         |
-    /// | 64 KiB  | 102.7       | 105.5       | 49.2         | 50.1     | 110.6        |
-    /// | 1 MiB   | 91.6        | 86.1        | 83.4         | 75.4     | 93.1         |
-    /// | 8 MiB   | 77.9        | 79.0        | 56.8         | 60.8     | 73.2         |
-    /// | 12 MiB  | 70.9        | 73.2        | 80.9         | 78.1     | 64.1         |
-    /// | 16 MiB  | 46.0        | 55.2        | 70.6         | 61.5     | 41.7         |
-    /// | 24 MiB  | 35.3        | 38.2        | 82.9         | 79.7     | 34.9         |
-    /// | 32 MiB  | 27.0        | 45.1        | 77.8         | 74.3     | 47.6         |
-    /// | 64 MiB  | 18.9        | 37.9        | 68.9         | 71.7     | 55.2         |
-    /// | 128 MiB | 13.6        | 38.9        | 60.8         | 74.7     | 47.2         |
-    /// | 256 MiB | 17.4        | 46.2        | 38.3         | 53.7     | 35.0         |
-    ///
-    /// At 64 MiB and up `clzero` beat non-temporal stores in all four runs (e.g. 128 MiB: 43.1
-    /// vs 28.2, 75.6 vs 72.5, 64.8 vs 44.9, 74.7 vs 60.8); at 16-32 MiB the two tied (summed
-    /// over the runs, 16 MiB 250 vs 255, 32 MiB 280 vs 280). At 12 MiB both beat the cached
-    /// loop (runs: `clzero` 73.5, 70.6, 74.5, 78.1; cached 68.8, 64.2, 74.9, 70.9), at 8 MiB
-    /// neither does. `rep stosb` (through this routine) never beat the loop by more than the
-    /// noise while the buffer is cached (4 KiB: 66.9 vs 66.5, 65.6 vs 75.0, 66.2 vs 76.8, 62.2
-    /// vs 67.9), so the AVX-512 routine does not use it either. Open: glibc's own `rep stosb`
-    /// stays ahead of both at 4-8 KiB (a fifth run at load 2.6, 4 KiB: memset 100.2, loop
-    /// 85.3, `rep stosb` through this routine 84.7), and why the same instruction on the same
-    /// buffer is slower when reached through this routine is not yet understood.
-    pub(super) const CLZERO_FROM: usize = 12 << 20;
+    /// it, from AVX512_NON_TEMPORAL_FROM, non-temporal stores. Measurements: above.
+    pub(super) const CLZERO_FROM: usize = 128 << 20;
 
     /// `rep stosb` from this length up in the SSE2 routine (for CPUs without AVX2), when the
     /// CPU has ERMS.
@@ -233,35 +281,105 @@ mod detect {
     const AVX512: u8 = 4;
     const AVX512_CLZERO: u8 = 5;
 
+    /// Zero `[ptr, ptr + len)` with the detected strategy: [`memclr_raw`]'s whole body.
+    ///
+    /// After the first call this is one load, a jump on it and a jump to the assembly with the
+    /// thresholds as immediates: no frame, no feature check, no strategy value built and
+    /// matched. It used to compile to the strategy load, a jump table, the strategy's fields
+    /// rebuilt from it and six register saves and restores around the detection code, about
+    /// 2 ns of a 4 KiB clear's 40 ns. Before a `rep stosb` such code costs in full: a string
+    /// store does not start until the code before it has run (a bare `rep stosb` with an
+    /// `lfence` and two loads in front measured 0.76 times glibc's memset at 4 KiB, with two
+    /// stores in front 0.98-1.01), which is why `rep stosb` forced through `memclr_with` (then an
+    /// out-of-line `supports` call on every call) measured 0.84 times memset at 4 KiB while a
+    /// direct call of the same assembly measured 1.01.
+    ///
+    /// # Safety
+    /// As [`memclr_raw`].
+    #[inline(always)]
+    pub(super) unsafe fn clear(ptr: *mut u8, len: usize) {
+        // SAFETY (all arms): the range is the caller's; each code is stored only after its
+        // features were found (detect_code), so the routine and its instructions exist.
+        match STRATEGY.load(Ordering::Relaxed) {
+            AVX512_CLZERO => unsafe {
+                arch::splitstack_memclr_avx512(
+                    ptr,
+                    len,
+                    AVX512_NON_TEMPORAL_FROM,
+                    usize::MAX,
+                    CLZERO_FROM,
+                )
+            },
+            AVX512 => unsafe {
+                arch::splitstack_memclr_avx512(
+                    ptr,
+                    len,
+                    AVX512_NON_TEMPORAL_FROM,
+                    usize::MAX,
+                    usize::MAX,
+                )
+            },
+            AVX2 => unsafe { arch::splitstack_memclr_avx2(ptr, len, NON_TEMPORAL_FROM) },
+            SSE2_ERMS => unsafe {
+                arch::splitstack_memclr_sse2(ptr, len, NON_TEMPORAL_FROM, REP_STOSB_FROM)
+            },
+            SSE2 => unsafe {
+                arch::splitstack_memclr_sse2(ptr, len, NON_TEMPORAL_FROM, usize::MAX)
+            },
+            _ => unsafe { detect_and_clear(ptr, len) },
+        }
+    }
+
+    /// The first call's path: detect, then clear. Out of line, so that the detection's calls do
+    /// not give [`clear`] a frame.
+    ///
+    /// # Safety
+    /// As [`memclr_raw`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn detect_and_clear(ptr: *mut u8, len: usize) {
+        // SAFETY: the caller's contract; the strategy is one this CPU supports.
+        unsafe { clear_with(strategy(code()), ptr, len) }
+    }
+
+    /// The strategy code for this CPU, detected (and stored) on first use.
     #[inline]
-    pub(super) fn cached() -> MemclrStrategy {
-        let code = match STRATEGY.load(Ordering::Relaxed) {
-            0 => {
-                let code = if has_avx512() && has_clzero() {
-                    AVX512_CLZERO
-                } else if has_avx512() {
-                    AVX512
-                } else if std::is_x86_feature_detected!("avx2") {
-                    AVX2
-                } else if std::is_x86_feature_detected!("ermsb") {
-                    SSE2_ERMS
-                } else {
-                    SSE2
-                };
-                STRATEGY.store(code, Ordering::Relaxed);
-                code
-            }
+    fn code() -> u8 {
+        match STRATEGY.load(Ordering::Relaxed) {
+            0 => detect_code(),
             code => code,
+        }
+    }
+
+    #[cold]
+    fn detect_code() -> u8 {
+        let features = features();
+        let code = if features & F_AVX512 != 0 && features & F_CLZERO != 0 {
+            AVX512_CLZERO
+        } else if features & F_AVX512 != 0 {
+            AVX512
+        } else if features & F_AVX2 != 0 {
+            AVX2
+        } else if features & F_ERMS != 0 {
+            SSE2_ERMS
+        } else {
+            SSE2
         };
+        STRATEGY.store(code, Ordering::Relaxed);
+        code
+    }
+
+    /// The strategy a code stands for, with its thresholds.
+    fn strategy(code: u8) -> MemclrStrategy {
         match code {
             AVX512_CLZERO => MemclrStrategy::Avx512 {
                 rep_stosb_from: None,
-                non_temporal_from: NON_TEMPORAL_FROM,
+                non_temporal_from: AVX512_NON_TEMPORAL_FROM,
                 clzero_from: Some(CLZERO_FROM),
             },
             AVX512 => MemclrStrategy::Avx512 {
                 rep_stosb_from: None,
-                non_temporal_from: NON_TEMPORAL_FROM,
+                non_temporal_from: AVX512_NON_TEMPORAL_FROM,
                 clzero_from: None,
             },
             AVX2 => MemclrStrategy::Avx2 { non_temporal_from: NON_TEMPORAL_FROM },
@@ -275,36 +393,74 @@ mod detect {
         }
     }
 
-    /// AVX-512 as the routine uses it: F for the zmm stores, VL for the ymm16 stores.
-    fn has_avx512() -> bool {
-        std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl")
+    #[inline]
+    pub(super) fn cached() -> MemclrStrategy {
+        strategy(code())
     }
 
-    /// 0: not yet read; 1: no CLZERO; 2: CLZERO.
-    static CLZERO: AtomicU8 = AtomicU8::new(0);
+    /// Bits of [`FEATURES`]: AVX-512 as the routine uses it (F for the zmm stores, BW for the
+    /// byte-masked stores and `kmovq`, VL for the ymm16 stores), AMD's CLZERO, AVX2, ERMS; and
+    /// one that says the others were read.
+    const F_AVX512: u8 = 1;
+    const F_CLZERO: u8 = 2;
+    const F_AVX2: u8 = 4;
+    const F_ERMS: u8 = 8;
+    const F_READ: u8 = 0x80;
 
-    /// AMD's CLZERO: CPUID leaf 8000_0008h, EBX bit 0. std's feature macro does not know it, and
-    /// CPUID is slow (in a VM it exits to the hypervisor), so the answer is cached.
-    fn has_clzero() -> bool {
-        use core::arch::x86_64::__cpuid;
-        match CLZERO.load(Ordering::Relaxed) {
-            0 => {
-                let has =
-                    __cpuid(0x8000_0000).eax >= 0x8000_0008 && __cpuid(0x8000_0008).ebx & 1 != 0;
-                CLZERO.store(if has { 2 } else { 1 }, Ordering::Relaxed);
-                has
-            }
-            code => code == 2,
+    /// The features above, 0 until read. CPUID is slow (in a VM it exits to the hypervisor),
+    /// and `memclr_with` checks them on every call, so they are read once.
+    static FEATURES: AtomicU8 = AtomicU8::new(0);
+
+    #[inline]
+    fn features() -> u8 {
+        match FEATURES.load(Ordering::Relaxed) {
+            0 => read_features(),
+            features => features,
         }
     }
 
+    #[cold]
+    fn read_features() -> u8 {
+        use core::arch::x86_64::__cpuid;
+        let mut features = F_READ;
+        if std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
+        {
+            features |= F_AVX512;
+        }
+        // CLZERO: CPUID leaf 8000_0008h, EBX bit 0; std's feature macro does not know it.
+        if __cpuid(0x8000_0000).eax >= 0x8000_0008 && __cpuid(0x8000_0008).ebx & 1 != 0 {
+            features |= F_CLZERO;
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            features |= F_AVX2;
+        }
+        if std::is_x86_feature_detected!("ermsb") {
+            features |= F_ERMS;
+        }
+        FEATURES.store(features, Ordering::Relaxed);
+        features
+    }
+
     pub(super) fn supports(strategy: MemclrStrategy) -> bool {
+        supports_with(features(), strategy)
+    }
+
+    /// [`supports`] without reading the features: false until they are read.
+    #[inline]
+    pub(super) fn supports_if_read(strategy: MemclrStrategy) -> bool {
+        supports_with(FEATURES.load(Ordering::Relaxed), strategy)
+    }
+
+    #[inline]
+    fn supports_with(features: u8, strategy: MemclrStrategy) -> bool {
         match strategy {
             MemclrStrategy::Avx512 { clzero_from, .. } => {
-                has_avx512() && (clzero_from.is_none() || has_clzero())
+                features & F_AVX512 != 0 && (clzero_from.is_none() || features & F_CLZERO != 0)
             }
-            MemclrStrategy::Avx2 { .. } => std::is_x86_feature_detected!("avx2"),
-            MemclrStrategy::Sse2 { .. } => true,
+            MemclrStrategy::Avx2 { .. } => features & F_AVX2 != 0,
+            MemclrStrategy::Sse2 { .. } => features & F_READ != 0,
             _ => false,
         }
     }
@@ -348,12 +504,28 @@ mod detect {
         }
     }
 
+    /// Zero `[ptr, ptr + len)` with the detected strategy: [`memclr_raw`]'s whole body.
+    ///
+    /// # Safety
+    /// As [`memclr_raw`].
+    #[inline(always)]
+    pub(super) unsafe fn clear(ptr: *mut u8, len: usize) {
+        // SAFETY: the caller's contract; the strategy is the one detected for this CPU.
+        unsafe { clear_with(cached(), ptr, len) }
+    }
+
     #[inline]
     pub(super) fn cached() -> MemclrStrategy {
         match zva_block() {
             0 => MemclrStrategy::Stp,
             block_size => MemclrStrategy::DcZva { block_size },
         }
+    }
+
+    /// [`supports`]; the block size is read once either way.
+    #[inline]
+    pub(super) fn supports_if_read(strategy: MemclrStrategy) -> bool {
+        supports(strategy)
     }
 
     pub(super) fn supports(strategy: MemclrStrategy) -> bool {

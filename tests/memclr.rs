@@ -69,7 +69,10 @@ fn strategies() -> Vec<MemclrStrategy> {
 /// inside 0..=4096, so that one sweep crosses from method to method.
 #[cfg(target_arch = "x86_64")]
 fn avx512_strategies() -> Vec<MemclrStrategy> {
-    if !(std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl")) {
+    if !(std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vl"))
+    {
         return Vec::new();
     }
     let avx512 = |rep_stosb_from, non_temporal_from, clzero_from| MemclrStrategy::Avx512 {

@@ -89,7 +89,9 @@ fn strategies() -> &'static [MemclrStrategy] {
         #[cfg(target_arch = "x86_64")]
         {
             use MemclrStrategy::{Avx2, Avx512, Sse2};
-            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl")
+            if std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512vl")
             {
                 let avx512 = |rep_stosb_from, non_temporal_from, clzero_from| Avx512 {
                     rep_stosb_from,
