@@ -1,7 +1,7 @@
 /*
  * valgrind_stacks.c: tells valgrind about every stack splitstack maps, so that memcheck and
  * callgrind treat a switch between them as a change of stack rather than a huge frame (no
- * "client switching stacks?" warnings). Outside valgrind each request is a few no-op
+ * "client switching stacks?" warnings), and tells memcheck when a stack's memory changes hands. Outside valgrind each request is a few no-op
  * instructions. Built without the header (SPLITSTACK_HAVE_VALGRIND_H unset), both functions do
  * nothing and return 0. Rust declarations: src/arch/mod.rs.
  */
@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #ifdef SPLITSTACK_HAVE_VALGRIND_H
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #endif
 
@@ -38,5 +39,27 @@ size_t splitstack_running_on_valgrind(void) {
     return (size_t)RUNNING_ON_VALGRIND;
 #else
     return 0;
+#endif
+}
+
+/* memcheck: [addr, addr + len) is accessible again but holds nothing defined (a stack being
+ * recycled: memcheck marked the dead frames below the last stack pointer inaccessible). */
+void splitstack_valgrind_make_mem_undefined(uintptr_t addr, size_t len) {
+#ifdef SPLITSTACK_HAVE_VALGRIND_H
+    (void)VALGRIND_MAKE_MEM_UNDEFINED(addr, len);
+#else
+    (void)addr;
+    (void)len;
+#endif
+}
+
+/* memcheck: [addr, addr + len) is accessible and defined (pages handed back to the OS with
+ * MADV_DONTNEED, which read as zero). */
+void splitstack_valgrind_make_mem_defined(uintptr_t addr, size_t len) {
+#ifdef SPLITSTACK_HAVE_VALGRIND_H
+    (void)VALGRIND_MAKE_MEM_DEFINED(addr, len);
+#else
+    (void)addr;
+    (void)len;
 #endif
 }

@@ -114,15 +114,17 @@ pub struct Stats {
     /// Calls that ran on a new segment (every [`grow`](crate::grow), and every
     /// [`maybe_grow`](crate::maybe_grow) that had too little stack left).
     pub splits: u64,
-    /// Segments obtained from the operating system. Cache hits do not count.
+    /// Segments this thread made with [`Stack::new`]: a stack recycled by the process-wide
+    /// stack heap (no system call) or new memory from the operating system. Hits in this
+    /// thread's cache do not count.
     pub segments_mapped: u64,
-    /// Segments given back to the operating system (cache full, or the thread exited).
+    /// Segments this thread gave back to the stack heap (its cache full, or the thread exited).
     pub segments_unmapped: u64,
     /// Gauge: segments in use now (nesting depth of splits on this thread).
     pub segments_in_use: u64,
     /// Gauge: segments in this thread's cache now.
     pub segments_cached: u64,
-    /// Coroutine stacks obtained from the operating system. Pool hits do not count.
+    /// Coroutine stacks this thread made with [`Stack::new`]. Pool hits do not count.
     pub coroutine_stacks_mapped: u64,
     /// Gauge: coroutine stacks in this thread's pool now.
     pub coroutine_stacks_pooled: u64,
@@ -279,7 +281,7 @@ impl M {
         }
     }
 
-    /// Gives a free segment's mapping back to the operating system.
+    /// Gives a free segment back to the process-wide stack heap (drops its [`Stack`]).
     ///
     /// # Safety
     /// `top` is the Stktop of a segment nothing runs on, in no list; it is invalid afterwards.
@@ -558,13 +560,14 @@ pub fn cret() -> usize {
 }
 
 /// Sets how many free segments this thread keeps for reuse (default
-/// [`SEGMENT_CACHE_CAPACITY`]), unmapping the oldest ones beyond it now.
+/// [`SEGMENT_CACHE_CAPACITY`]), giving the oldest ones beyond it back to the process-wide stack
+/// heap now ([`Stack`]'s documentation says what that heap keeps).
 ///
-/// A free segment keeps its memory (its touched pages stay resident), so a bigger cache trades
-/// memory for speed: a recursion that goes deeper than the cache holds maps, faults in and
-/// unmaps the segments beyond it each time it goes that deep again. A thread that repeatedly
-/// recurses through N segments runs at the speed of a preallocated stack with a capacity of N.
-/// 0 unmaps every segment as soon as it is left.
+/// A segment in this thread's cache is taken and put back in a few instructions; one from the
+/// stack heap costs a lock and, for a stack it does not hold, memory from the operating system,
+/// faulted in on first touch. A thread that repeatedly recurses through N segments runs at the
+/// speed of a preallocated stack with a capacity of N. 0 gives every segment back as soon as it
+/// is left.
 pub fn set_segment_cache_capacity(capacity: usize) {
     with_m(|m| {
         if !m.exiting {

@@ -64,7 +64,7 @@ pub(crate) struct Stktop {
     /// Whether the segment is returned after the unsplit (Go's `free`); always 1 here, since
     /// the unsplit returns it to the cache, but kept for debuggers reading the chain.
     free: usize,
-    /// The mapping this record lies in: moved out to unmap the segment.
+    /// The stack this record lies in: moved out (and dropped) to give the segment back.
     pub(crate) stack: ManuallyDrop<Stack>,
 }
 
@@ -249,7 +249,7 @@ pub fn grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> R {
 /// on it, and at least twice the size of the stack it grows from (up to
 /// [`MAX_DOUBLED_SEGMENT`]), as Go doubles its stacks: 10,000,000 levels of recursion take a few
 /// segments, which stay in the thread's cache for the next descent, rather than hundreds
-/// mapped, faulted in and unmapped each time. Untouched pages of a segment cost address space,
+/// taken from the stack heap and given back each time. Untouched pages of a segment cost address space,
 /// not memory.
 ///
 /// # Panics

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// touched (and so backed by RAM) when a span's owner writes to them. Large enough that a 64 MiB
 /// span and many small ones share one arena; a request larger than this gets an arena of its own,
 /// exactly its size.
-const ARENA_SIZE: usize = 256 << 20;
+pub(crate) const ARENA_SIZE: usize = 256 << 20;
 
 /// Counter that gives each heap an identity, so that arenas need not be compared by address.
 static NEXT_HEAP_ID: AtomicUsize = AtomicUsize::new(1);
@@ -115,8 +115,11 @@ struct Arena {
 }
 
 impl Arena {
-    /// Map an arena of `npages` pages, all clean (anonymous memory reads as zero).
-    fn map(npages: usize) -> Result<Arena, Error> {
+    /// Map an arena of `npages` pages, all clean (anonymous memory reads as zero). With
+    /// `for_stacks`, the arena is mapped as stack memory and kept out of transparent huge pages:
+    /// its spans are small stacks whose guards split it into small mappings anyway, and a huge
+    /// page faulted in under one stack's first touch would make megabytes resident for it.
+    fn map(npages: usize, for_stacks: bool) -> Result<Arena, Error> {
         let len = npages * SpanHeap::PAGE_SIZE;
         // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
         let base = unsafe {
@@ -124,7 +127,9 @@ impl Arena {
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                libc::MAP_PRIVATE
+                    | libc::MAP_ANONYMOUS
+                    | if for_stacks { libc::MAP_STACK } else { 0 },
                 -1,
                 0,
             )
@@ -133,14 +138,26 @@ impl Arena {
             let err = std::io::Error::last_os_error();
             return Err(Error::os(format!("mapping a span heap arena of {len} bytes"), err));
         }
+        if for_stacks {
+            // SAFETY: advice on the mapping just made; a failure (no THP support) is harmless.
+            unsafe { libc::madvise(base, len, libc::MADV_NOHUGEPAGE) };
+        }
         let dirty = (0..npages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
         Ok(Arena { base: base as usize, npages, dirty })
     }
 
     /// Set the dirty bits of pages `[first, first + n)`.
+    #[inline(always)] // as `Inner::release`
     fn mark_dirty(&self, first: usize, n: usize) {
         for_each_word(first, n, |word, mask| {
             self.dirty[word].fetch_or(mask, Ordering::Relaxed);
+        });
+    }
+
+    /// Clear the dirty bits of pages `[first, first + n)`, which read as zero again.
+    fn mark_clean(&self, first: usize, n: usize) {
+        for_each_word(first, n, |word, mask| {
+            self.dirty[word].fetch_and(!mask, Ordering::Relaxed);
         });
     }
 
@@ -192,6 +209,8 @@ struct Shared {
     inner: Mutex<Inner>,
     /// Bench-only: zero while holding the lock, as Go 1.0 did.
     zero_under_lock: AtomicBool,
+    /// Map arenas for stacks (see [`Arena::map`]).
+    for_stacks: bool,
     bytes_zeroed: AtomicU64,
     bytes_zeroing_skipped: AtomicU64,
 }
@@ -201,6 +220,9 @@ struct Shared {
 struct Inner {
     /// Every arena, in mapping order; a free span names its arena by index here.
     arenas: Vec<Arc<Arena>>,
+    /// Arena indexes by base address, to find the arena of a span returned by address
+    /// ([`SpanHeap::free_raw`]).
+    arena_by_base: BTreeMap<usize, usize>,
     /// Free spans by address.
     free_by_addr: BTreeMap<usize, FreeSpan>,
     /// Free spans by (size in pages, address): best fit, lowest address first.
@@ -236,10 +258,10 @@ impl Inner {
 
     /// Take `npages` from the smallest free span that has them, mapping a new arena if none does.
     /// Returns the span's address, arena index and needzero summary.
-    fn carve(&mut self, npages: usize) -> Result<(usize, usize, bool), Error> {
+    fn carve(&mut self, npages: usize, for_stacks: bool) -> Result<(usize, usize, bool), Error> {
         let addr = match self.free_by_size.range((npages, 0)..).next() {
             Some(&(_, addr)) => addr,
-            None => self.grow(npages)?,
+            None => self.grow(npages, for_stacks)?,
         };
         let free = self.remove_free(addr);
         if free.npages > npages {
@@ -254,12 +276,13 @@ impl Inner {
 
     /// Map an arena that can hold `npages` and put all of it on the free lists; returns its
     /// address.
-    fn grow(&mut self, npages: usize) -> Result<usize, Error> {
+    fn grow(&mut self, npages: usize, for_stacks: bool) -> Result<usize, Error> {
         let arena_pages = npages.max(ARENA_SIZE / SpanHeap::PAGE_SIZE);
-        let arena = Arena::map(arena_pages)?;
+        let arena = Arena::map(arena_pages, for_stacks)?;
         let addr = arena.base;
         let index = self.arenas.len();
         self.arenas.push(Arc::new(arena));
+        self.arena_by_base.insert(addr, index);
         self.insert_free(addr, FreeSpan { npages: arena_pages, arena: index, needzero: false });
         self.pages_free += arena_pages;
         self.bytes_mapped += arena_pages * SpanHeap::PAGE_SIZE;
@@ -267,6 +290,7 @@ impl Inner {
     }
 
     /// Put a dirty span back and coalesce it with its free neighbours in the same arena.
+    #[inline(always)] // called from Span::drop and free_raw; keeps the drop path as it was
     fn release(&mut self, addr: usize, npages: usize, arena: usize) {
         let mut span = FreeSpan { npages, arena, needzero: true };
         let mut start = addr;
@@ -292,6 +316,18 @@ impl Inner {
         self.pages_free += npages;
         self.frees += 1;
     }
+
+    /// The index of the arena that holds the page at `addr`.
+    fn arena_of(&self, addr: usize) -> usize {
+        let (&base, &index) = self
+            .arena_by_base
+            .range(..=addr)
+            .next_back()
+            .expect("span heap: address below every arena");
+        let arena = &self.arenas[index];
+        assert!(addr - base < arena.npages * SpanHeap::PAGE_SIZE, "span heap: address in no arena");
+        index
+    }
 }
 
 impl SpanHeap {
@@ -302,11 +338,22 @@ impl SpanHeap {
 
     /// An empty heap; it maps its first arena on its first allocation.
     pub fn new() -> SpanHeap {
+        SpanHeap::with_arenas_for_stacks(false)
+    }
+
+    /// An empty heap whose arenas are mapped as stack memory, without transparent huge pages:
+    /// the process-wide heap [`Stack`](crate::Stack)s come from.
+    pub(crate) fn for_stacks() -> SpanHeap {
+        SpanHeap::with_arenas_for_stacks(true)
+    }
+
+    fn with_arenas_for_stacks(for_stacks: bool) -> SpanHeap {
         SpanHeap {
             shared: Arc::new(Shared {
                 id: NEXT_HEAP_ID.fetch_add(1, Ordering::Relaxed),
                 inner: Mutex::new(Inner::default()),
                 zero_under_lock: AtomicBool::new(false),
+                for_stacks,
                 bytes_zeroed: AtomicU64::new(0),
                 bytes_zeroing_skipped: AtomicU64::new(0),
             }),
@@ -324,6 +371,14 @@ impl SpanHeap {
     /// [`MapCountLimit`](crate::ErrorKind::MapCountLimit)) when the OS refuses a new arena. The
     /// heap is unchanged by a failed call.
     pub fn alloc(&self, npages: usize, zeroed: bool) -> Result<Span, Error> {
+        self.alloc_zeroed_from(npages, zeroed.then_some(0))
+    }
+
+    /// [`alloc`](SpanHeap::alloc), zeroing (when `zero_from` is `Some(offset)`) only the bytes
+    /// from `offset` to the span's end: an owner that never reads below `offset` (a stack's guard)
+    /// does not have those pages cleared, and so not faulted in.
+    #[inline(always)] // so that `alloc` compiles as it did before it was shared
+    fn alloc_zeroed_from(&self, npages: usize, zero_from: Option<usize>) -> Result<Span, Error> {
         if npages == 0 {
             return Err(Error::invalid_size("a span of 0 pages was requested"));
         }
@@ -337,7 +392,7 @@ impl SpanHeap {
                 ))
             })?;
         let mut inner = self.lock();
-        let (addr, arena_index, needzero) = inner.carve(npages)?;
+        let (addr, arena_index, needzero) = inner.carve(npages, self.shared.for_stacks)?;
         let arena = Arc::clone(&inner.arenas[arena_index]);
         let first_page = (addr - arena.base) / Self::PAGE_SIZE;
         let mut span = Span {
@@ -350,13 +405,62 @@ impl SpanHeap {
             arena,
             heap: Arc::clone(&self.shared),
         };
-        if !(zeroed && self.shared.zero_under_lock.load(Ordering::Relaxed)) {
+        if !(zero_from.is_some() && self.shared.zero_under_lock.load(Ordering::Relaxed)) {
             drop(inner); // the point of needzero: clear with the lock released
         }
-        if zeroed {
-            span.clear_dirty_pages(len);
+        if let Some(from) = zero_from {
+            span.clear_dirty_pages(from.min(len), len);
         }
         Ok(span)
+    }
+
+    /// For owners too small to hold a [`Span`] (a [`Stack`](crate::Stack) is three words): a
+    /// span of `npages` pages as its address alone, zeroed from byte `zero_from` to its end when
+    /// that is `Some` (see `alloc_zeroed_from`). Give it back with
+    /// [`free_raw`](SpanHeap::free_raw) on this heap; until then the heap counts it in use.
+    pub(crate) fn alloc_raw(
+        &self,
+        npages: usize,
+        zero_from: Option<usize>,
+    ) -> Result<usize, Error> {
+        let span = self.alloc_zeroed_from(npages, zero_from)?;
+        let addr = span.as_ptr() as usize;
+        // The span's pages stay handed out; its references to the arena and the heap are
+        // dropped (the heap value that `free_raw` is called on keeps both alive).
+        let span = std::mem::ManuallyDrop::new(span);
+        // SAFETY: each Arc is read out of the ManuallyDrop exactly once and dropped; the span
+        // itself is never dropped, so its pages are not released.
+        unsafe {
+            drop(std::ptr::read(&span.arena));
+            drop(std::ptr::read(&span.heap));
+        }
+        Ok(addr)
+    }
+
+    /// Return a span that [`alloc_raw`](SpanHeap::alloc_raw) handed out, by its address and
+    /// size: marked dirty, as dropping a [`Span`] does, or clean when `zero` says that every
+    /// byte of it reads as zero (its pages were given back to the OS with `MADV_DONTNEED`).
+    ///
+    /// # Safety
+    /// `addr` and `npages` are those of a span `alloc_raw` on this heap returned and that was not
+    /// freed since; its pages are readable and writable again, and nothing uses them any more.
+    pub(crate) unsafe fn free_raw(&self, addr: usize, npages: usize, zero: bool) {
+        let mut inner = self.lock();
+        let index = inner.arena_of(addr);
+        let arena = &inner.arenas[index];
+        let first = (addr - arena.base) / Self::PAGE_SIZE;
+        if zero {
+            arena.mark_clean(first, npages);
+        } else {
+            arena.mark_dirty(first, npages);
+        }
+        inner.release(addr, npages, index);
+    }
+
+    /// Counts `bytes` that an owner of raw spans cleared itself (a recycled stack's, for
+    /// [`Stack::new_zeroed`](crate::Stack::new_zeroed)) in [`HeapStats::bytes_zeroed`].
+    pub(crate) fn count_zeroed(&self, bytes: usize) {
+        self.shared.bytes_zeroed.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     /// Return `span`'s pages to the heap it came from (normally this one; a span always goes
@@ -438,22 +542,26 @@ impl Span {
         self.npages
     }
 
-    /// Clear the runs of dirty pages and count what was cleared and what was skipped.
-    fn clear_dirty_pages(&mut self, len: usize) {
+    /// Clear the dirty pages' bytes from offset `from` to `len` (the span's length), and count
+    /// what was cleared and what was skipped.
+    fn clear_dirty_pages(&mut self, from: usize, len: usize) {
         let mut cleared = 0;
         if self.needzero {
             let base = self.ptr.as_ptr();
             let first = self.first_page;
             self.arena.dirty_runs(first, self.npages, |start, n| {
-                let offset = (start - first) * SpanHeap::PAGE_SIZE;
-                // SAFETY: pages [start, start + n) are inside this span, which owns them.
-                unsafe { memclr_raw(base.add(offset), n * SpanHeap::PAGE_SIZE) };
-                cleared += n * SpanHeap::PAGE_SIZE;
+                let run_start = ((start - first) * SpanHeap::PAGE_SIZE).max(from);
+                let run_end = (start - first + n) * SpanHeap::PAGE_SIZE;
+                if run_start < run_end {
+                    // SAFETY: [run_start, run_end) is inside this span, which owns it.
+                    unsafe { memclr_raw(base.add(run_start), run_end - run_start) };
+                    cleared += run_end - run_start;
+                }
             });
         }
         let shared = &self.heap;
         shared.bytes_zeroed.fetch_add(cleared as u64, Ordering::Relaxed);
-        shared.bytes_zeroing_skipped.fetch_add((len - cleared) as u64, Ordering::Relaxed);
+        shared.bytes_zeroing_skipped.fetch_add((len - from - cleared) as u64, Ordering::Relaxed);
     }
 }
 

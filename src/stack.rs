@@ -1,9 +1,13 @@
-//! Guard-paged stacks: an anonymous mapping whose lowest page(s) are inaccessible.
+//! Guard-paged stacks, carved from a process-wide span heap and recycled without system calls;
+//! see [`Stack`] for where their memory comes from and where it goes.
 
 use crate::arch;
 use crate::error::Error;
-use memmap2::{MmapMut, MmapOptions};
+use crate::memclr::memclr_raw;
+use crate::span_heap::{HeapStats, SpanHeap, ARENA_SIZE};
+use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 /// The system's page size, read once.
 #[inline]
@@ -27,23 +31,77 @@ pub fn page_size() -> usize {
     }
 }
 
-/// A stack for a context: an anonymous private mapping with one inaccessible guard page below the
-/// usable part, so that running off the bottom faults instead of writing into a neighbour.
+/// The most dropped stacks the process-wide free list keeps, guarded, for reuse without a system
+/// call (each is two of the process's mappings while it waits there). Documented on [`Stack`].
+const FREE_STACKS_MAX: usize = 1024;
+
+/// The most bytes of spans (usable parts and guards) the process-wide free list keeps. Documented
+/// on [`Stack`].
+const FREE_STACK_BYTES_MAX: usize = 64 << 20;
+
+/// Spans at least this long (1 MiB) that go back to the heap give their pages back to the OS
+/// (`MADV_DONTNEED`). Documented on [`Stack`].
+const RETURN_PAGES_MIN: usize = 1 << 20;
+
+/// The most distinct stack sizes the free list tracks at once.
+const FREE_SIZES_MAX: usize = 64;
+
+/// A stack for a context: a run of pages with an inaccessible guard page below the usable part,
+/// so that running off the bottom faults instead of writing into a neighbour.
 ///
 /// ```text
 ///   top()    -> +-----------------+  page aligned (so 16-byte aligned)
 ///               |  usable: len()  |  stacks grow down
 ///   bottom() -> +-----------------+
-///               |  guard page     |  PROT_NONE
-///               +-----------------+  start of the mapping
+///               |  guard page     |  PROT_NONE: guard(), where a fault is reported as overflow
+///               +-----------------+
+///               |  (more guard)   |  PROT_NONE, 0 or 1 OS page: the span is whole heap pages
+///               +-----------------+  start of the span (or mapping)
 /// ```
 ///
-/// Dropping a `Stack` unmaps it. It is registered with valgrind (when running under it) for its
-/// whole life, and its guard page is known to splitstack's overflow handler, which reports a
-/// fault there as a stack overflow.
-#[derive(Debug)]
+/// `len()` is the requested size rounded up to whole OS pages ([`page_size`]), as it always was;
+/// the span around it is rounded up to whole [`SpanHeap::PAGE_SIZE`] pages by making the guard
+/// one OS page longer where needed (on x86-64, a stack whose `len()` is a multiple of 8 KiB has
+/// 8 KiB of guard, any other 4 KiB). Only the guard page next to the usable part is reported by
+/// splitstack's overflow handler; a fault in the page below it is a plain SIGSEGV.
+///
+/// # Where the memory comes from, and where it goes
+///
+/// * **The stack heap.** One process-wide [`SpanHeap`] (8 KiB pages, 256 MiB arenas mapped on
+///   first use, kept out of transparent huge pages) holds every stack whose span (usable part
+///   plus guard, in whole heap pages) fits in an arena. A stack carved from it has its guard made
+///   inaccessible with one `mprotect`.
+/// * **The free list.** A dropped stack keeps its guard and waits in a process-wide free list for
+///   the next `Stack::new` of its `len()`, which takes it without any system call. The list holds
+///   at most 1,024 stacks and 64 MiB of spans (guards included); a stack dropped beyond either
+///   bound has its guard made accessible again (one `mprotect`) and its span returned to the
+///   heap, where it coalesces with its free neighbours and can serve any later size. A stack
+///   waiting in the list is two of the process's mappings, so whenever carving a new stack fails,
+///   the list is emptied into the heap and the stack carved again before an error is returned.
+/// * **Address space is never returned to the OS.** The heap keeps its arenas for the life of the
+///   process. The pages a stack touched stay resident while it waits in the free list, and after
+///   it goes back to the heap if its span is under 1 MiB, for the next stack carved there; a span
+///   of 1 MiB or more that goes back to the heap gives its pages back to the OS
+///   (`MADV_DONTNEED`: one more system call on a path that already makes one), so that a deep
+///   recursion's large segments do not stay resident after it. So the resident memory kept for
+///   reuse is at most the free list's 64 MiB plus the most that stacks of under 1 MiB have used
+///   at once. [`Stack::heap_stats`] shows what the heap holds.
+/// * **Own mappings.** A stack whose span is larger than an arena, every stack where the OS page
+///   is larger than the heap's (AArch64 kernels with 16 or 64 KiB pages), and a stack the heap
+///   cannot provide (its next arena does not fit under `RLIMIT_AS`, say) is mapped on its own as
+///   before the heap: `mmap` and `mprotect` when made, `munmap` when dropped.
+///
+/// A recycled stack holds whatever its last user left on it; [`Stack::new_zeroed`] hands out one
+/// whose usable part is all zero.
+///
+/// It is registered with valgrind (when running under it) while handed out, and its guard page
+/// is known to splitstack's overflow handler, which reports a fault there as a stack overflow.
 pub struct Stack {
-    map: MmapMut,
+    /// The lowest usable address.
+    bottom: usize,
+    /// The usable length, a multiple of the OS page, with [`OWN_MAPPING`] set when the stack is
+    /// a mapping of its own rather than a span of the stack heap.
+    len_and_origin: usize,
     /// valgrind's id for the stack (0 outside valgrind, which numbers stacks from 1).
     valgrind_id: u32,
     /// The overflow registry's slot for the guard page, or [`NO_GUARD_SLOT`].
@@ -54,15 +112,37 @@ pub struct Stack {
 /// handler). Three words in all keep a `Stack` cheap to move in and out of the caches.
 const NO_GUARD_SLOT: u32 = u32::MAX;
 
+/// The bit of `Stack::len_and_origin` that marks a stack mapped on its own (lengths are whole
+/// pages, so their low bit is free).
+const OWN_MAPPING: usize = 1;
+
 impl Stack {
-    /// Map a stack with at least `size` usable bytes (rounded up to whole pages) above a guard
-    /// page.
+    /// A stack with at least `size` usable bytes (rounded up to whole OS pages) above a guard
+    /// page: a recycled one of that size if the free list has one (its contents are whatever its
+    /// last user left), else one carved from the stack heap, or one mapped on its own (see
+    /// [above](Stack#where-the-memory-comes-from-and-where-it-goes)).
     ///
     /// # Errors
     /// [`ErrorKind::InvalidSize`](crate::ErrorKind::InvalidSize) for a size of 0 or one whose page
     /// rounding or guard overflows; [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) or
     /// [`ErrorKind::MapCountLimit`](crate::ErrorKind::MapCountLimit) when the OS refuses.
     pub fn new(size: usize) -> Result<Stack, Error> {
+        Stack::make(size, false)
+    }
+
+    /// [`Stack::new`], with every usable byte zero: for a stack handed to code that must not see
+    /// what the stack's previous user left on it. Memory that comes fresh from the OS is zero
+    /// already and is not written; a recycled stack's usable part, and the pages of a heap span
+    /// that were used before, are cleared with [`memclr`](crate::memclr), outside every lock.
+    /// Clearing makes every page of the usable part resident.
+    ///
+    /// # Errors
+    /// As [`Stack::new`].
+    pub fn new_zeroed(size: usize) -> Result<Stack, Error> {
+        Stack::make(size, true)
+    }
+
+    fn make(size: usize, zeroed: bool) -> Result<Stack, Error> {
         let page = page_size();
         if size == 0 {
             return Err(Error::invalid_size("a stack of 0 bytes was requested"));
@@ -72,64 +152,298 @@ impl Stack {
                 "stack size {size} overflows when rounded up to whole pages"
             ))
         })?;
-        let total = usable.checked_add(page).ok_or_else(|| {
+        usable.checked_add(page).ok_or_else(|| {
             Error::invalid_size(format!("stack size {size} overflows when its guard page is added"))
         })?;
-        let map = MmapOptions::new()
-            .len(total)
-            .stack()
-            .map_anon()
-            .map_err(|e| Error::os(format!("mapping a stack of {usable} bytes"), e))?;
-        let base = map.as_ptr() as *mut libc::c_void;
-        // SAFETY: [base, base + page) lies inside the mapping just made, which we own.
-        if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
-            let err = std::io::Error::last_os_error();
-            return Err(Error::os("protecting a stack's guard page", err));
-        }
-        let bottom = map.as_ptr() as usize + page;
+        let from_heap = heap_pages(usable, page)
+            .and_then(|npages| stack_heap().take(usable, npages, zeroed).ok());
+        let (bottom, len_and_origin) = match from_heap {
+            Some(bottom) => (bottom, usable),
+            None => (map_own(usable, page)?, usable | OWN_MAPPING),
+        };
         // SAFETY: registers an address range with valgrind; no memory is touched.
         let valgrind_id =
             unsafe { arch::splitstack_valgrind_stack_register(bottom, bottom + usable) } as u32;
         let guard_slot =
-            crate::guard::register(map.as_ptr() as usize).map_or(NO_GUARD_SLOT, |slot| slot as u32);
+            crate::guard::register(bottom - page).map_or(NO_GUARD_SLOT, |slot| slot as u32);
         crate::guard::install_handler();
-        Ok(Stack { map, valgrind_id, guard_slot })
+        Ok(Stack { bottom, len_and_origin, valgrind_id, guard_slot })
     }
 
     /// The highest address (exclusive) of the usable part: where a stack pointer starts. Page
     /// aligned, so 16-byte aligned.
     #[inline]
     pub fn top(&self) -> *mut u8 {
-        self.map.as_ptr().wrapping_add(self.map.len()) as *mut u8
+        (self.bottom + self.len()) as *mut u8
     }
 
     /// The lowest usable address, just above the guard page.
     #[inline]
     pub fn bottom(&self) -> *mut u8 {
-        self.map.as_ptr().wrapping_add(page_size()) as *mut u8
+        self.bottom as *mut u8
     }
 
-    /// Usable bytes, between [`bottom`](Stack::bottom) and [`top`](Stack::top).
+    /// Usable bytes, between [`bottom`](Stack::bottom) and [`top`](Stack::top): the requested
+    /// size rounded up to whole OS pages.
     #[allow(clippy::len_without_is_empty)] // a stack is never empty
     #[inline]
     pub fn len(&self) -> usize {
-        self.map.len() - page_size()
+        self.len_and_origin & !OWN_MAPPING
     }
 
-    /// The guard page's address range `[start, end)`; `end` is [`bottom`](Stack::bottom).
+    /// The guard page's address range `[start, end)`; `end` is [`bottom`](Stack::bottom). One OS
+    /// page, the one the overflow handler reports faults in (see the layout above).
     #[inline]
     pub fn guard(&self) -> core::ops::Range<usize> {
-        let start = self.map.as_ptr() as usize;
-        start..start + page_size()
+        self.bottom - page_size()..self.bottom
+    }
+
+    /// The counters of the process-wide heap stacks are carved from. Stacks waiting in the free
+    /// list count as in use there; `bytes_zeroed` includes the usable parts of recycled stacks
+    /// that [`Stack::new_zeroed`] cleared, `bytes_zeroing_skipped` the fresh pages it did not
+    /// need to. Stacks mapped on their own are not counted.
+    pub fn heap_stats() -> HeapStats {
+        stack_heap().spans.stats()
+    }
+}
+
+impl fmt::Debug for Stack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stack")
+            .field("bottom", &self.bottom())
+            .field("len", &self.len())
+            .field("own_mapping", &(self.len_and_origin & OWN_MAPPING != 0))
+            .finish()
     }
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        // SAFETY: forgets an id this stack registered; the mapping is unmapped after this.
+        // SAFETY: forgets an id this stack registered; the memory is released after this.
         unsafe { arch::splitstack_valgrind_stack_deregister(self.valgrind_id as usize) };
         if self.guard_slot != NO_GUARD_SLOT {
             crate::guard::unregister(self.guard_slot as usize);
         }
+        let len = self.len();
+        // The dead frames of whatever ran on the stack are inaccessible to memcheck; whoever
+        // takes the memory next may write anywhere in it (memclr for new_zeroed, a segment's
+        // record at its top), so it is made accessible again, as uninitialised.
+        // SAFETY: a client request about memory we own; no memory is touched.
+        unsafe { arch::splitstack_valgrind_make_mem_undefined(self.bottom, len) };
+        if self.len_and_origin & OWN_MAPPING != 0 {
+            let page = page_size();
+            // SAFETY: the mapping map_own made for this stack, which nothing uses any more.
+            unsafe { libc::munmap((self.bottom - page) as *mut libc::c_void, len + page) };
+        } else {
+            stack_heap().release(self.bottom, len);
+        }
+    }
+}
+
+/// Heap pages in the span of a stack of `len` usable bytes (a multiple of `page`), or `None` if
+/// it is to be mapped on its own: larger than an arena, or OS pages larger than heap pages.
+#[inline]
+fn heap_pages(len: usize, page: usize) -> Option<usize> {
+    if page > SpanHeap::PAGE_SIZE {
+        return None;
+    }
+    let bytes = len.checked_add(page)?.checked_next_multiple_of(SpanHeap::PAGE_SIZE)?;
+    (bytes <= ARENA_SIZE).then_some(bytes / SpanHeap::PAGE_SIZE)
+}
+
+/// A stack of `len` usable bytes mapped on its own, with a guard page below; returns its bottom.
+fn map_own(len: usize, page: usize) -> Result<usize, Error> {
+    // The caller has checked that this does not overflow.
+    let total = len + page;
+    // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            total,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        let err = std::io::Error::last_os_error();
+        return Err(Error::os(format!("mapping a stack of {len} bytes"), err));
+    }
+    // SAFETY: [base, base + page) lies inside the mapping just made, which we own.
+    if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
+        let err = std::io::Error::last_os_error();
+        // SAFETY: the mapping just made; nothing refers to it.
+        unsafe { libc::munmap(base, total) };
+        return Err(Error::os("protecting a stack's guard page", err));
+    }
+    Ok(base as usize + page)
+}
+
+/// The process-wide stack heap: spans, and the free list of guarded stacks in front of it.
+struct StackHeap {
+    spans: SpanHeap,
+    free: Mutex<FreeStacks>,
+}
+
+/// Dropped stacks kept guarded for reuse: their bottoms, by usable length.
+#[derive(Default)]
+struct FreeStacks {
+    /// One entry per length seen recently (an entry stays when it empties, so that a size that
+    /// comes and goes does not allocate each time), at most [`FREE_SIZES_MAX`].
+    sizes: Vec<FreeSize>,
+    /// Stacks in all entries.
+    count: usize,
+    /// Bytes of their spans.
+    bytes: usize,
+}
+
+struct FreeSize {
+    len: usize,
+    /// Bottoms of free stacks of this length, most recently dropped last.
+    bottoms: Vec<usize>,
+}
+
+fn stack_heap() -> &'static StackHeap {
+    static HEAP: OnceLock<StackHeap> = OnceLock::new();
+    HEAP.get_or_init(|| StackHeap {
+        spans: SpanHeap::for_stacks(),
+        free: Mutex::new(FreeStacks::default()),
+    })
+}
+
+/// Bytes in the span of a heap stack of `len` usable bytes.
+#[inline]
+fn span_bytes(len: usize) -> usize {
+    (len + page_size()).next_multiple_of(SpanHeap::PAGE_SIZE)
+}
+
+impl StackHeap {
+    /// The free list, whose state is consistent between operations (poisoning is ignored).
+    fn free_list(&self) -> MutexGuard<'_, FreeStacks> {
+        self.free.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The bottom of a guarded stack of `len` usable bytes in a span of `npages`: a recycled one,
+    /// or a new one carved from the heap (after emptying the free list into the heap, if the
+    /// first attempt fails).
+    fn take(&self, len: usize, npages: usize, zeroed: bool) -> Result<usize, Error> {
+        if let Some(bottom) = self.free_list().pop(len) {
+            if zeroed {
+                // SAFETY: the usable part of a free stack, ours alone now, mapped read-write.
+                unsafe { memclr_raw(bottom as *mut u8, len) };
+                self.spans.count_zeroed(len);
+            }
+            return Ok(bottom);
+        }
+        self.carve(len, npages, zeroed).or_else(|err| {
+            if self.flush() > 0 {
+                self.carve(len, npages, zeroed)
+            } else {
+                Err(err)
+            }
+        })
+    }
+
+    /// A new stack from the heap: the span's pages below `len` usable bytes become its guard.
+    fn carve(&self, len: usize, npages: usize, zeroed: bool) -> Result<usize, Error> {
+        let guard = npages * SpanHeap::PAGE_SIZE - len;
+        let base = self.spans.alloc_raw(npages, zeroed.then_some(guard))?;
+        // SAFETY: [base, base + guard) is in the span just carved, which nothing else uses.
+        if unsafe { libc::mprotect(base as *mut libc::c_void, guard, libc::PROT_NONE) } != 0 {
+            let err = std::io::Error::last_os_error();
+            self.give_back(base, guard, npages);
+            return Err(Error::os("protecting a stack's guard page", err));
+        }
+        Ok(base + guard)
+    }
+
+    /// A dropped stack goes to the free list, or back to the heap beyond the list's bounds.
+    fn release(&self, bottom: usize, len: usize) {
+        let bytes = span_bytes(len);
+        if self.free_list().push(bottom, len, bytes) {
+            return;
+        }
+        let guard = bytes - len;
+        self.give_back(bottom - guard, guard, bytes / SpanHeap::PAGE_SIZE);
+    }
+
+    /// Makes a span's guard readable again and frees the span to the heap, its pages given back
+    /// to the OS first if it is at least [`RETURN_PAGES_MIN`] long. If the OS refuses to unguard
+    /// it (it should not: this only merges mappings), the span is left out of the heap for good.
+    fn give_back(&self, base: usize, guard: usize, npages: usize) {
+        let rw = libc::PROT_READ | libc::PROT_WRITE;
+        // SAFETY: the guard of a span this heap handed out, which nothing uses any more.
+        if unsafe { libc::mprotect(base as *mut libc::c_void, guard, rw) } != 0 {
+            return;
+        }
+        let bytes = npages * SpanHeap::PAGE_SIZE;
+        // SAFETY: as above; afterwards the span reads as zero.
+        let zero = bytes >= RETURN_PAGES_MIN
+            && unsafe { libc::madvise(base as *mut libc::c_void, bytes, libc::MADV_DONTNEED) } == 0;
+        if zero {
+            // SAFETY: a client request about memory we own; no memory is touched.
+            unsafe { arch::splitstack_valgrind_make_mem_defined(base, bytes) };
+        }
+        // SAFETY: the span alloc_raw returned, not freed since, all readable and writable.
+        unsafe { self.spans.free_raw(base, npages, zero) };
+    }
+
+    /// Empties the free list into the heap; returns how many stacks it held.
+    fn flush(&self) -> usize {
+        let sizes = {
+            let mut free = self.free_list();
+            free.count = 0;
+            free.bytes = 0;
+            std::mem::take(&mut free.sizes)
+        };
+        let mut flushed = 0;
+        for size in sizes {
+            let bytes = span_bytes(size.len);
+            for bottom in size.bottoms {
+                self.give_back(
+                    bottom - (bytes - size.len),
+                    bytes - size.len,
+                    bytes / SpanHeap::PAGE_SIZE,
+                );
+                flushed += 1;
+            }
+        }
+        flushed
+    }
+}
+
+impl FreeStacks {
+    /// The most recently dropped free stack of `len` usable bytes.
+    fn pop(&mut self, len: usize) -> Option<usize> {
+        let size = self.sizes.iter_mut().find(|s| s.len == len)?;
+        let bottom = size.bottoms.pop()?;
+        self.count -= 1;
+        self.bytes -= span_bytes(len);
+        Some(bottom)
+    }
+
+    /// Keeps a dropped stack, unless that would pass a bound; returns whether it was kept.
+    fn push(&mut self, bottom: usize, len: usize, bytes: usize) -> bool {
+        if self.count >= FREE_STACKS_MAX || self.bytes + bytes > FREE_STACK_BYTES_MAX {
+            return false;
+        }
+        let index = match self.sizes.iter().position(|s| s.len == len) {
+            Some(index) => index,
+            None => {
+                if self.sizes.len() >= FREE_SIZES_MAX {
+                    match self.sizes.iter().position(|s| s.bottoms.is_empty()) {
+                        Some(empty) => drop(self.sizes.swap_remove(empty)),
+                        None => return false,
+                    }
+                }
+                self.sizes.push(FreeSize { len, bottoms: Vec::new() });
+                self.sizes.len() - 1
+            }
+        };
+        self.sizes[index].bottoms.push(bottom);
+        self.count += 1;
+        self.bytes += bytes;
+        true
     }
 }

@@ -1,7 +1,7 @@
 //! Fault injection, each case in a child process: with the address space limited
-//! (`RLIMIT_AS`: `Stack::new`, `try_grow`, `Coroutine::with_stack_size`, `SpanHeap::alloc`), and
-//! with `vm.max_map_count` exhausted by live stacks, every allocating entry point returns an
-//! `Err` that says why, and the process works again once memory is back.
+//! (`RLIMIT_AS`: `Stack::new`, `Stack::new_zeroed`, `try_grow`, `Coroutine::with_stack_size`,
+//! `SpanHeap::alloc`), and with `vm.max_map_count` exhausted by live stacks, every allocating
+//! entry point returns an `Err` that says why, and the process works again once memory is back.
 
 mod common;
 
@@ -89,6 +89,32 @@ fn with_the_address_space_limited_allocations_fail_cleanly_and_recover() {
         assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
         // Small requests still fit under the limit.
         assert_eq!(try_grow(64 * 1024, || 3).unwrap(), 3);
+        // A stack larger than an arena is mapped on its own, and refused the same way.
+        let err = Stack::new_zeroed(1 << 40).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
+        // Stacks fill the stack heap's arena; once it would need another (256 MiB, which does
+        // not fit), stacks are mapped on their own while the limit allows, then refused.
+        const EIGHT_MIB: usize = 8 << 20;
+        let before = Stack::heap_stats();
+        let mut held = Vec::new();
+        let err = loop {
+            match Stack::new(EIGHT_MIB) {
+                Ok(stack) => held.push(stack),
+                Err(err) => break err,
+            }
+            assert!(held.len() < 1000, "the address space never ran out");
+        };
+        assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
+        let after = Stack::heap_stats();
+        assert_eq!(after.arenas, before.arenas, "an arena was mapped under the limit");
+        let span_pages = (EIGHT_MIB + splitstack::page_size()).div_ceil(SpanHeap::PAGE_SIZE);
+        let from_heap = (after.pages_in_use - before.pages_in_use) / span_pages;
+        assert!(
+            from_heap > 0 && held.len() > from_heap,
+            "{} stacks, {from_heap} from the heap",
+            held.len()
+        );
+        let held = (held.len(), from_heap);
 
         // SAFETY: restores the limit read above.
         unsafe { libc::setrlimit(libc::RLIMIT_AS, &old) };
@@ -98,7 +124,7 @@ fn with_the_address_space_limited_allocations_fail_cleanly_and_recover() {
         assert_eq!(co.resume(()), CoroutineResult::Return(5));
         let mut span = heap.alloc(BIG / SpanHeap::PAGE_SIZE, true).unwrap();
         assert!(span.as_mut_slice().iter().all(|&b| b == 0));
-        println!("done");
+        println!("held {} stacks of 8 MiB under the limit, {} from the heap; done", held.0, held.1);
         return;
     }
     assert_child_passes(
@@ -119,6 +145,7 @@ fn with_the_map_count_exhausted_stacks_fail_with_the_reason_and_recover() {
             }
             assert!(live.len() < 1 << 20, "the map count never ran out");
         };
+        let zeroed_err = Stack::new_zeroed(4096).unwrap_err();
         let grow_err = try_grow(64 * 1024, || ()).unwrap_err();
         let co_err =
             Coroutine::with_stack_size(64 * 1024, |_: &Yielder<(), ()>, ()| ()).err().unwrap();
@@ -126,19 +153,25 @@ fn with_the_map_count_exhausted_stacks_fail_with_the_reason_and_recover() {
             // Under qemu-user the kernel counts the emulator's own mappings too, which the
             // guest's /proc/self/maps does not show, so the cause cannot be told apart from
             // plain memory exhaustion there: both kinds are acceptable.
-            for e in [&err, &grow_err, &co_err] {
+            for e in [&err, &zeroed_err, &grow_err, &co_err] {
                 assert!(
                     matches!(e.kind(), ErrorKind::MapCountLimit | ErrorKind::OutOfMemory),
                     "{e}"
                 );
             }
         } else {
-            for e in [&err, &grow_err, &co_err] {
+            for e in [&err, &zeroed_err, &grow_err, &co_err] {
                 assert_eq!(e.kind(), ErrorKind::MapCountLimit, "{e}");
                 assert!(e.to_string().contains("vm.max_map_count"), "{e}");
             }
         }
         let held = live.len();
+        // Stacks dropped now wait in the stack heap's free list, still two mappings each; a stack
+        // of another size needs new mappings, which emptying the free list gives back.
+        live.truncate(held - 100);
+        let other = Stack::new(64 * 1024).unwrap();
+        assert_eq!(other.len(), 64 * 1024);
+        drop(other);
         live.truncate(held / 2);
         assert_eq!(try_grow(64 * 1024, || 6).unwrap(), 6);
         let mut co = Coroutine::new(|_: &Yielder<(), ()>, ()| 7);

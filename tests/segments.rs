@@ -94,14 +94,20 @@ fn remaining_stack_tracks_the_current_segment() {
 
 #[test]
 fn two_threads_grow_at_once() {
+    // Small thread stacks, so that a recursion of 20,000 levels (1-2 MiB) splits several times
+    // while staying within ThreadSanitizer's 65,536-frame shadow call stack (ci/tsan.sh runs
+    // this test).
     let handles: Vec<_> = (0..2)
         .map(|t| {
-            std::thread::spawn(move || {
-                let n = 200_000 + t;
-                let sum = deep_sum(n);
-                let stats = machine::stats();
-                (sum, n, stats)
-            })
+            std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    let n = 20_000 + t;
+                    let sum = deep_sum(n);
+                    let stats = machine::stats();
+                    (sum, n, stats)
+                })
+                .unwrap()
         })
         .collect();
     for h in handles {
@@ -153,7 +159,7 @@ fn live_mappings() -> usize {
 }
 
 #[test]
-fn a_threads_cached_segments_are_unmapped_when_it_exits() {
+fn a_threads_cached_segments_are_reused_after_it_exits() {
     if cfg!(feature = "asan") {
         // ASan's allocator maps and keeps memory per thread, so the process's mapping count
         // says nothing about segments there; the plain runs (host, memcheck, qemu) check it.
@@ -161,27 +167,34 @@ fn a_threads_cached_segments_are_unmapped_when_it_exits() {
         return;
     }
     if child_case().as_deref() == Some("thread-exit") {
-        // In a child process, so that no other test maps or unmaps meanwhile. A first thread
-        // that splits nothing leaves behind what glibc keeps of any exited thread (its cached
-        // stack, its malloc arena), so that the second thread's count compares like with like.
-        std::thread::spawn(machine::stats).join().unwrap();
-        let before = live_mappings();
-        let cached = std::thread::spawn(|| {
-            fn nest(levels: u32) {
-                if levels > 0 {
-                    grow(64 * 1024, || nest(levels - 1));
+        // In a child process, so that no other test maps or unmaps meanwhile. A thread's cached
+        // segments go to the process-wide stack heap's free list when it exits (still mapped and
+        // guarded, two mappings each), so a second thread that splits the same way takes them
+        // from there: it leaves the mapping count and the heap as the first thread left them.
+        let run = || {
+            std::thread::spawn(|| {
+                fn nest(levels: u32) {
+                    if levels > 0 {
+                        grow(64 * 1024, || nest(levels - 1));
+                    }
                 }
-            }
-            nest(8);
-            machine::stats().segments_cached
-        })
-        .join()
-        .unwrap();
-        let after = live_mappings();
-        println!("cached={cached} before={before} after={after}");
+                nest(8);
+                machine::stats().segments_cached
+            })
+            .join()
+            .unwrap()
+        };
+        let cached = run();
+        let (before, heap_before) = (live_mappings(), splitstack::Stack::heap_stats());
+        run();
+        let (after, heap_after) = (live_mappings(), splitstack::Stack::heap_stats());
+        println!(
+            "cached={cached} before={before} after={after} heap_before={} heap_after={}",
+            heap_before.bytes_mapped, heap_after.bytes_mapped
+        );
         return;
     }
-    let output = run_child("a_threads_cached_segments_are_unmapped_when_it_exits", "thread-exit");
+    let output = run_child("a_threads_cached_segments_are_reused_after_it_exits", "thread-exit");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "child failed: {:?}\n{stdout}", output.status);
     let line = &stdout[stdout.find("cached=").expect("the child's report")..];
@@ -190,8 +203,9 @@ fn a_threads_cached_segments_are_unmapped_when_it_exits() {
         line[start..].split_whitespace().next().unwrap().parse().unwrap()
     };
     assert_eq!(field("cached="), 8, "{line}");
-    // Eight segments are two mappings each; none may remain after the thread exits.
+    // The second thread's eight segments are the first thread's: nothing new is mapped.
     assert!(field("after=") <= field("before="), "segments leaked past thread exit: {line}");
+    assert_eq!(field("heap_after="), field("heap_before="), "{line}");
 }
 
 #[test]

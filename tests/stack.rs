@@ -30,24 +30,62 @@ fn sizes_round_up_to_whole_pages_and_bounds_are_consistent() {
 #[test]
 fn bad_sizes_are_errors_that_say_why() {
     let page = page_size();
-    let zero = Stack::new(0).unwrap_err();
-    assert_eq!(zero.kind(), ErrorKind::InvalidSize);
-    assert!(zero.to_string().contains("0 bytes"), "{zero}");
-    for size in [usize::MAX, usize::MAX - 1, usize::MAX - page + 2] {
-        let err = Stack::new(size).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidSize, "size {size}: {err}");
-        assert!(err.to_string().contains("overflows"), "{err}");
+    for new in [Stack::new, Stack::new_zeroed] {
+        let zero = new(0).unwrap_err();
+        assert_eq!(zero.kind(), ErrorKind::InvalidSize);
+        assert!(zero.to_string().contains("0 bytes"), "{zero}");
+        for size in [usize::MAX, usize::MAX - 1, usize::MAX - page + 2] {
+            let err = new(size).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidSize, "size {size}: {err}");
+            assert!(err.to_string().contains("overflows"), "{err}");
+        }
+        // Rounds to the last page: the guard page is what overflows.
+        let edge = new(usize::MAX - page + 1).unwrap_err();
+        assert_eq!(edge.kind(), ErrorKind::InvalidSize);
+        assert!(edge.to_string().contains("guard"), "{edge}");
+        // Representable, but more than the OS will map.
+        for size in [1usize << 62, isize::MAX as usize, (isize::MAX as usize) + 1] {
+            let err = new(size).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::OutOfMemory, "size {size}: {err}");
+            assert!(err.to_string().starts_with("splitstack: "), "{err}");
+        }
+        // The process still maps stacks afterwards.
+        assert_eq!(new(3 * page + 1).unwrap().len(), 4 * page);
     }
-    // Rounds to the last page: the guard page is what overflows.
-    let edge = Stack::new(usize::MAX - page + 1).unwrap_err();
-    assert_eq!(edge.kind(), ErrorKind::InvalidSize);
-    assert!(edge.to_string().contains("guard"), "{edge}");
-    // Representable, but more than the OS will map.
-    for size in [1usize << 62, isize::MAX as usize, (isize::MAX as usize) + 1] {
-        let err = Stack::new(size).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::OutOfMemory, "size {size}: {err}");
-        assert!(err.to_string().starts_with("splitstack: "), "{err}");
+}
+
+#[test]
+fn a_stack_is_three_words_and_keeps_its_auto_traits() {
+    fn auto_traits<T: Send + Sync + Unpin + std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    auto_traits::<Stack>();
+    // It is stored in every segment's record and moved in and out of the caches.
+    assert_eq!(std::mem::size_of::<Stack>(), 3 * std::mem::size_of::<usize>());
+}
+
+#[test]
+fn the_guard_page_is_inaccessible_and_the_usable_part_is_not() {
+    for size in [4096, 8192, 12 * 1024, 64 * 1024, 1 << 20] {
+        for _ in 0..2 {
+            // The second round may take the first round's stack back from the free list.
+            let stack = Stack::new(size).unwrap();
+            let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+            let perms = |addr: usize| {
+                let line = maps
+                    .lines()
+                    .find(|line| {
+                        let (lo, hi) =
+                            line.split_whitespace().next().unwrap().split_once('-').unwrap();
+                        let lo = usize::from_str_radix(lo, 16).unwrap();
+                        let hi = usize::from_str_radix(hi, 16).unwrap();
+                        lo <= addr && addr < hi
+                    })
+                    .unwrap_or_else(|| panic!("{addr:#x} is not mapped"));
+                line.split_whitespace().nth(1).unwrap().to_string()
+            };
+            assert_eq!(perms(stack.guard().start), "---p", "size {size}");
+            assert_eq!(perms(stack.guard().end - 1), "---p", "size {size}");
+            assert!(perms(stack.bottom() as usize).starts_with("rw"), "size {size}");
+            assert!(perms(stack.top() as usize - 1).starts_with("rw"), "size {size}");
+        }
     }
-    // The process still maps stacks afterwards.
-    assert_eq!(Stack::new(3 * page + 1).unwrap().len(), 4 * page);
 }

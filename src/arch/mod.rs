@@ -73,6 +73,12 @@ extern "C" {
 
     /// Nonzero when the process runs under valgrind.
     pub(crate) fn splitstack_running_on_valgrind() -> usize;
+
+    /// memcheck: `[addr, addr + len)` is accessible and undefined (a recycled stack).
+    pub(crate) fn splitstack_valgrind_make_mem_undefined(addr: usize, len: usize);
+
+    /// memcheck: `[addr, addr + len)` is accessible and defined (pages that read as zero).
+    pub(crate) fn splitstack_valgrind_make_mem_defined(addr: usize, len: usize);
 }
 
 extern "C-unwind" {
@@ -123,13 +129,14 @@ extern "C" {
     #[cfg(target_arch = "x86_64")]
     pub(crate) fn splitstack_memclr_avx2(ptr: *mut u8, len: usize, nt_from: usize);
 
-    /// Zero `[ptr, ptr + len)` with 64-byte AVX-512F stores; past 256 bytes the first threshold
+    /// Zero `[ptr, ptr + len)` with 64-byte AVX-512 stores; past 256 bytes the first threshold
     /// `len` reaches picks the bulk method: `clzero` from `clzero_from`, non-temporal
     /// `vmovntdq` from `nt_from` (both followed by an `sfence`), `rep stosb` from `stosb_from`,
     /// otherwise an aligned loop. `usize::MAX` turns a method off. (asm/memclr_x86_64_sysv.S)
     ///
     /// # Safety
-    /// `ptr..ptr + len` must be valid for writes, the CPU must support AVX-512F, and, unless
+    /// `ptr..ptr + len` must be valid for writes, the CPU must support AVX-512F, BW and VL
+    /// (masked byte stores at the edges), and, unless
     /// `clzero_from` is `usize::MAX`, CLZERO (CPUID 8000_0008h EBX bit 0).
     #[cfg(target_arch = "x86_64")]
     pub(crate) fn splitstack_memclr_avx512(
