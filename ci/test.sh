@@ -41,6 +41,9 @@ run ci/instruction_gates.sh
 step "tests under AddressSanitizer (nightly; skipped with a message where it cannot be installed)"
 run ci/asan.sh
 
+step "tests under ThreadSanitizer (nightly + rust-src; skipped with a message where they cannot be installed)"
+run ci/tsan.sh
+
 step "fuzzing: a short bounded pass per target (nightly + cargo-fuzz; skipped with a message where they cannot be installed)"
 run ci/fuzz.sh 10
 

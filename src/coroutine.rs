@@ -30,7 +30,7 @@ use crate::arch;
 use crate::context::{swap, Gobuf};
 use crate::error::Error;
 use crate::machine::{self, Bounds};
-use crate::sanitizer::{self, FakeStack, StackBounds};
+use crate::sanitizer::{self, FakeStack, Fiber, StackBounds};
 use crate::stack::{page_size, Stack};
 use std::any::Any;
 use std::marker::PhantomData;
@@ -105,6 +105,10 @@ struct Link<I, Y> {
     caller_fake: FakeStack,
     co_fake: FakeStack,
     caller_stack: StackBounds,
+    /// ThreadSanitizer's fibers for the two sides (unused without the `tsan` feature): the
+    /// coroutine's, made with it, and the resumer's, read at each resume.
+    caller_fiber: Fiber,
+    co_fiber: Fiber,
 }
 
 #[repr(C)]
@@ -184,6 +188,7 @@ impl<I, Y> Yielder<I, Y> {
         unsafe {
             (*link).output.write(value);
             sanitizer::start_switch(Some(&mut (*link).co_fake), (*link).caller_stack);
+            (*link).caller_fiber.switch_to();
             swap(&mut *addr_of_mut!((*link).co), &*addr_of!((*link).caller), SUSPENDED);
             (*link).caller_stack = sanitizer::finish_switch((*link).co_fake);
             if (*link).cancel {
@@ -272,6 +277,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                     caller_fake: FakeStack::NONE,
                     co_fake: FakeStack::NONE,
                     caller_stack: StackBounds::default(),
+                    caller_fiber: Fiber::current(),
+                    co_fiber: Fiber::create(),
                 },
                 result: None,
             });
@@ -297,10 +304,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// panic payload if its closure panics (the coroutine is then done).
     #[inline(always)]
     pub fn resume(&mut self, input: I) -> CoroutineResult<Y, R> {
-        match self.state {
-            State::Suspended => {}
-            State::Fresh => self.state = State::Suspended,
-            State::Done => resumed_after_finishing(),
+        if self.state != State::Suspended {
+            self.start_or_refuse();
         }
         let shared = self.shared;
         // SAFETY: `shared` is the record at the top of our stack; the coroutine is suspended (or
@@ -315,6 +320,16 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             return CoroutineResult::Yield(unsafe { (*shared).link.output.assume_init_read() });
         }
         self.finished()
+    }
+
+    /// `resume` of a coroutine that is not suspended: a fresh one starts; a finished one panics.
+    #[inline(always)]
+    fn start_or_refuse(&mut self) {
+        match self.state {
+            State::Fresh => self.state = State::Suspended,
+            State::Done => resumed_after_finishing(),
+            State::Suspended => {}
+        }
     }
 
     /// The coroutine switched out for the last time: its result, and its stack back to the
@@ -355,6 +370,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 StackBounds::new(co.limit, co.base - co.limit),
             );
             machine::exchange_bounds(&mut (*link).other_bounds);
+            (*link).caller_fiber = Fiber::current();
+            (*link).co_fiber.switch_to();
             let word =
                 swap(&mut *addr_of_mut!((*link).caller), &*addr_of!((*link).co), shared as usize);
             machine::exchange_bounds(&mut (*link).other_bounds);
@@ -366,6 +383,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// The coroutine has switched out for the last time: its stack goes back to the cache.
     fn finish(&mut self) {
         self.state = State::Done;
+        // SAFETY: the coroutine runs no more; its fiber is not the current one.
+        unsafe { (*self.shared).link.co_fiber.destroy() };
         // SAFETY: nothing runs on the stack any more and it is taken exactly once (state Done).
         let stack = unsafe { ManuallyDrop::take(&mut self.stack) };
         release_stack(stack);
@@ -435,6 +454,7 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usiz
         (*shared).result = Some(result);
         // This context ends here: no fake stack to keep.
         sanitizer::start_switch(None, (*link).caller_stack);
+        (*link).caller_fiber.switch_to();
         arch::splitstack_gogo(addr_of!((*link).caller), FINISHED)
     }
 }
@@ -466,7 +486,8 @@ fn take_stack(len: usize) -> Result<Stack, Error> {
     machine::with_pool(|m| m.take_pooled(len))
 }
 
-/// Back to this thread's pool (or unmapped, if the thread is exiting).
+/// Back to this thread's pool (or to the process-wide stack heap, if the pool is full or the
+/// thread is exiting).
 #[inline]
 fn release_stack(stack: Stack) {
     machine::with_pool(|m| m.pool_release(stack));

@@ -98,3 +98,75 @@ cfg_if::cfg_if! {
         }
     }
 }
+
+/// ThreadSanitizer's fiber handle for one side of a coroutine switch (the `tsan` feature): each
+/// coroutine runs as a TSan fiber of its own, so that TSan keeps a separate shadow call stack per
+/// coroutine, and each switch is announced with `__tsan_switch_to_fiber` just before it happens.
+/// Switches synchronize (flag 0): both sides run on one thread, one after the other. Segments
+/// need no fiber: a split is a call and a return on the same logical stack. Zero-sized without
+/// the feature.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fiber(#[cfg(feature = "tsan")] *mut core::ffi::c_void);
+
+cfg_if::cfg_if! {
+    if #[cfg(feature = "tsan")] {
+        extern "C" {
+            fn __tsan_get_current_fiber() -> *mut core::ffi::c_void;
+            fn __tsan_create_fiber(flags: core::ffi::c_uint) -> *mut core::ffi::c_void;
+            fn __tsan_destroy_fiber(fiber: *mut core::ffi::c_void);
+            fn __tsan_switch_to_fiber(fiber: *mut core::ffi::c_void, flags: core::ffi::c_uint);
+        }
+
+        impl Fiber {
+            /// A new fiber, for a coroutine that has not run yet.
+            #[inline(always)]
+            pub(crate) fn create() -> Fiber {
+                // SAFETY: TSan's documented fiber API.
+                Fiber(unsafe { __tsan_create_fiber(0) })
+            }
+
+            /// The fiber running now (the resumer's, at a resume).
+            #[inline(always)]
+            pub(crate) fn current() -> Fiber {
+                // SAFETY: TSan's documented fiber API.
+                Fiber(unsafe { __tsan_get_current_fiber() })
+            }
+
+            /// Announces the switch to this fiber, just before it happens.
+            #[inline(always)]
+            pub(crate) fn switch_to(self) {
+                // SAFETY: TSan's documented fiber API; the fiber is live.
+                unsafe { __tsan_switch_to_fiber(self.0, 0) }
+            }
+
+            /// Frees a coroutine's fiber once the coroutine runs no more (not the current one).
+            #[inline(always)]
+            pub(crate) fn destroy(self) {
+                // SAFETY: TSan's documented fiber API; created by `create`, destroyed once.
+                unsafe { __tsan_destroy_fiber(self.0) }
+            }
+        }
+    } else {
+        impl Fiber {
+            /// Without the `tsan` feature: nothing.
+            #[inline(always)]
+            pub(crate) fn create() -> Fiber {
+                Fiber()
+            }
+
+            /// Without the `tsan` feature: nothing.
+            #[inline(always)]
+            pub(crate) fn current() -> Fiber {
+                Fiber()
+            }
+
+            /// Without the `tsan` feature: nothing.
+            #[inline(always)]
+            pub(crate) fn switch_to(self) {}
+
+            /// Without the `tsan` feature: nothing.
+            #[inline(always)]
+            pub(crate) fn destroy(self) {}
+        }
+    }
+}
