@@ -103,6 +103,11 @@ const _: () = {
 struct Call<F, R> {
     f: ManuallyDrop<F>,
     value: MaybeUninit<R>,
+    /// With the `asan` feature, a panic is caught on the segment and continued after the
+    /// unsplit: ASan's fiber bookkeeping follows a switch announced on both sides, not an unwind
+    /// from one stack to another (ending the segment's context in the landing pad crashed it).
+    #[cfg(feature = "asan")]
+    panic: Option<Box<dyn std::any::Any + Send>>,
 }
 
 /// What `morestack` calls on the segment: runs the closure behind `arg` (a `*mut Call<F, R>`),
@@ -117,7 +122,15 @@ unsafe extern "C-unwind" fn run_call<F: FnOnce() -> R, R>(arg: usize) -> usize {
     sanitizer::finish_switch(FakeStack::NONE);
     // SAFETY: morestack calls this once per Call, and try_grow never drops `f` itself.
     let f = unsafe { ManuallyDrop::take(&mut call.f) };
+    #[cfg(not(feature = "asan"))]
     call.value.write(f());
+    #[cfg(feature = "asan")]
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(value) => {
+            call.value.write(value);
+        }
+        Err(payload) => call.panic = Some(payload),
+    }
     arg
 }
 
@@ -139,7 +152,9 @@ pub(crate) unsafe extern "C" fn splitstack_oldstack(stktop: *mut Stktop) -> usiz
         let cret = m.cret;
         m.cret = 0;
         // The segment's context ends here; the old stack's bounds are in the Stktop.
-        let old = StackBounds::new(top.old.limit, top.old.base - top.old.limit);
+        // Wrapping: a thread stack whose bounds were never learnt is recorded as
+        // (LIMIT_UNKNOWN, 0); under ASan try_grow learns them first.
+        let old = StackBounds::new(top.old.limit, top.old.base.wrapping_sub(top.old.limit));
         sanitizer::start_switch(None, old);
         cret
     }
@@ -160,7 +175,8 @@ impl Drop for UnwoundSplit {
         // thread's.
         unsafe {
             let old = (*self.stktop).old;
-            sanitizer::start_switch(None, StackBounds::new(old.limit, old.base - old.limit));
+            let size = old.base.wrapping_sub(old.limit);
+            sanitizer::start_switch(None, StackBounds::new(old.limit, size));
             sanitizer::finish_switch(self.fake);
             (*machine::m_ptr()).pop_segment(self.stktop);
         }
@@ -202,9 +218,19 @@ fn segment_size_error(segment_size: usize) -> Error {
 pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Error> {
     let len = segment_len(segment_size)?;
     let m = machine::m_ptr();
+    // ASan is told the old stack's bounds at the unsplit, so they must be known: learn the
+    // thread's own if this is its first use of splitstack. (Otherwise they need not be: the
+    // unsplit reinstalls whatever was there, and the next check learns them.)
+    #[cfg(feature = "asan")]
+    current_m();
     // SAFETY: `m` is this thread's M; the &mut lives only for this statement.
     let stktop = unsafe { (*m).push_segment(len)? };
-    let mut call = Call { f: ManuallyDrop::new(f), value: MaybeUninit::uninit() };
+    let mut call = Call {
+        f: ManuallyDrop::new(f),
+        value: MaybeUninit::uninit(),
+        #[cfg(feature = "asan")]
+        panic: None,
+    };
     let call_ptr = &mut call as *mut Call<F, R> as usize;
     let mut unwound = UnwoundSplit { stktop, fake: FakeStack::NONE };
     // SAFETY: the segment is ours alone until popped below, and stays mapped (its Stktop owns
@@ -221,6 +247,10 @@ pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Err
         sanitizer::finish_switch(fake);
         (*m).pop_segment(stktop);
         debug_assert_eq!(word, call_ptr, "splitstack: the unsplit returned another word");
+        #[cfg(feature = "asan")]
+        if let Some(payload) = call.panic.take() {
+            std::panic::resume_unwind(payload);
+        }
         Ok(call.value.assume_init())
     }
 }

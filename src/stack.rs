@@ -73,9 +73,12 @@ const FREE_SIZES_MAX: usize = 64;
 ///   inaccessible with one `mprotect`.
 /// * **The free list.** A dropped stack keeps its guard and waits in a process-wide free list for
 ///   the next `Stack::new` of its `len()`, which takes it without any system call. The list holds
-///   at most 1,024 stacks and 64 MiB of spans (guards included); a stack dropped beyond either
-///   bound has its guard made accessible again (one `mprotect`) and its span returned to the
-///   heap, where it coalesces with its free neighbours and can serve any later size. A stack
+///   at most 1,024 stacks and 64 MiB of spans (guards included). When a dropped stack would pass
+///   either bound, stacks of other sizes leave first (the oldest of the size the list holds most
+///   of), so that the sizes in use now are kept rather than those of a past burst; a stack that
+///   still does not fit (or alone exceeds 64 MiB) is not kept. A stack leaving the list has its
+///   guard made accessible again (one `mprotect`) and its span returned to the heap, where it
+///   coalesces with its free neighbours and can serve any later size. A stack
 ///   waiting in the list is two of the process's mappings, so whenever carving a new stack fails,
 ///   the list is emptied into the heap and the stack carved again before an error is returned.
 /// * **Address space is never returned to the OS.** The heap keeps its arenas for the life of the
@@ -361,11 +364,18 @@ impl StackHeap {
     /// A dropped stack goes to the free list, or back to the heap beyond the list's bounds.
     fn release(&self, bottom: usize, len: usize) {
         let bytes = span_bytes(len);
-        if self.free_list().push(bottom, len, bytes) {
-            return;
+        let mut evicted = Vec::new();
+        let kept = self.free_list().push(bottom, len, bytes, &mut evicted);
+        // Outside the lock: each is a system call.
+        for (other, other_len) in evicted {
+            let other_bytes = span_bytes(other_len);
+            let guard = other_bytes - other_len;
+            self.give_back(other - guard, guard, other_bytes / SpanHeap::PAGE_SIZE);
         }
-        let guard = bytes - len;
-        self.give_back(bottom - guard, guard, bytes / SpanHeap::PAGE_SIZE);
+        if !kept {
+            let guard = bytes - len;
+            self.give_back(bottom - guard, guard, bytes / SpanHeap::PAGE_SIZE);
+        }
     }
 
     /// Makes a span's guard readable again and frees the span to the heap, its pages given back
@@ -423,10 +433,35 @@ impl FreeStacks {
         Some(bottom)
     }
 
-    /// Keeps a dropped stack, unless that would pass a bound; returns whether it was kept.
-    fn push(&mut self, bottom: usize, len: usize, bytes: usize) -> bool {
-        if self.count >= FREE_STACKS_MAX || self.bytes + bytes > FREE_STACK_BYTES_MAX {
+    /// Keeps a dropped stack; returns whether it was kept. When keeping it would pass a bound,
+    /// free stacks of other sizes make room first (the oldest of the size with the most), so
+    /// that the sizes in use now win over the ones a past burst left behind; those go into
+    /// `evicted`, for the caller to give back to the heap. Without other sizes to give up, the
+    /// stack itself is not kept.
+    fn push(
+        &mut self,
+        bottom: usize,
+        len: usize,
+        bytes: usize,
+        evicted: &mut Vec<(usize, usize)>,
+    ) -> bool {
+        if bytes > FREE_STACK_BYTES_MAX {
             return false;
+        }
+        while self.count >= FREE_STACKS_MAX || self.bytes + bytes > FREE_STACK_BYTES_MAX {
+            let victim = self
+                .sizes
+                .iter_mut()
+                .filter(|s| s.len != len && !s.bottoms.is_empty())
+                .max_by_key(|s| s.bottoms.len());
+            let Some(victim) = victim else {
+                return false;
+            };
+            let oldest = victim.bottoms.remove(0);
+            let victim_len = victim.len;
+            self.count -= 1;
+            self.bytes -= span_bytes(victim_len);
+            evicted.push((oldest, victim_len));
         }
         let index = match self.sizes.iter().position(|s| s.len == len) {
             Some(index) => index,
