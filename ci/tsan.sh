@@ -8,8 +8,6 @@
 # - the three deep-recursion tests (1,000,000 levels of maybe_grow, on the thread, in a coroutine
 #   and the doubling check) recurse far deeper than TSan's shadow call stack (65,536 frames per
 #   thread), which TSan does not grow: it faults past its end, with or without splitstack;
-# - a_threads_cached_segments_are_reused_after_it_exits counts the process's mappings, which
-#   TSan's own per-thread allocator changes (the plain, memcheck and qemu runs check it).
 # Where nightly or rust-src cannot be installed, says so and skips (exit 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +35,6 @@ RUSTFLAGS="-Zsanitizer=thread" CARGO_TARGET_DIR=target/tsan \
     --test span_heap --test stress --test segments --test coroutine --no-fail-fast -- \
     --skip a_million_levels_of_maybe_grow \
     --skip maybe_grow_doubles_the_stack_it_leaves \
-    --skip a_threads_cached_segments_are_reused_after_it_exits \
     >"$log" 2>&1 || status=$?
 grep -E '^test result|Running ' "$log" >&2 || true
 reports=$(grep -c 'WARNING: ThreadSanitizer' "$log" || true)

@@ -1,9 +1,6 @@
 //! Segmented stacks: deep recursion, the hot split, m.cret, panics across segments, threads, bad
-//! sizes.
+//! sizes. What a thread's exit does with its cached segments is in tests/stack_heap.rs.
 
-mod common;
-
-use common::{child_case, run_child};
 use splitstack::{grow, machine, maybe_grow, remaining_stack, try_grow, ErrorKind};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -151,61 +148,6 @@ fn hot_split_of_a_new_size_does_not_thrash_a_cache_full_of_other_sizes() {
     }
     let mapped = machine::stats().segments_mapped - before.segments_mapped;
     assert_eq!(mapped, 1, "a hot split after the cache filled up mapped {mapped} segments");
-}
-
-/// Mappings in this process now.
-fn live_mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps").unwrap().lines().count()
-}
-
-#[test]
-fn a_threads_cached_segments_are_reused_after_it_exits() {
-    if cfg!(feature = "asan") {
-        // ASan's allocator maps and keeps memory per thread, so the process's mapping count
-        // says nothing about segments there; the plain runs (host, memcheck, qemu) check it.
-        eprintln!("skipped under the asan feature");
-        return;
-    }
-    if child_case().as_deref() == Some("thread-exit") {
-        // In a child process, so that no other test maps or unmaps meanwhile. A thread's cached
-        // segments go to the process-wide stack heap's free list when it exits (still mapped and
-        // guarded, two mappings each), so a second thread that splits the same way takes them
-        // from there: it leaves the mapping count and the heap as the first thread left them.
-        let run = || {
-            std::thread::spawn(|| {
-                fn nest(levels: u32) {
-                    if levels > 0 {
-                        grow(64 * 1024, || nest(levels - 1));
-                    }
-                }
-                nest(8);
-                machine::stats().segments_cached
-            })
-            .join()
-            .unwrap()
-        };
-        let cached = run();
-        let (before, heap_before) = (live_mappings(), splitstack::Stack::heap_stats());
-        run();
-        let (after, heap_after) = (live_mappings(), splitstack::Stack::heap_stats());
-        println!(
-            "cached={cached} before={before} after={after} heap_before={} heap_after={}",
-            heap_before.bytes_mapped, heap_after.bytes_mapped
-        );
-        return;
-    }
-    let output = run_child("a_threads_cached_segments_are_reused_after_it_exits", "thread-exit");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "child failed: {:?}\n{stdout}", output.status);
-    let line = &stdout[stdout.find("cached=").expect("the child's report")..];
-    let field = |name: &str| -> usize {
-        let start = line.find(name).unwrap() + name.len();
-        line[start..].split_whitespace().next().unwrap().parse().unwrap()
-    };
-    assert_eq!(field("cached="), 8, "{line}");
-    // The second thread's eight segments are the first thread's: nothing new is mapped.
-    assert!(field("after=") <= field("before="), "segments leaked past thread exit: {line}");
-    assert_eq!(field("heap_after="), field("heap_before="), "{line}");
 }
 
 #[test]
