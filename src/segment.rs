@@ -161,25 +161,19 @@ pub(crate) unsafe extern "C" fn splitstack_oldstack(stktop: *mut Stktop) -> usiz
 }
 
 /// The end of a split whose closure panicked: the panic unwound through `morestack` to the
-/// landing pad of [`try_grow`], on the old stack, where this guard is dropped. It ends the
-/// segment's context as `oldstack` would have and returns the segment. The normal unsplit
-/// forgets the guard and does the same inline.
+/// landing pad of [`try_grow`], on the old stack, where this guard is dropped and returns the
+/// segment. The normal unsplit forgets the guard and does the same inline. There is no sanitizer
+/// bookkeeping to end here: with the `asan` feature the panic is caught on the segment and never
+/// unwinds through `morestack` (see [`Call`]).
 struct UnwoundSplit {
     stktop: *mut Stktop,
-    fake: FakeStack,
 }
 
 impl Drop for UnwoundSplit {
     fn drop(&mut self) {
         // SAFETY: the split has ended (its closure unwound out of the segment); the M is this
         // thread's.
-        unsafe {
-            let old = (*self.stktop).old;
-            let size = old.base.wrapping_sub(old.limit);
-            sanitizer::start_switch(None, StackBounds::new(old.limit, size));
-            sanitizer::finish_switch(self.fake);
-            (*machine::m_ptr()).pop_segment(self.stktop);
-        }
+        unsafe { (*machine::m_ptr()).pop_segment(self.stktop) }
     }
 }
 
@@ -232,7 +226,7 @@ pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Err
         panic: None,
     };
     let call_ptr = &mut call as *mut Call<F, R> as usize;
-    let mut unwound = UnwoundSplit { stktop, fake: FakeStack::NONE };
+    let unwound = UnwoundSplit { stktop };
     // SAFETY: the segment is ours alone until popped below, and stays mapped (its Stktop owns
     // the mapping); stktop lies at its top, 16-byte aligned, filled in but for the gobuf, which
     // morestack saves. The closure and its value live in `call`, on this stack, which stays put
@@ -240,9 +234,9 @@ pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Err
     // `unwound` pops the segment; otherwise the unsplit has come back through oldstack.
     unsafe {
         let own = (*stktop).own;
-        sanitizer::start_switch(Some(&mut unwound.fake), StackBounds::new(own.limit, len));
+        let mut fake = FakeStack::NONE;
+        sanitizer::start_switch(Some(&mut fake), StackBounds::new(own.limit, len));
         let word = arch::morestack(call_ptr, run_call::<F, R>, stktop);
-        let fake = unwound.fake;
         core::mem::forget(unwound);
         sanitizer::finish_switch(fake);
         (*m).pop_segment(stktop);
