@@ -14,6 +14,12 @@
 #define GOBUF_BASE 24  /* LLVM's base-pointer register, which asm! may not clobber: rbx / x19 */
 #define GOBUF_SIZE 32
 
+/* Link: the head of a coroutine's shared record (src/coroutine.rs): each side's saved stack
+ * pointer while it is switched away (at it: the resume pc, then rbx and rbp on x86-64, x19 and
+ * x29 on AArch64). */
+#define LINK_PARENT_SP 0    /* the resumer's */
+#define LINK_CO_SP     8    /* the coroutine's */
+
 /* Stktop: the record at the top of every stack segment (src/segment.rs). */
 #define STKTOP_GOBUF    0   /* Gobuf of the frame that called morestack: where lessstack returns */
 #define STKTOP_M        32  /* *mut M of the thread that owns the segment */

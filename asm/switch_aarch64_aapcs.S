@@ -98,20 +98,22 @@ FUNC_END(trampoline)
 
 /*
  * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine.rs). Never call
- * from Rust. The twin of the x86-64 one: CFI over sp (DW_OP_breg31 = 0x8f) finds the resumer's
- * Gobuf through the word at the initial sp; the return address column is x30 (30), and x29 (29)
- * and x19 (19) take the places of rbp and rbx.
- * In:       sp = 16-byte aligned, [sp] = address of the resumer's Gobuf, x19 = entry,
- *           x0 = arg (already the first argument register), x29 = 0
- * Out:      never returns
+ * from Rust. The twin of the x86-64 one, reached by the first resume's `br x16`
+ * (arch::co_switch), which has already saved the resumer's context and loaded the coroutine's
+ * initial one: x19 = entry, x29 = 0, sp 32 bytes above Link.co_sp, at the word that points to
+ * Link.parent_sp. CFI over sp (DW_OP_breg31 = 0x8f) finds the resumer's context there:
+ * [0] its resume pc (x30's column), [8] x19, [16] x29, and its stack pointer is parent_sp + 32.
+ * In:       x1 = the Link, x19 = entry, x29 = 0, [sp] = &Link.parent_sp
+ * Out:      never returns; entry(link) runs
  * Clobbers: n/a
- * Frame:    none (blr pushes nothing); sp stays at the Gobuf-pointer slot
+ * Frame:    none (blr pushes nothing); sp stays at the Link-pointer slot
  */
 FUNC_BEGIN(coroutine_trampoline)
-    .cfi_escape 0x0f, 6, 0x8f, 0, 0x06, 0x23, GOBUF_SP, 0x06
-    .cfi_escape 0x10, 30, 5, 0x8f, 0, 0x06, 0x23, GOBUF_PC
-    .cfi_escape 0x10, 29, 5, 0x8f, 0, 0x06, 0x23, GOBUF_FP
-    .cfi_escape 0x10, 19, 5, 0x8f, 0, 0x06, 0x23, GOBUF_BASE
-    blr  x19                             /* entry(arg) -> ! */
+    .cfi_escape 0x0f, 6, 0x8f, 0, 0x06, 0x06, 0x23, 32
+    .cfi_escape 0x10, 30, 4, 0x8f, 0, 0x06, 0x06
+    .cfi_escape 0x10, 19, 6, 0x8f, 0, 0x06, 0x06, 0x23, 8
+    .cfi_escape 0x10, 29, 6, 0x8f, 0, 0x06, 0x06, 0x23, 16
+    mov  x0, x1                          /* first argument: the Link */
+    blr  x19                             /* entry(link) -> ! */
     brk  #0                              /* not reached: entry never returns */
 FUNC_END(coroutine_trampoline)

@@ -108,39 +108,46 @@ FUNC_END(trampoline)
 
 /*
  * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine.rs). Never call
- * from Rust. Like splitstack_trampoline, but its CFI continues unwinding and backtraces into the
- * coroutine's resumer, whose context the resume saved in a Gobuf (Link.caller) that a word at
- * the coroutine's initial stack pointer points to.
- * In:       rsp = 16-byte aligned, [rsp] = address of the resumer's Gobuf, rbx = entry,
- *           rax = arg, rbp = 0
- * Out:      never returns
+ * from Rust. The first resume's `call [rdx]` (arch::co_switch) lands here, on the resumer's
+ * stack, so it first does that function's landing: save the resumer's stack pointer in the
+ * Link, switch to the coroutine's initial context and pop rbx (the entry function) and rbp (0).
+ * Its CFI continues unwinding and backtraces into the resumer, whose saved stack pointer sits in
+ * the Link that a word at the coroutine's initial stack pointer points to.
+ * In:       rsp = the resumer's, [rsp] = its resume pc; rsi = the Link, rdx = the initial context
+ * Out:      never returns; entry(link) runs
  * Clobbers: n/a
- * Frame:    the return address pushed by `call` only; rsp stays at the Gobuf-pointer slot
+ * Frame:    the return address pushed by `call` only; rsp stays at the Link-pointer slot
  *
  *   +----------------------+  stack top
  *   | coroutine record,    |
  *   | closure              |
  *   +----------------------+
- *   | &resumer Gobuf       |  <- rsp at the first instruction
+ *   | &Link.parent_sp      |  16-byte aligned; rsp after the pops
  *   +----------------------+
- *   | return address       |  pushed by `call rbx`
+ *   | 0 (rbp)              |
+ *   | entry (rbx)          |
+ *   | this trampoline (pc) |  <- Link.co_sp before the first resume (rdx)
  *   +----------------------+
- *   | entry's frames ...   |
+ *   | entry's frames ...   |  (from the return address `call rbx` pushes over the context)
  *
+ * The resumer's context, at Link.parent_sp: [0] its resume pc, [8] rbx, [16] rbp, and its
+ * stack pointer before the switch pushed them is parent_sp + 24.
  * CFI, each a DWARF expression over rsp (DW_OP_breg7 0 = 0x77 0x00), then DW_OP_deref (0x06)
- * to load the Gobuf's address, DW_OP_plus_uconst (0x23) a field offset:
- *   DW_CFA_def_cfa_expression (0x0f), 6 bytes: ... GOBUF_SP, DW_OP_deref: the CFA is the
- *     resumer's saved sp;
- *   DW_CFA_expression (0x10) for rip (16), 5 bytes: ... GOBUF_PC: the return address is the
- *     resumer's saved pc; the same for rbp (6) at GOBUF_FP and rbx (3) at GOBUF_BASE.
- * Offsets are below 128, so each ULEB128 operand is the one byte written.
+ * twice to load parent_sp, DW_OP_plus_uconst (0x23) an offset:
+ *   DW_CFA_def_cfa_expression (0x0f), 6 bytes: ... + 24: the CFA is the resumer's stack pointer;
+ *   DW_CFA_expression (0x10) for rip (16), 4 bytes: its resume pc is at parent_sp; for rbx (3),
+ *   6 bytes, at + 8; for rbp (6), 6 bytes, at + 16.
  */
 FUNC_BEGIN(coroutine_trampoline)
-    .cfi_escape 0x0f, 6, 0x77, 0, 0x06, 0x23, GOBUF_SP, 0x06
-    .cfi_escape 0x10, 16, 5, 0x77, 0, 0x06, 0x23, GOBUF_PC
-    .cfi_escape 0x10, 6, 5, 0x77, 0, 0x06, 0x23, GOBUF_FP
-    .cfi_escape 0x10, 3, 5, 0x77, 0, 0x06, 0x23, GOBUF_BASE
-    mov  rdi, rax                        /* first argument: arg */
-    call rbx                             /* entry(arg) -> ! */
+    mov  [rsi + LINK_PARENT_SP], rsp     /* the resumer's context */
+    lea  rsp, [rdx + 8]                  /* past our pc */
+    pop  rbx                             /* entry */
+    pop  rbp                             /* 0 */
+    .cfi_escape 0x0f, 6, 0x77, 0, 0x06, 0x06, 0x23, 24
+    .cfi_escape 0x10, 16, 4, 0x77, 0, 0x06, 0x06
+    .cfi_escape 0x10, 3, 6, 0x77, 0, 0x06, 0x06, 0x23, 8
+    .cfi_escape 0x10, 6, 6, 0x77, 0, 0x06, 0x06, 0x23, 16
+    mov  rdi, rsi                        /* first argument: the Link */
+    call rbx                             /* entry(link) -> ! */
     ud2                                  /* not reached: entry never returns */
 FUNC_END(coroutine_trampoline)

@@ -9,25 +9,29 @@
 //!
 //! ```text
 //!   top      -> +------------------------+
-//!               | Shared<I, Y, R>        |  Link (caller and coroutine Gobufs, input,
+//!               | Shared<I, Y, R>        |  Link (the two sides' saved stack pointers, input,
 //!               |                        |  output, the stack bounds of the side not running),
 //!               |                        |  then the result
 //!               +------------------------+
 //!               | F (the closure)        |  moved out when the coroutine starts
 //!               +------------------------+
-//!               | &Link.caller           |  <- sp when the coroutine starts (16-byte aligned)
+//!               | &Link.parent_sp        |  <- sp when entry is called (16-byte aligned)
 //!               +------------------------+
+//!               | initial context        |  the trampoline, entry, a zero frame pointer
+//!               +------------------------+  <- Link.co_sp before the first resume
 //!               | the coroutine's frames |
 //!   bottom   -> +------------------------+
 //!               | guard page             |
 //! ```
+//!
+//! A side that is switched away is only a stack pointer, with its resume pc and the two
+//! registers `asm!` cannot clobber stored at it (`arch::co_switch`).
 //!
 //! Every switch in also installs the coroutine's stack limit (and every switch out restores the
 //! resumer's), so [`maybe_grow`](crate::maybe_grow) inside a coroutine checks, and grows from,
 //! the coroutine's own stack, whose segments belong to it.
 
 use crate::arch;
-use crate::context::{swap, Gobuf};
 use crate::error::Error;
 use crate::machine::{self, Bounds};
 use crate::sanitizer::{self, FakeStack, Fiber, StackBounds};
@@ -85,10 +89,10 @@ const FINISHED: usize = 1;
 /// [`Yielder`] can name it.
 #[repr(C)]
 struct Link<I, Y> {
-    /// The resumer's context, saved by each resume; the trampoline's CFI reads it.
-    caller: Gobuf,
-    /// The coroutine's context, saved by each suspend.
-    co: Gobuf,
+    /// The resumer's saved stack pointer, stored by each resume; the trampoline's CFI reads it.
+    parent_sp: usize,
+    /// The coroutine's saved stack pointer, stored by each suspend.
+    co_sp: usize,
     /// The value the resumer passes in: written by every resume and taken by the coroutine
     /// when it runs (not written by the resume that cancels).
     input: MaybeUninit<I>,
@@ -118,6 +122,15 @@ struct Shared<I, Y, R> {
     /// The closure's outcome, once it has returned or panicked.
     result: Option<Result<R, Box<dyn Any + Send>>>,
 }
+
+/// Offsets of the two stack-pointer slots in every `Link` (asm/offsets.h: LINK_PARENT_SP,
+/// LINK_CO_SP), which `arch::co_switch` takes as constants.
+const LINK_PARENT_SP: usize = 0;
+const LINK_CO_SP: usize = 8;
+const _: () = {
+    assert!(core::mem::offset_of!(Link<u8, u8>, parent_sp) == LINK_PARENT_SP);
+    assert!(core::mem::offset_of!(Link<u8, u8>, co_sp) == LINK_CO_SP);
+};
 
 /// The payload that unwinds a suspended coroutine that is being dropped.
 struct Cancelled;
@@ -189,7 +202,7 @@ impl<I, Y> Yielder<I, Y> {
             (*link).output.write(value);
             sanitizer::start_switch(Some(&mut (*link).co_fake), (*link).caller_stack);
             (*link).caller_fiber.switch_to();
-            swap(&mut *addr_of_mut!((*link).co), &*addr_of!((*link).caller), SUSPENDED);
+            arch::co_switch::<LINK_CO_SP, LINK_PARENT_SP>(link.cast(), SUSPENDED);
             (*link).caller_stack = sanitizer::finish_switch((*link).co_fake);
             if (*link).cancel {
                 resume_unwind(Box::new(Cancelled));
@@ -244,7 +257,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         let top = stack.top() as usize;
         let shared = align_down(top - size_of::<Shared<I, Y, R>>(), align_of::<Shared<I, Y, R>>());
         let closure = align_down(shared - size_of::<F>(), align_of::<F>().max(16));
-        let sp = align_down(closure - size_of::<usize>(), 16);
+        let link_word = align_down(closure - size_of::<usize>(), 16);
+        let sp = link_word - arch::CO_CONTEXT_BYTES;
         // Leave the coroutine at least a page below its record and closure.
         if sp < stack.bottom() as usize + page_size() {
             let too_big = Error::invalid_size(format!(
@@ -256,20 +270,14 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             return Err(too_big);
         }
         let shared = shared as *mut Shared<I, Y, R>;
-        // SAFETY: the three places lie inside the stack, which nothing runs on yet, and are
-        // aligned for their types; the entry function takes `f` back out exactly once, or Drop
-        // drops it if the coroutine never starts.
+        // SAFETY: the places lie inside the stack, which nothing runs on yet, and are aligned
+        // for their types; the entry function takes `f` back out exactly once, or Drop drops it
+        // if the coroutine never starts.
         unsafe {
             shared.write(Shared {
                 link: Link {
-                    caller: Gobuf::new_empty(),
-                    co: Gobuf {
-                        sp,
-                        pc: arch::splitstack_coroutine_trampoline as unsafe extern "C" fn()
-                            as usize,
-                        fp: 0,
-                        base: entry::<I, Y, R, F> as unsafe extern "C" fn(usize) -> ! as usize,
-                    },
+                    parent_sp: 0,
+                    co_sp: sp,
                     input: MaybeUninit::uninit(),
                     output: MaybeUninit::uninit(),
                     other_bounds: Bounds { limit: stack.bottom() as usize, base: top },
@@ -283,7 +291,16 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 result: None,
             });
             (closure as *mut F).write(f);
-            (sp as *mut usize).write(addr_of!((*shared).link.caller) as usize);
+            (link_word as *mut usize).write(addr_of!((*shared).link.parent_sp) as usize);
+            // The initial context, as a switch leaves it (arch::co_switch): the pc, then the
+            // base register (here the entry function, which the trampoline calls) and the frame
+            // pointer (0, which ends frame-pointer walks), then padding on AArch64.
+            let context = sp as *mut usize;
+            context.write(arch::splitstack_coroutine_trampoline as unsafe extern "C" fn() as usize);
+            context.add(1).write(entry::<I, Y, R, F> as unsafe extern "C" fn(usize) -> ! as usize);
+            for word in 2..arch::CO_CONTEXT_BYTES / size_of::<usize>() {
+                context.add(word).write(0);
+            }
         }
         Ok(Coroutine {
             stack: ManuallyDrop::new(stack),
@@ -319,7 +336,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             // switch that brought SUSPENDED here, and nothing has read it since.
             return CoroutineResult::Yield(unsafe { (*shared).link.output.assume_init_read() });
         }
-        self.finished()
+        // Built here rather than in `finished`, so that a caller matching on the result knows
+        // which variant each path holds.
+        CoroutineResult::Return(self.finished())
     }
 
     /// `resume` of a coroutine that is not suspended: a fresh one starts; a finished one panics.
@@ -332,18 +351,18 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         }
     }
 
-    /// The coroutine switched out for the last time: its result, and its stack back to the
-    /// pool. Out of line, to keep the inlined resume short.
+    /// The coroutine switched out for the last time: its return value (or its panic, continued
+    /// here), and its stack back to the pool. Out of line, to keep the inlined resume short.
     #[cold]
     #[inline(never)]
-    fn finished(&mut self) -> CoroutineResult<Y, R> {
+    fn finished(&mut self) -> R {
         // SAFETY: the coroutine set `result` before its last switch out, and runs no more.
         let result = unsafe { (*self.shared).result.take() };
         self.finish();
         match result
             .expect("splitstack: a coroutine switched out with neither a value nor a result")
         {
-            Ok(value) => CoroutineResult::Return(value),
+            Ok(value) => value,
             Err(payload) => resume_unwind(payload),
         }
     }
@@ -372,8 +391,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             machine::exchange_bounds(&mut (*link).other_bounds);
             (*link).caller_fiber = Fiber::current();
             (*link).co_fiber.switch_to();
-            let word =
-                swap(&mut *addr_of_mut!((*link).caller), &*addr_of!((*link).co), shared as usize);
+            let word = arch::co_switch_in::<LINK_PARENT_SP, LINK_CO_SP>(link.cast());
             machine::exchange_bounds(&mut (*link).other_bounds);
             sanitizer::finish_switch((*link).caller_fake);
             word
@@ -437,7 +455,7 @@ unsafe fn drop_closure<F>(closure: *mut u8) {
 }
 
 /// The coroutine's first function, called by `splitstack_coroutine_trampoline` with the address
-/// of the shared record: runs the closure under `catch_unwind` and switches out for good.
+/// of the shared record (its Link comes first): runs the closure under `catch_unwind` and switches out for good.
 unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usize) -> ! {
     let shared = arg as *mut Shared<I, Y, R>;
     // SAFETY: the first resume passes the record's address; the closure lies just below it
@@ -455,7 +473,7 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usiz
         // This context ends here: no fake stack to keep.
         sanitizer::start_switch(None, (*link).caller_stack);
         (*link).caller_fiber.switch_to();
-        arch::splitstack_gogo(addr_of!((*link).caller), FINISHED)
+        arch::co_exit::<LINK_PARENT_SP>(link.cast(), FINISHED)
     }
 }
 

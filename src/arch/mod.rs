@@ -51,10 +51,11 @@ extern "C" {
     /// stack. Never call from Rust: it is only ever jumped to through a prepared [`Gobuf`].
     pub(crate) fn splitstack_trampoline();
 
-    /// First instruction of a coroutine: like `splitstack_trampoline`, but its CFI continues
-    /// unwinding into the resumer through the Gobuf whose address is stored at the initial
-    /// stack pointer. Never call from Rust: only jumped to through a Gobuf made by
-    /// [`crate::coroutine`].
+    /// First instruction of a coroutine, reached by the first resume's `co_switch`: calls the
+    /// entry function with the coroutine's Link, and its CFI continues unwinding into the
+    /// resumer, whose saved stack pointer is in the Link that a word at the initial stack
+    /// pointer points to. Never call from Rust: only reached through the initial context that
+    /// [`crate::coroutine`] writes.
     pub(crate) fn splitstack_coroutine_trampoline();
 
     /// The return address of every function `splitstack_morestack` calls: parks the return
