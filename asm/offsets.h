@@ -14,11 +14,10 @@
 #define GOBUF_BASE 24  /* LLVM's base-pointer register, which asm! may not clobber: rbx / x19 */
 #define GOBUF_SIZE 32
 
-/* Link: the head of a coroutine's shared record (src/coroutine.rs): each side's saved stack
- * pointer while it is switched away (at it: the resume pc, then rbx and rbp on x86-64, x19 and
- * x29 on AArch64). */
-#define LINK_PARENT_SP 0    /* the resumer's */
-#define LINK_CO_SP     8    /* the coroutine's */
+/* Link: the head of a coroutine's shared record (src/coroutine.rs): the resumer's context, its
+ * stack pointer while the coroutine runs (at it: the resume pc, then rbx and rbp on x86-64, x19,
+ * x29 and a pad word on AArch64). */
+#define LINK_PARENT_SP 0
 
 /* Stktop: the record at the top of every stack segment (src/segment.rs). */
 #define STKTOP_GOBUF    0   /* Gobuf of the frame that called morestack: where lessstack returns */

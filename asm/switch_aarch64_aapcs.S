@@ -99,21 +99,26 @@ FUNC_END(trampoline)
 /*
  * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine.rs). Never call
  * from Rust. The twin of the x86-64 one, reached by the first resume's `br x16`
- * (arch::co_switch), which has already saved the resumer's context and loaded the coroutine's
- * initial one: x19 = entry, x29 = 0, sp 32 bytes above Link.co_sp, at the word that points to
- * Link.parent_sp. CFI over sp (DW_OP_breg31 = 0x8f) finds the resumer's context there:
- * [0] its resume pc (x30's column), [8] x19, [16] x29, and its stack pointer is parent_sp + 32.
- * In:       x1 = the Link, x19 = entry, x29 = 0, [sp] = &Link.parent_sp
+ * (arch::co_switch), which has stored the resumer's context, handed it over in x13 and loaded
+ * the coroutine's initial one: x19 = entry, x29 = the Link, sp 32 bytes above the initial
+ * context, at the word that points to Link.parent_sp. It stores the resumer's context there and
+ * clears x29, which ends frame-pointer walks; CFI over sp
+ * (DW_OP_breg31 = 0x8f) finds it: [0] its resume pc (x30's column), [8] x19, [16] x29, and its
+ * stack pointer is parent_sp + 32.
+ * In:       x13 = the resumer's context, x19 = entry, x29 = the Link,
+ *           [sp] = &Link.parent_sp
  * Out:      never returns; entry(link) runs
  * Clobbers: n/a
  * Frame:    none (blr pushes nothing); sp stays at the Link-pointer slot
  */
 FUNC_BEGIN(coroutine_trampoline)
+    mov  x0, x29                         /* first argument: the Link */
+    mov  x29, #0
+    str  x13, [x0, #LINK_PARENT_SP]      /* the resumer's context */
     .cfi_escape 0x0f, 6, 0x8f, 0, 0x06, 0x06, 0x23, 32
     .cfi_escape 0x10, 30, 4, 0x8f, 0, 0x06, 0x06
     .cfi_escape 0x10, 19, 6, 0x8f, 0, 0x06, 0x06, 0x23, 8
     .cfi_escape 0x10, 29, 6, 0x8f, 0, 0x06, 0x06, 0x23, 16
-    mov  x0, x1                          /* first argument: the Link */
     blr  x19                             /* entry(link) -> ! */
     brk  #0                              /* not reached: entry never returns */
 FUNC_END(coroutine_trampoline)

@@ -109,11 +109,11 @@ FUNC_END(trampoline)
 /*
  * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine.rs). Never call
  * from Rust. The first resume's `call [rdx]` (arch::co_switch) lands here, on the resumer's
- * stack, so it first does that function's landing: save the resumer's stack pointer in the
- * Link, switch to the coroutine's initial context and pop rbx (the entry function) and rbp (0).
- * Its CFI continues unwinding and backtraces into the resumer, whose saved stack pointer sits in
- * the Link that a word at the coroutine's initial stack pointer points to.
- * In:       rsp = the resumer's, [rsp] = its resume pc; rsi = the Link, rdx = the initial context
+ * stack, so it first does what a landing would: switch to the coroutine's initial context, pop
+ * rbx (the entry function) and the Link (from the frame pointer's slot), store the resumer's
+ * context (its stack pointer) in the Link and clear rbp, which ends frame-pointer walks. Its CFI continues unwinding and backtraces into the resumer, whose context sits in the
+ * Link that a word at the coroutine's initial stack pointer points to.
+ * In:       rsp = the resumer's, [rsp] = its resume pc; rdx = the initial context
  * Out:      never returns; entry(link) runs
  * Clobbers: n/a
  * Frame:    the return address pushed by `call` only; rsp stays at the Link-pointer slot
@@ -124,14 +124,16 @@ FUNC_END(trampoline)
  *   +----------------------+
  *   | &Link.parent_sp      |  16-byte aligned; rsp after the pops
  *   +----------------------+
- *   | 0 (rbp)              |
+ *   | the Link (rbp)       |
  *   | entry (rbx)          |
- *   | this trampoline (pc) |  <- Link.co_sp before the first resume (rdx)
+ *   | this trampoline (pc) |  <- the initial context (rdx)
  *   +----------------------+
  *   | entry's frames ...   |  (from the return address `call rbx` pushes over the context)
  *
- * The resumer's context, at Link.parent_sp: [0] its resume pc, [8] rbx, [16] rbp, and its
- * stack pointer before the switch pushed them is parent_sp + 24.
+ * The resumer's context, at Link.parent_sp: [0] its resume pc, [8] rbx, [16] rbp, and its stack
+ * pointer before the switch pushed them is parent_sp + 24. The Link is rewritten by each resume
+ * (the coroutine stores the context its landing hands out), so backtraces always reach the
+ * current resumer.
  * CFI, each a DWARF expression over rsp (DW_OP_breg7 0 = 0x77 0x00), then DW_OP_deref (0x06)
  * twice to load parent_sp, DW_OP_plus_uconst (0x23) an offset:
  *   DW_CFA_def_cfa_expression (0x0f), 6 bytes: ... + 24: the CFA is the resumer's stack pointer;
@@ -139,15 +141,16 @@ FUNC_END(trampoline)
  *   6 bytes, at + 8; for rbp (6), 6 bytes, at + 16.
  */
 FUNC_BEGIN(coroutine_trampoline)
-    mov  [rsi + LINK_PARENT_SP], rsp     /* the resumer's context */
+    mov  rax, rsp                        /* the resumer's context */
     lea  rsp, [rdx + 8]                  /* past our pc */
     pop  rbx                             /* entry */
-    pop  rbp                             /* 0 */
+    pop  rdi                             /* the Link: entry's argument */
+    mov  [rdi + LINK_PARENT_SP], rax
+    xor  ebp, ebp
     .cfi_escape 0x0f, 6, 0x77, 0, 0x06, 0x06, 0x23, 24
     .cfi_escape 0x10, 16, 4, 0x77, 0, 0x06, 0x06
     .cfi_escape 0x10, 3, 6, 0x77, 0, 0x06, 0x06, 0x23, 8
     .cfi_escape 0x10, 6, 6, 0x77, 0, 0x06, 0x06, 0x23, 16
-    mov  rdi, rsi                        /* first argument: the Link */
     call rbx                             /* entry(link) -> ! */
     ud2                                  /* not reached: entry never returns */
 FUNC_END(coroutine_trampoline)

@@ -25,10 +25,57 @@ pub const COROUTINE_POOL_CAPACITY: usize = 64;
 #[repr(C, align(16))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Bounds {
-    /// The lowest usable address.
+    /// The lowest usable address, 64-byte aligned, with log2 of the stack's size (rounded up)
+    /// in its low 6 bits: a limit word (see [`limit_word`]).
     pub(crate) limit: usize,
     /// The highest address, exclusive.
     pub(crate) base: usize,
+}
+
+/// Bits of a limit word that hold log2 of the stack's size; the address is 64-byte aligned.
+const LIMIT_SIZE_MASK: usize = 63;
+
+/// The limit word of the stack `[bottom, base)`: `bottom` (64-byte aligned) with log2 of the
+/// size, rounded up, in its low 6 bits.
+///
+/// The inlined check compares the word itself, which is at most 63 bytes above `bottom`: a
+/// check that much stricter, at no cost. The size is there for the one slow-path reader that
+/// needs it, [`current_stack_size`]: a coroutine switch moves only the limit word between the
+/// thread-local and the coroutine's stack (`arch::co_switch`), so `base` is not kept up to date
+/// (except with the `asan` feature).
+#[inline]
+pub(crate) fn limit_word(bottom: usize, base: usize) -> usize {
+    debug_assert_eq!(bottom & LIMIT_SIZE_MASK, 0, "splitstack: a stack bottom not 64-byte aligned");
+    let size = base.saturating_sub(bottom).max(1);
+    let log2 = usize::BITS - (size - 1).leading_zeros();
+    bottom | log2 as usize
+}
+
+/// The lowest usable address in a limit word.
+#[inline]
+pub(crate) fn limit_address(limit: usize) -> usize {
+    limit & !LIMIT_SIZE_MASK
+}
+
+/// The size of the current stack (the thread's own, a segment or a coroutine's), rounded up to
+/// a power of two, from its limit word; 0 if the thread's bounds were never learnt.
+pub(crate) fn current_stack_size() -> usize {
+    let limit = stack_limit();
+    if limit == LIMIT_UNKNOWN {
+        return 0;
+    }
+    match limit & LIMIT_SIZE_MASK {
+        0 => 0,
+        log2 => 1 << log2,
+    }
+}
+
+/// The address of this thread's limit word, which a coroutine caches in its Link for the
+/// switch (a coroutine never leaves its thread).
+#[inline(always)]
+pub(crate) fn limit_cell() -> *mut usize {
+    // SAFETY: a place computation in this thread's cell; nothing is read or written.
+    STACK_BOUNDS.with(|cell| unsafe { core::ptr::addr_of_mut!((*cell.as_ptr()).limit) })
 }
 
 /// The current stack's limit: one load.
@@ -48,11 +95,12 @@ pub(crate) const LIMIT_UNKNOWN: usize = usize::MAX / 2;
 pub(crate) const MAX_RED_ZONE: usize = usize::MAX / 4;
 
 thread_local! {
-    /// `limit` is the lowest usable address of the stack this thread runs on now (Go's
-    /// `stackguard`, without Go's slack), `base` its highest address, exclusive (Go's
-    /// `stackbase`): the thread's own stack, a segment or a coroutine's stack. One 16-byte
-    /// thread-local without a destructor, so that the check reads one word and a coroutine
-    /// switch exchanges both in two instructions.
+    /// `limit` is the limit word ([`limit_word`]) of the stack this thread runs on now (Go's
+    /// `stackguard`, without Go's slack): the thread's own stack, a segment or a coroutine's
+    /// stack. `base` is its highest address, exclusive (Go's `stackbase`), kept exact only with
+    /// the `asan` feature, its one reader: without it a coroutine switch moves only the limit and
+    /// leaves `base` stale. One thread-local without a destructor, so that the check reads one
+    /// word.
     pub(crate) static STACK_BOUNDS: Cell<Bounds> =
         const { Cell::new(Bounds { limit: LIMIT_UNKNOWN, base: 0 }) };
 
@@ -472,20 +520,23 @@ pub(crate) fn with_m<T>(f: impl FnOnce(&mut M) -> T) -> T {
     f(unsafe { &mut *current_m() })
 }
 
-/// Exchanges the current stack's bounds with `other`: a switch between contexts on different
-/// stacks installs the incoming one's bounds and keeps the outgoing one's. Touches only a
-/// destructor-free thread-local, so it works at any point of a thread's life.
+/// Exchanges the current stack's `base` with `other`: with the `asan` feature, a coroutine
+/// switch does this next to moving the limit, so that ASan is told exact bounds.
+#[cfg(feature = "asan")]
 #[inline(always)]
-pub(crate) fn exchange_bounds(other: &mut Bounds) {
-    // SAFETY: the cell and `other` are distinct, aligned, valid Bounds; no reference to the
+pub(crate) fn exchange_base(other: &mut usize) {
+    // SAFETY: the cell's field and `other` are distinct, aligned words; no reference to the
     // cell's contents is live.
-    STACK_BOUNDS.with(|cell| unsafe { core::ptr::swap_nonoverlapping(cell.as_ptr(), other, 1) });
+    STACK_BOUNDS.with(|cell| unsafe {
+        core::ptr::swap_nonoverlapping(core::ptr::addr_of_mut!((*cell.as_ptr()).base), other, 1)
+    });
 }
 
 /// Reads the thread's own stack bounds into STACK_BOUNDS; called while running on that stack.
 #[cold]
 fn learn_thread_stack() {
-    let (limit, base) = thread_stack_bounds();
+    let (bottom, base) = thread_stack_bounds();
+    let limit = limit_word(bottom.next_multiple_of(LIMIT_SIZE_MASK + 1), base);
     STACK_BOUNDS.with(|bounds| bounds.set(Bounds { limit, base }));
 }
 

@@ -21,7 +21,7 @@
 use crate::arch;
 use crate::context::Gobuf;
 use crate::error::Error;
-use crate::machine::{self, current_m, stack_limit, Bounds, M, MAX_RED_ZONE, STACK_BOUNDS};
+use crate::machine::{self, current_m, stack_limit, Bounds, M, MAX_RED_ZONE};
 use crate::sanitizer::{self, FakeStack, StackBounds};
 use crate::stack::{page_size, Stack};
 use std::mem::{ManuallyDrop, MaybeUninit};
@@ -76,7 +76,10 @@ impl Stktop {
             m,
             segment_size: stack.len(),
             old: Bounds { limit: 0, base: 0 },
-            own: Bounds { limit: stack.bottom() as usize, base: stack.top() as usize },
+            own: Bounds {
+                limit: machine::limit_word(stack.bottom() as usize, stack.top() as usize),
+                base: stack.top() as usize,
+            },
             next: core::ptr::null_mut(),
             free: 1,
             stack: ManuallyDrop::new(stack),
@@ -154,7 +157,8 @@ pub(crate) unsafe extern "C" fn splitstack_oldstack(stktop: *mut Stktop) -> usiz
         // The segment's context ends here; the old stack's bounds are in the Stktop.
         // Wrapping: a thread stack whose bounds were never learnt is recorded as
         // (LIMIT_UNKNOWN, 0); under ASan try_grow learns them first.
-        let old = StackBounds::new(top.old.limit, top.old.base.wrapping_sub(top.old.limit));
+        let bottom = machine::limit_address(top.old.limit);
+        let old = StackBounds::new(bottom, top.old.base.wrapping_sub(bottom));
         sanitizer::start_switch(None, old);
         cret
     }
@@ -235,7 +239,8 @@ pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Err
     unsafe {
         let own = (*stktop).own;
         let mut fake = FakeStack::NONE;
-        sanitizer::start_switch(Some(&mut fake), StackBounds::new(own.limit, len));
+        let bottom = machine::limit_address(own.limit);
+        sanitizer::start_switch(Some(&mut fake), StackBounds::new(bottom, len));
         let word = arch::morestack(call_ptr, run_call::<F, R>, stktop);
         core::mem::forget(unwound);
         sanitizer::finish_switch(fake);
@@ -302,8 +307,7 @@ fn maybe_grow_slow<R, F: FnOnce() -> R>(red_zone: usize, segment_size: usize, f:
         // Twice the stack we are leaving, as Go doubles its stacks: a deep recursion then takes
         // a handful of segments, which the thread's cache keeps, instead of hundreds that it
         // would map and unmap on every descent. Only touched pages become resident.
-        let current = STACK_BOUNDS.with(|cell| cell.get());
-        let doubled = current.base.saturating_sub(current.limit).saturating_mul(2);
+        let doubled = machine::current_stack_size().saturating_mul(2);
         let size = segment_size
             .max(needed.saturating_add(MIN_SEGMENT_SIZE))
             .max(doubled.min(MAX_DOUBLED_SEGMENT));

@@ -89,86 +89,60 @@ pub(crate) unsafe fn swap_out_of_line(save: *mut Gobuf, resume: *const Gobuf, ar
     ret
 }
 
-/// The body of [`co_switch`]: x29 and x19 are stored and loaded around the switch, every other
-/// register is declared clobbered. Operands: the own and target slots' offsets, then x1 = link
-/// and x0.
-macro_rules! co_switch_asm {
-    ($own:expr, $target:expr, $($operands:tt)*) => {
+/// Bytes a suspended side of a coroutine keeps at its saved stack pointer (its context): the
+/// resume pc, x19, x29 and a pad word (what [`co_switch`] stores), as
+/// `splitstack_coroutine_trampoline` reads them.
+pub(crate) const CO_CONTEXT_BYTES: usize = 32;
+
+/// The coroutine switch (src/coroutine.rs), the twin of the x86-64 one: suspend this side and
+/// resume the other, whose context is `target`; returns the other side's context when it
+/// switches back. Without a `call` that pushes, each side stores its pc and registers itself
+/// and hands its context over in x13; the last switch out (`co_exit`) hands over the Link
+/// instead.
+///
+/// # Safety
+/// As the x86-64 `co_switch`.
+#[inline(always)]
+pub(crate) unsafe fn co_switch(target: usize) -> usize {
+    let other: usize;
+    // SAFETY: the caller upholds the contract; x29 and x19 are stored and loaded around the
+    // switch, every other register is declared clobbered.
+    unsafe {
         asm_clobbering_all!(
             "adr x16, 2f",                   // our resume pc
             "stp x16, x19, [sp, #-32]!",     // [sp] = pc, [sp + 8] = x19
             "str x29, [sp, #16]",            // [sp + 16] = x29
-            "mov x16, sp",
-            "str x16, [x1, #{own}]",         // our context
-            "ldr x17, [x1, #{target}]",      // the other side's
-            "ldp x16, x19, [x17]",
-            "ldr x29, [x17, #16]",
-            "add sp, x17, #32",
+            "mov x13, sp",                   // our context, for the other side's landing
+            "ldp x16, x19, [x2]",            // the other side's
+            "ldr x29, [x2, #16]",
+            "add sp, x2, #32",
             "br x16",                        // x16: a register BTI admits at `bti c`
             "2:",
-            "hint #36",                      // bti j
-            own = const $own,
-            target = const $target,
-            $($operands)*
+            "hint #36",                      // bti j; x13 = the other side's context
+            inout("x2") target => _,
+            lateout("x13") other,
         )
     };
+    other
 }
 
-/// Bytes a suspended side of a coroutine keeps at its saved stack pointer: the resume pc, x19,
-/// x29 and a pad word (what [`co_switch`] stores), as `splitstack_coroutine_trampoline` reads
-/// them.
-pub(crate) const CO_CONTEXT_BYTES: usize = 32;
-
-/// The coroutine switch (src/coroutine.rs), the twin of the x86-64 one: suspend this side,
-/// whose slot in the coroutine's `Link` is `OWN`, and resume the other, whose saved stack pointer
-/// is the word at `link + TARGET`; returns the word in x0 that the other side sends when it
-/// switches back. Without a `call` that pushes, each side stores its own stack pointer.
-///
-/// # Safety
-/// `link` points to a live coroutine `Link` whose `TARGET` slot holds a context saved by this
-/// function (on the other side, with `OWN` and `TARGET` exchanged) or made by
-/// `Coroutine::start`, whose stack is mapped.
-#[inline(always)]
-pub(crate) unsafe fn co_switch<const OWN: usize, const TARGET: usize>(
-    link: *mut u8,
-    word: usize,
-) -> usize {
-    let ret: usize;
-    // SAFETY: the caller upholds the contract.
-    unsafe { co_switch_asm!(OWN, TARGET, in("x1") link, inout("x0") word => ret,) };
-    ret
-}
-
-/// [`co_switch`] sending no word (the coroutine's side reads none).
-///
-/// # Safety
-/// As [`co_switch`].
-#[inline(always)]
-pub(crate) unsafe fn co_switch_in<const OWN: usize, const TARGET: usize>(link: *mut u8) -> usize {
-    let ret: usize;
-    // SAFETY: the caller upholds the contract.
-    unsafe { co_switch_asm!(OWN, TARGET, in("x1") link, lateout("x0") ret,) };
-    ret
-}
-
-/// The coroutine's last switch: resume the side whose context is at `link + TARGET`, sending
-/// `word`; this stack is abandoned.
+/// The coroutine's last switch: resume the resumer, whose context is `target`, handing over
+/// `link` as this side's context; this stack is abandoned.
 ///
 /// # Safety
 /// As [`co_switch`]; nothing on the current stack runs again.
 #[inline(always)]
-pub(crate) unsafe fn co_exit<const TARGET: usize>(link: *mut u8, word: usize) -> ! {
+pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
     // SAFETY: the caller upholds the contract.
     unsafe {
         asm!(
-            "ldr x17, [x1, #{target}]",
-            "ldp x16, x19, [x17]",
-            "ldr x29, [x17, #16]",
-            "add sp, x17, #32",
+            "mov x13, x1",
+            "ldp x16, x19, [x2]",
+            "ldr x29, [x2, #16]",
+            "add sp, x2, #32",
             "br x16",
-            target = const TARGET,
             in("x1") link,
-            in("x0") word,
+            in("x2") target,
             options(noreturn),
         )
     }

@@ -67,86 +67,66 @@ pub(crate) unsafe fn swap(save: *mut Gobuf, resume: *const Gobuf, arg: usize) ->
     ret
 }
 
-/// The body of [`co_switch`]: rbp and rbx are pushed and popped around the switch, every other
-/// register is declared clobbered. Operands: the target slot's offset, then rsi = link and rax.
-macro_rules! co_switch_asm {
-    ($target:expr, $($operands:tt)*) => {
-        asm_clobbering_all!(
-            "push rbp",
-            "push rbx",
-            "mov rdx, [rsi + {target}]",     // the other side's stack pointer
-            "call qword ptr [rdx]",          // push our resume pc, jump to the other side's
-            "mov [rsi + {target}], rsp",     // landing: save the other side's stack pointer
-            "lea rsp, [rdx + 8]",            // rdx = our stack pointer, as the other side read it
-            "pop rbx",
-            "pop rbp",
-            target = const $target,
-            $($operands)*
-        )
-    };
-}
-
-/// Bytes a suspended side of a coroutine keeps at its saved stack pointer: the resume pc, then
-/// rbx, then rbp (what [`co_switch`] pushes), as `splitstack_coroutine_trampoline` reads them.
+/// Bytes a suspended side of a coroutine keeps at its saved stack pointer (its context): the
+/// resume pc, then rbx and rbp (what [`co_switch`] pushes), as
+/// `splitstack_coroutine_trampoline` reads them.
 pub(crate) const CO_CONTEXT_BYTES: usize = 24;
 
-/// The coroutine switch (src/coroutine.rs): suspend this side and resume the other, whose saved
-/// stack pointer is the word at `link + TARGET`; returns the word in rax that the other side
-/// sends when it switches back. `TARGET` is the resumed side's slot in the coroutine's `Link`
-/// (`LINK_CO_SP` to resume the coroutine, `LINK_PARENT_SP` to suspend it).
+/// The coroutine switch (src/coroutine.rs): suspend this side and resume the other, whose
+/// context is `target`; returns the other side's context when it switches back to this one.
 ///
-/// A context is only a stack pointer: this side pushes rbp and rbx, and `call [rdx]` pushes
-/// its resume pc and jumps to the other side's, read from the other stack. Neither side stores
-/// its own stack pointer: the code after the `call` (the landing) stores the stack pointer of
-/// whoever called into it, in the slot the caller named. This is 8 instructions a switch
-/// against the [`swap`] Gobuf's 10, and no argument setup: both sides pass the same `link` in
-/// rsi. The `call`s are never matched by `ret`s, which costs the return-stack predictor nothing
+/// A context is only a stack pointer: this side pushes rbp and rbx, and `call [rdx]` pushes its
+/// resume pc and jumps to the other side's, read from the other stack. The code after the `call`
+/// (the landing) runs when the other side switches back the same way, with rdx holding this
+/// side's context as the other side had it: `xchg rdx, rsp` takes the stack back and leaves the
+/// other side's context in rdx, the register the next switch takes it in. Then the landing
+/// skips its pc and pops its registers. The last switch out (`co_exit`) hands over the
+/// coroutine's Link as its context instead, to say that the coroutine has finished.
+///
+/// The `call`s are never matched by `ret`s, which costs the return-stack predictor nothing
 /// while the two sides ping-pong (each `ret` in between pairs with its own `call`). The landing
 /// has no `endbr64`: the coroutine switch does not support CET's indirect-branch tracking.
 ///
 /// # Safety
-/// `link` points to a live coroutine `Link` whose `TARGET` slot holds a context saved by this
-/// function (on the other side, naming this side's slot) or made by `Coroutine::start`, whose
-/// stack is mapped; the other side stores this side's context in this side's slot when it
-/// switches back.
+/// `target` is a context the other side saved with this function, or the coroutine's initial
+/// one, whose stack is mapped and whose frames are live; this side's context stays valid until
+/// the other side resumes it.
 #[inline(always)]
-pub(crate) unsafe fn co_switch<const OWN: usize, const TARGET: usize>(
-    link: *mut u8,
-    word: usize,
-) -> usize {
-    let ret: usize;
-    // SAFETY: the caller upholds the contract.
-    unsafe { co_switch_asm!(TARGET, in("rsi") link, inout("rax") word => ret,) };
-    ret
+pub(crate) unsafe fn co_switch(target: usize) -> usize {
+    let other: usize;
+    // SAFETY: the caller upholds the contract; rbp and rbx are pushed and popped around the
+    // switch, every other register is declared clobbered.
+    unsafe {
+        asm_clobbering_all!(
+            "push rbp",
+            "push rbx",
+            "call qword ptr [rdx]",          // push our resume pc, jump to the other side's
+            "xchg rdx, rsp",                 // landing: our stack back, the caller's context out
+            "pop rcx",                       // our pc, spent
+            "pop rbx",
+            "pop rbp",
+            inout("rdx") target => other,
+        )
+    };
+    other
 }
 
-/// [`co_switch`] sending no word (the coroutine's side reads none).
-///
-/// # Safety
-/// As [`co_switch`].
-#[inline(always)]
-pub(crate) unsafe fn co_switch_in<const OWN: usize, const TARGET: usize>(link: *mut u8) -> usize {
-    let ret: usize;
-    // SAFETY: the caller upholds the contract.
-    unsafe { co_switch_asm!(TARGET, in("rsi") link, lateout("rax") ret,) };
-    ret
-}
-
-/// The coroutine's last switch (its entry function's end): resume the side whose context is at
-/// `link + TARGET`, sending `word`; this stack is abandoned.
+/// The coroutine's last switch (its entry function's end): resume the resumer, whose context is
+/// `target`, handing over `link` as this side's context (see [`co_switch`]); this stack is
+/// abandoned.
 ///
 /// # Safety
 /// As [`co_switch`]; nothing on the current stack runs again.
 #[inline(always)]
-pub(crate) unsafe fn co_exit<const TARGET: usize>(link: *mut u8, word: usize) -> ! {
-    // SAFETY: the caller upholds the contract.
+pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
+    // SAFETY: the caller upholds the contract. rsp points into the Link's stack, at the record,
+    // until the landing's xchg: a signal in between runs below the record, over dead frames.
     unsafe {
         asm!(
-            "mov rdx, [rsi + {target}]",
-            "jmp qword ptr [rdx]",           // the other side's landing saves a dead sp
-            target = const TARGET,
+            "mov rsp, rsi",
+            "jmp qword ptr [rdx]",
             in("rsi") link,
-            in("rax") word,
+            in("rdx") target,
             options(noreturn),
         )
     }
