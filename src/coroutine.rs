@@ -10,7 +10,8 @@
 //! ```text
 //!   top      -> +------------------------+
 //!               | Shared<I, Y, R>        |  Link (the resumer's context, both sides' stack
-//!               |                        |  limits, input, output), then the result
+//!               |                        |  limits, input, output), then the return value
+//!               |                        |  or panic payload
 //!               +------------------------+
 //!               | F (the closure)        |  moved out when the coroutine starts
 //!               +------------------------+
@@ -134,8 +135,13 @@ struct Link<I, Y> {
 struct Shared<I, Y, R> {
     /// First, so that a `*mut Link` and a `*mut Shared` are the same address.
     link: Link<I, Y>,
-    /// The closure's outcome, once it has returned or panicked.
-    result: Option<Result<R, Box<dyn Any + Send>>>,
+    /// The closure's return value, written when it returns (then `panic` stays `None`). Kept
+    /// apart from the panic payload so that it is written and read as an `R`: an
+    /// `Option<Result<R, _>>` written field by field and read back whole stalls the read on
+    /// store-to-load forwarding.
+    value: MaybeUninit<R>,
+    /// The panic payload, if the closure panicked (a cancellation's included).
+    panic: Option<Box<dyn Any + Send>>,
 }
 
 /// The offset of the resumer's context in every `Link` (asm/offsets.h: LINK_PARENT_SP).
@@ -312,7 +318,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                     caller_fiber: Fiber::current(),
                     co_fiber: Fiber::create(),
                 },
-                result: None,
+                value: MaybeUninit::uninit(),
+                panic: None,
             });
             (closure as *mut F).write(f);
             (link_word as *mut usize).write(addr_of!((*shared).link.parent_sp) as usize);
@@ -371,14 +378,17 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     #[cold]
     #[inline(never)]
     fn finished(&mut self) -> R {
-        // SAFETY: the coroutine set `result` before its last switch out, and runs no more.
-        let result = unsafe { (*self.shared).result.take() };
-        self.finish();
-        match result
-            .expect("splitstack: a coroutine switched out with neither a value nor a result")
-        {
-            Ok(value) => value,
-            Err(payload) => resume_unwind(payload),
+        let shared = self.shared;
+        // SAFETY: before its last switch out the coroutine wrote its value, or its panic
+        // payload; it runs no more, and the record is read before `finish` gives the stack back.
+        unsafe {
+            if let Some(payload) = (*shared).panic.take() {
+                self.finish();
+                resume_unwind(payload);
+            }
+            let value = (*shared).value.assume_init_read();
+            self.finish();
+            value
         }
     }
 
@@ -441,10 +451,20 @@ impl<I, Y, R> Coroutine<I, Y, R> {
 }
 
 impl<I, Y, R> Drop for Coroutine<I, Y, R> {
+    #[inline]
     fn drop(&mut self) {
-        if self.co_sp == 0 {
-            return;
+        if self.co_sp != 0 {
+            self.drop_unfinished();
         }
+    }
+}
+
+impl<I, Y, R> Coroutine<I, Y, R> {
+    /// Drop of a coroutine that has not finished: a fresh one drops its closure, a suspended one
+    /// is unwound. Out of line, so that dropping a finished coroutine is one test.
+    #[cold]
+    #[inline(never)]
+    fn drop_unfinished(&mut self) {
         // SAFETY: the coroutine is fresh or suspended: its record is ours.
         if !unsafe { (*self.shared).link.started } {
             // SAFETY: the closure was written in `start` and never taken (never started).
@@ -465,9 +485,14 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
             // SAFETY: it suspended again, with a value we drop.
             drop(unsafe { (*self.shared).link.output.assume_init_read() });
         }
-        // SAFETY: it finished; the result is a Cancelled payload or whatever the closure returned
-        // after swallowing it, both dropped here.
-        drop(unsafe { (*self.shared).result.take() });
+        // SAFETY: it finished; the outcome, a Cancelled payload or whatever the closure returned
+        // after swallowing it, is dropped here.
+        unsafe {
+            let shared = self.shared;
+            if (*shared).panic.take().is_none() {
+                (*shared).value.assume_init_drop();
+            }
+        }
         self.finish();
     }
 }
@@ -500,8 +525,13 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usiz
         // The first resume wrote the input (a coroutine dropped before it ran never gets here).
         let input = (*link).input.assume_init_read();
         let yielder = Yielder { link, _marker: PhantomData };
-        let result = catch_unwind(AssertUnwindSafe(|| f(&yielder, input)));
-        (*shared).result = Some(result);
+        match catch_unwind(AssertUnwindSafe(|| f(&yielder, input))) {
+            Ok(value) => {
+                (*shared).value.write(value);
+            }
+            // `panic` is None until here: written without dropping the old value.
+            Err(payload) => addr_of_mut!((*shared).panic).write(Some(payload)),
+        }
         // This context ends here: no fake stack to keep.
         sanitizer::start_switch(None, (*link).caller_stack);
         (*link).caller_fiber.switch_to();
