@@ -8,6 +8,7 @@ use splitstack::{
     grow, machine, maybe_grow, Coroutine, CoroutineResult, ErrorKind, Yielder, DEFAULT_STACK_SIZE,
 };
 use std::cell::Cell;
+use std::hint::black_box;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
@@ -323,4 +324,29 @@ fn checked_frames_leave_room_to_unwind_on_drop_and_on_panic() {
         "status {:?}\nstderr:\n{stderr}",
         output.status
     );
+}
+
+/// Eight values live across every switch on both sides: more than the caller-saved registers
+/// can hold, so the compiler keeps some in rbx and rbp (x19 and x29), which the coroutine switch
+/// saves itself, and the rest in registers it saves around the switch.
+#[test]
+fn values_live_across_coroutine_switches_survive_on_both_sides() {
+    fn eight(seed: u64) -> [u64; 8] {
+        core::array::from_fn(|i| black_box(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ i as u64))
+    }
+    let mut co = Coroutine::new(|y: &Yielder<u64, u64>, mut seed: u64| {
+        let [a, b, c, d, e, f, g, h] = eight(7);
+        loop {
+            let next = y.suspend(a ^ b ^ c ^ d ^ e ^ f ^ g ^ h ^ seed);
+            assert_eq!([a, b, c, d, e, f, g, h], eight(7), "the coroutine's values changed");
+            seed = next;
+        }
+    });
+    let expected = eight(7).iter().fold(0, |x, v| x ^ v);
+    let [a, b, c, d, e, f, g, h] = eight(11);
+    for seed in 0..1000u64 {
+        let got = co.resume(black_box(seed));
+        assert_eq!(got, CoroutineResult::Yield(expected ^ seed));
+        assert_eq!([a, b, c, d, e, f, g, h], eight(11), "the resumer's values changed");
+    }
 }
