@@ -187,8 +187,10 @@ struct Cancelled;
 /// A panic inside the coroutine continues from [`resume`](Coroutine::resume), with its payload;
 /// the coroutine is then done. Dropping a suspended coroutine unwinds its stack (its `suspend`
 /// call unwinds with a private payload), so destructors run; a closure that catches that unwind
-/// and suspends again is unwound again at each suspend until it returns. A coroutine is neither
-/// `Send` nor `Sync`: its stack belongs to its thread's cache, and its frames may hold anything.
+/// and suspends again is unwound again at each suspend until it returns. A finished coroutine
+/// keeps its stack until it is dropped, which hands the stack back to the thread's pool. A
+/// coroutine is neither `Send` nor `Sync`: its stack belongs to its thread's cache, and its
+/// frames may hold anything.
 pub struct Coroutine<Input, Yield, Return> {
     /// Where the coroutine runs; back to the cache when the coroutine is dropped.
     stack: ManuallyDrop<Stack>,
@@ -199,7 +201,8 @@ pub struct Coroutine<Input, Yield, Return> {
     /// The closure's place on the stack (until it starts).
     closure: *mut u8,
     /// The coroutine's context while it is suspended or fresh (its stack pointer); 0 once it
-    /// has finished (returned, panicked or been cancelled) and its stack is back in the cache.
+    /// has finished (returned, panicked or been cancelled). Its stack goes back to the pool
+    /// when the `Coroutine` is dropped.
     co_sp: usize,
     /// Neither Send nor Sync.
     _not_send: PhantomData<*mut ()>,
@@ -359,94 +362,28 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         let shared = self.shared;
         // SAFETY: `shared` is the record at the top of our stack; the coroutine is suspended (or
         // fresh), so nothing else touches the record until it switches back.
-        let suspended = unsafe {
+        let (suspended, co_sp) = unsafe {
             (*shared).link.input.write(input);
-            self.switch_in()
+            switch_in(shared, self.co_sp)
         };
         if suspended {
+            self.co_sp = co_sp;
             // SAFETY: the coroutine is suspended again; its suspend wrote `output` before it
             // switched out, and nothing has read it since.
             return CoroutineResult::Yield(unsafe { (*shared).link.output.assume_init_read() });
         }
-        // Built here rather than in `finished`, so that a caller matching on the result knows
-        // which variant each path holds.
-        CoroutineResult::Return(self.finished())
-    }
-
-    /// The coroutine switched out for the last time: its return value (or its panic, continued
-    /// here), and its stack back to the pool. Out of line, to keep the inlined resume short.
-    #[cold]
-    #[inline(never)]
-    fn finished(&mut self) -> R {
-        let shared = self.shared;
-        // SAFETY: before its last switch out the coroutine wrote its value, or its panic
-        // payload; it runs no more, and the record is read before `finish` gives the stack back.
-        unsafe {
-            if let Some(payload) = (*shared).panic.take() {
-                self.finish();
-                resume_unwind(payload);
-            }
-            let value = (*shared).value.assume_init_read();
-            self.finish();
-            value
-        }
+        // Finished: done from here on, even if `finished` continues a panic. The cold paths take
+        // the fields they need by value: handing them `&mut self` would let the compiler assume
+        // that any opaque code in a caller's loop may change the coroutine's context, and reload
+        // it from memory at every resume instead of keeping it in a register.
+        self.co_sp = 0;
+        // SAFETY: the coroutine has finished with its outcome in the record.
+        CoroutineResult::Return(unsafe { finished(shared) })
     }
 
     /// Whether the coroutine has finished (returned or panicked); resuming it would panic.
     pub fn done(&self) -> bool {
         self.co_sp == 0
-    }
-
-    /// Switches into the coroutine with its stack limit installed, and back with the
-    /// resumer's; true if the coroutine suspended, false if it finished (its last switch hands
-    /// over the Link's address as its context).
-    ///
-    /// # Safety
-    /// The coroutine is fresh or suspended.
-    #[inline(always)]
-    unsafe fn switch_in(&mut self) -> bool {
-        let shared = self.shared;
-        // SAFETY: (forwarded) the record is ours while the coroutine is not running.
-        unsafe {
-            let link = addr_of_mut!((*shared).link);
-            sanitizer::start_switch(Some(&mut (*link).caller_fake), self.suspended_stack());
-            #[cfg(feature = "asan")]
-            machine::exchange_base(&mut (*link).other_base);
-            (*link).caller_fiber = Fiber::current();
-            (*link).co_fiber.switch_to();
-            switch_limits((*link).limit_cell, addr_of_mut!((*link).parent_limit), (*link).co_limit);
-            self.co_sp = arch::co_switch(self.co_sp);
-            #[cfg(feature = "asan")]
-            machine::exchange_base(&mut (*link).other_base);
-            sanitizer::finish_switch((*link).caller_fake);
-            self.co_sp != link as usize
-        }
-    }
-
-    /// For ASan, the bounds of the stack the coroutine, suspended or fresh, will run on when
-    /// resumed: from its limit and, in `other_base`, its base.
-    #[inline(always)]
-    fn suspended_stack(&self) -> StackBounds {
-        #[cfg(feature = "asan")]
-        // SAFETY: the Link is ours while the coroutine is not running.
-        unsafe {
-            let link = addr_of!((*self.shared).link);
-            let bottom = machine::limit_address((*link).co_limit);
-            StackBounds::new(bottom, (*link).other_base - bottom)
-        }
-        #[cfg(not(feature = "asan"))]
-        StackBounds::default()
-    }
-
-    /// The coroutine has switched out for the last time: its stack goes back to the cache.
-    fn finish(&mut self) {
-        self.co_sp = 0;
-        // SAFETY: the coroutine runs no more; its fiber is not the current one.
-        unsafe { (*self.shared).link.co_fiber.destroy() };
-        // SAFETY: nothing runs on the stack any more and it is taken exactly once (co_sp is 0
-        // from here on).
-        let stack = unsafe { ManuallyDrop::take(&mut self.stack) };
-        release_stack(stack);
     }
 }
 
@@ -454,46 +391,123 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
     #[inline]
     fn drop(&mut self) {
         if self.co_sp != 0 {
-            self.drop_unfinished();
+            // SAFETY: `co_sp` is the context of the fresh or suspended coroutine whose record is
+            // `shared`, and whose closure (if fresh) is at `closure`.
+            unsafe { drop_unfinished(self.shared, self.co_sp, self.drop_closure, self.closure) };
         }
+        // SAFETY: nothing runs on the stack any more (the coroutine finished, here or before),
+        // and it is taken exactly once.
+        release_stack(unsafe { ManuallyDrop::take(&mut self.stack) });
     }
 }
 
-impl<I, Y, R> Coroutine<I, Y, R> {
-    /// Drop of a coroutine that has not finished: a fresh one drops its closure, a suspended one
-    /// is unwound. Out of line, so that dropping a finished coroutine is one test.
-    #[cold]
-    #[inline(never)]
-    fn drop_unfinished(&mut self) {
-        // SAFETY: the coroutine is fresh or suspended: its record is ours.
-        if !unsafe { (*self.shared).link.started } {
-            // SAFETY: the closure was written in `start` and never taken (never started).
-            unsafe { (self.drop_closure)(self.closure) };
-            self.finish();
+/// Switches into the coroutine whose record is `shared` and whose context is `co_sp`, with its
+/// stack limit installed, and back with the resumer's; returns whether it suspended (rather
+/// than finished: its last switch hands over the Link's address as its context) and its new
+/// context.
+///
+/// # Safety
+/// The coroutine is fresh or suspended, at `co_sp`.
+#[inline(always)]
+unsafe fn switch_in<I, Y, R>(shared: *mut Shared<I, Y, R>, co_sp: usize) -> (bool, usize) {
+    // SAFETY: (forwarded) the record is ours while the coroutine is not running.
+    unsafe {
+        let link = addr_of_mut!((*shared).link);
+        sanitizer::start_switch(Some(&mut (*link).caller_fake), suspended_stack(link));
+        #[cfg(feature = "asan")]
+        machine::exchange_base(&mut (*link).other_base);
+        (*link).caller_fiber = Fiber::current();
+        (*link).co_fiber.switch_to();
+        switch_limits((*link).limit_cell, addr_of_mut!((*link).parent_limit), (*link).co_limit);
+        let co_sp = arch::co_switch(co_sp);
+        #[cfg(feature = "asan")]
+        machine::exchange_base(&mut (*link).other_base);
+        sanitizer::finish_switch((*link).caller_fake);
+        (co_sp != link as usize, co_sp)
+    }
+}
+
+/// For ASan, the bounds of the stack a suspended or fresh coroutine will run on when resumed:
+/// from its limit and, in `other_base`, its base.
+///
+/// # Safety
+/// `link` is the Link of a coroutine that is not running.
+#[inline(always)]
+unsafe fn suspended_stack<I, Y>(link: *const Link<I, Y>) -> StackBounds {
+    #[cfg(feature = "asan")]
+    // SAFETY: (forwarded) the Link is ours while the coroutine is not running.
+    unsafe {
+        let bottom = machine::limit_address((*link).co_limit);
+        StackBounds::new(bottom, (*link).other_base - bottom)
+    }
+    #[cfg(not(feature = "asan"))]
+    {
+        let _ = link;
+        StackBounds::default()
+    }
+}
+
+/// The coroutine has switched out for the last time: its return value (or its panic, continued
+/// here). Its stack stays with the `Coroutine` until that is dropped. Out of line, to keep the
+/// inlined resume short.
+///
+/// # Safety
+/// The coroutine whose record is `shared` has finished and runs no more: before its last switch
+/// out it wrote its value, or its panic payload.
+#[cold]
+#[inline(never)]
+unsafe fn finished<I, Y, R>(shared: *mut Shared<I, Y, R>) -> R {
+    // SAFETY: (forwarded)
+    unsafe {
+        (*shared).link.co_fiber.destroy();
+        if let Some(payload) = (*shared).panic.take() {
+            resume_unwind(payload);
+        }
+        (*shared).value.assume_init_read()
+    }
+}
+
+/// Drop of a coroutine that has not finished: a fresh one drops its closure, a suspended one is
+/// unwound (its stack then goes back to the pool in `Drop`). Out of line, so that dropping a
+/// finished coroutine is one test.
+///
+/// # Safety
+/// As the caller in `Drop` says: the coroutine is fresh or suspended at `co_sp`.
+#[cold]
+#[inline(never)]
+unsafe fn drop_unfinished<I, Y, R>(
+    shared: *mut Shared<I, Y, R>,
+    mut co_sp: usize,
+    drop_closure: unsafe fn(*mut u8),
+    closure: *mut u8,
+) {
+    // SAFETY: (forwarded) the record is ours while the coroutine is not running.
+    unsafe {
+        if !(*shared).link.started {
+            // The closure was written in `start` and never taken.
+            drop_closure(closure);
+            (*shared).link.co_fiber.destroy();
             return;
         }
         // Suspended: unwind the coroutine's stack. Its suspend unwinds with `Cancelled`, which
         // the entry function catches; a closure that swallows it is cancelled again at each
         // suspend until it returns.
-        // SAFETY: the coroutine is suspended; the record is ours until it switches back.
-        unsafe { (*self.shared).link.cancel = true };
+        (*shared).link.cancel = true;
         loop {
-            // SAFETY: as above; it is suspended whenever the loop comes round.
-            if !unsafe { self.switch_in() } {
+            let (suspended, next) = switch_in(shared, co_sp);
+            if !suspended {
                 break;
             }
-            // SAFETY: it suspended again, with a value we drop.
-            drop(unsafe { (*self.shared).link.output.assume_init_read() });
+            co_sp = next;
+            // It suspended again, with a value we drop.
+            drop((*shared).link.output.assume_init_read());
         }
-        // SAFETY: it finished; the outcome, a Cancelled payload or whatever the closure returned
-        // after swallowing it, is dropped here.
-        unsafe {
-            let shared = self.shared;
-            if (*shared).panic.take().is_none() {
-                (*shared).value.assume_init_drop();
-            }
+        // It finished; the outcome, a Cancelled payload or whatever the closure returned after
+        // swallowing it, is dropped here.
+        if (*shared).panic.take().is_none() {
+            (*shared).value.assume_init_drop();
         }
-        self.finish();
+        (*shared).link.co_fiber.destroy();
     }
 }
 
