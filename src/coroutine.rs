@@ -524,7 +524,8 @@ unsafe fn drop_closure<F>(closure: *mut u8) {
 }
 
 /// The coroutine's first function, called by `splitstack_coroutine_trampoline` with the address
-/// of the shared record (its Link comes first): runs the closure under `catch_unwind` and switches out for good.
+/// of the shared record (its Link comes first): runs the closure under `catch_unwind` and
+/// switches out for good.
 unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usize) -> ! {
     let shared = arg as *mut Shared<I, Y, R>;
     // SAFETY: the first resume passes the record's address; the closure lies just below it

@@ -320,7 +320,8 @@ fn maybe_grow_slow<R, F: FnOnce() -> R>(red_zone: usize, segment_size: usize, f:
 pub const MAX_DOUBLED_SEGMENT: usize = 64 << 20;
 
 /// Bytes left on the current stack (the thread's own, a segment, or a coroutine's) above its
-/// guard: from the stack pointer down to the lowest usable address.
+/// guard: from the stack pointer down to the stack's limit, which is the lowest usable address
+/// or at most 63 bytes above it (the limit word keeps the stack's size in its low bits).
 pub fn remaining_stack() -> usize {
     // Learn the thread's bounds if this is the first call.
     current_m();
