@@ -111,8 +111,9 @@ FUNC_END(trampoline)
  * from Rust. The first resume's `call [rdx]` (arch::co_switch) lands here, on the resumer's
  * stack, so it first does what a landing would: switch to the coroutine's initial context, pop
  * rbx (the entry function) and the Link (from the frame pointer's slot), store the resumer's
- * context (its stack pointer) in the Link and clear rbp, which ends frame-pointer walks. Its CFI continues unwinding and backtraces into the resumer, whose context sits in the
- * Link that a word at the coroutine's initial stack pointer points to.
+ * context (its stack pointer) in the Link and clear rbp, which ends frame-pointer walks. Its
+ * CFI continues unwinding and backtraces into the resumer, whose context sits in the Link that
+ * a word at the coroutine's initial stack pointer points to.
  * In:       rsp = the resumer's, [rsp] = its resume pc; rdx = the initial context
  * Out:      never returns; entry(link) runs
  * Clobbers: n/a

@@ -2,8 +2,9 @@
 //! cache and the counters.
 //!
 //! Two pieces live in separate thread-locals so that the hot paths stay short:
-//! - `STACK_BOUNDS`, the current stack's lowest usable and highest addresses, read by the inlined check
-//!   of [`maybe_grow`](crate::maybe_grow). It has no destructor, so reading it is one load.
+//! - `STACK_BOUNDS`, the current stack's limit word (its lowest usable address and size) and
+//!   highest address, read by the inlined check of [`maybe_grow`](crate::maybe_grow). It has no
+//!   destructor, so reading it is one load.
 //! - `M` itself, kept without a thread-local destructor (so reaching it is one address
 //!   computation), which owns the cached segments; a separate `TEARDOWN` thread-local releases
 //!   them when the thread exits.
