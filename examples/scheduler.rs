@@ -453,7 +453,7 @@ mod tests {
             for i in 0..tasks {
                 let tx = tx.clone();
                 spawn(move || {
-                    // Deep enough to split onto segments of the task's own.
+                    // Deep enough to split onto segments of the task's own (past its 1 MiB stack).
                     fn deep(n: usize) -> usize {
                         splitstack::maybe_grow(8 * 1024, 64 * 1024, || {
                             if n == 0 {
@@ -464,7 +464,7 @@ mod tests {
                             }
                         })
                     }
-                    tx.send(i + deep(2_000));
+                    tx.send(i + deep(40_000));
                 });
             }
             drop(tx);
@@ -473,7 +473,7 @@ mod tests {
                 while let Some(v) = rx.recv() {
                     total += v;
                 }
-                assert_eq!(total, tasks * 2_000 + tasks * (tasks - 1) / 2);
+                assert_eq!(total, tasks * 40_000 + tasks * (tasks - 1) / 2);
             });
             run().expect("no deadlock");
             let stats = machine::stats();

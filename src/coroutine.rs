@@ -51,32 +51,19 @@ use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr::{addr_of, addr_of_mut};
 
-/// Usable bytes of a coroutine stack made by [`Coroutine::new`]: 12 KiB, 16 KiB with the guard
-/// page. It grows through segments wherever the code calls [`maybe_grow`](crate::maybe_grow).
+/// Usable bytes of a coroutine stack made by [`Coroutine::new`]: 1 MiB of address space, of
+/// which only the pages the coroutine touches become resident (an idle coroutine that has
+/// suspended once holds one or two 4 KiB pages). Below it lies the guard region every
+/// [`Stack`] has ([`GUARD_SIZE`](crate::GUARD_SIZE)). Where the coroutine calls
+/// [`maybe_grow`](crate::maybe_grow), it grows past this through segments.
 ///
-/// Code in a coroutine that may panic, or be dropped while suspended, needs
-/// [`UNWIND_RESERVE`](crate::UNWIND_RESERVE) free below its deepest frame for the unwinder:
-/// checking with [`maybe_grow`](crate::maybe_grow) guarantees it; unchecked frames must stay
-/// within what the reserve leaves of the initial stack (about 4 KiB). On AArch64, where the
-/// unwinder needs more, the default is 16 KiB, 20 KiB with the guard page.
-///
-/// A panic hook needs more stack than that (the default hook, formatting its message and, with
-/// `RUST_BACKTRACE`, symbolizing a backtrace, takes well over 12 KiB), so the first coroutine a
-/// process creates wraps the panic hook in place then: a hook that starts with less than
-/// [`HOOK_STACK_NEEDED`] bytes of stack left runs on a fresh segment instead. A hook set later
-/// with `std::panic::set_hook` replaces the wrapper, and then runs on the coroutine's stack.
-#[cfg(target_arch = "x86_64")]
-pub const DEFAULT_STACK_SIZE: usize = 12 * 1024;
-/// Usable bytes of a coroutine stack made by [`Coroutine::new`] (see the x86-64 value).
-#[cfg(target_arch = "aarch64")]
-pub const DEFAULT_STACK_SIZE: usize = 16 * 1024;
-
-/// The stack a panic hook may use (see [`DEFAULT_STACK_SIZE`]); a hook that would start with
-/// less runs on a segment of [`HOOK_SEGMENT_SIZE`] bytes.
-pub const HOOK_STACK_NEEDED: usize = 64 * 1024;
-
-/// The segment a panic hook runs on when the stack is short.
-pub const HOOK_SEGMENT_SIZE: usize = 256 * 1024;
+/// 1 MiB is corosensei's default too: enough for what ordinary Rust code does without
+/// `maybe_grow` (std's formatting and backtrace symbolization, parsers, half a megabyte of plain
+/// recursion). A smaller stack ([`Coroutine::with_stack_size`]) is safe for code whose deepest
+/// unchecked stretch (the frames between two `maybe_grow` calls, or below the last one) fits in
+/// it, with [`UNWIND_RESERVE`](crate::UNWIND_RESERVE) to spare if it may unwind; panics need no
+/// room of their own, since the guard's headroom opens for them.
+pub const DEFAULT_STACK_SIZE: usize = 1 << 20;
 
 /// Closures larger than this are boxed rather than stored on the coroutine's stack.
 const MAX_INLINE_CLOSURE: usize = 1024;
@@ -118,6 +105,9 @@ struct Link<I, Y> {
     other_base: usize,
     /// Set by `Drop` on a suspended coroutine: the next `suspend` unwinds instead of returning.
     cancel: bool,
+    /// Whether the thread was already panicking when `Drop` set `cancel`: otherwise a thread
+    /// that panics in a cancelled suspend is running the cancellation's own unwinding.
+    cancelled_while_panicking: bool,
     /// Set by the entry function: the closure has been taken and runs (or ran).
     started: bool,
     /// ASan's fake-stack handles of the two sides while switched away, and the stack the
@@ -168,6 +158,11 @@ unsafe fn switch_limits(cell: *mut usize, keep: *mut usize, incoming: usize) {
 
 /// The payload that unwinds a suspended coroutine that is being dropped.
 struct Cancelled;
+
+/// `Coroutine::co_sp` while the coroutine runs (a resume, or the unwinding of a drop, has
+/// switched into it and not come back): no context, since its saved one is stale. 0 means
+/// finished; every real context is a stack address far above both.
+const RUNNING: usize = 1;
 
 /// A function running on its own stack that can suspend itself, handing out a value, and be
 /// resumed, handed a value in (corosensei's shape: `Input`, `Yield`, `Return`).
@@ -234,6 +229,9 @@ impl<I, Y> Yielder<I, Y> {
             (*link).parent_sp = arch::co_switch((*link).parent_sp);
             (*link).caller_stack = sanitizer::finish_switch((*link).co_fake);
             if (*link).cancel {
+                if std::thread::panicking() && !(*link).cancelled_while_panicking {
+                    suspended_while_cancelled();
+                }
                 resume_unwind(Box::new(Cancelled));
             }
             // Resumed without cancellation: the resume wrote an input.
@@ -275,55 +273,63 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     }
 
     fn start<F: FnOnce(&Yielder<I, Y>, I) -> R>(size: usize, f: F) -> Result<Self, Error> {
-        wrap_panic_hook_once();
         if size == 0 {
             return Err(Error::invalid_size("a coroutine stack of 0 bytes was requested"));
         }
         let len = size
             .checked_next_multiple_of(page_size())
             .ok_or_else(|| Error::invalid_size(format!("coroutine stack size {size} overflows")))?;
+        // The record, the closure and the initial context, from the top down; checked, so that
+        // a record larger than the stack (or than its address) is an error, not a wrap-around.
+        let record = size_of::<Shared<I, Y, R>>()
+            .checked_add(size_of::<F>())
+            .and_then(|bytes| bytes.checked_add(align_of::<Shared<I, Y, R>>().max(64)))
+            .and_then(|bytes| bytes.checked_add(align_of::<F>().max(16)))
+            .and_then(|bytes| bytes.checked_add(size_of::<usize>() + 16 + arch::CO_CONTEXT_BYTES))
+            .filter(|&bytes| bytes.saturating_add(page_size()) <= len);
+        let Some(_) = record else {
+            return Err(Error::invalid_size(format!(
+                "a coroutine stack of {len} bytes cannot hold its {}-byte record and {}-byte \
+                 closure with a page to spare",
+                size_of::<Shared<I, Y, R>>(),
+                size_of::<F>()
+            )));
+        };
         let stack = take_stack(len)?;
+        // Cannot wrap: the record, closure and context (with their alignment padding) take less
+        // than `len - page_size()` bytes, checked above, and the stack lies in the address space.
         let top = stack.top() as usize;
         let shared = align_down(top - size_of::<Shared<I, Y, R>>(), align_of::<Shared<I, Y, R>>());
         let closure = align_down(shared - size_of::<F>(), align_of::<F>().max(16));
         let link_word = align_down(closure - size_of::<usize>(), 16);
         let sp = link_word - arch::CO_CONTEXT_BYTES;
-        // Leave the coroutine at least a page below its record and closure.
-        if sp < stack.bottom() as usize + page_size() {
-            let too_big = Error::invalid_size(format!(
-                "a coroutine stack of {len} bytes cannot hold its {}-byte record and closure \
-                 with a page to spare",
-                top - sp
-            ));
-            release_stack(stack);
-            return Err(too_big);
-        }
+        debug_assert!(sp >= stack.bottom() as usize + page_size());
         let shared = shared as *mut Shared<I, Y, R>;
         // SAFETY: the places lie inside the stack, which nothing runs on yet, and are aligned
         // for their types; the entry function takes `f` back out exactly once, or Drop drops it
         // if the coroutine never starts.
         unsafe {
-            shared.write(Shared {
-                link: Link {
-                    parent_sp: 0,
-                    limit_cell: machine::limit_cell(),
-                    parent_limit: 0,
-                    co_limit: machine::limit_word(stack.bottom() as usize, top),
-                    input: MaybeUninit::uninit(),
-                    output: MaybeUninit::uninit(),
-                    #[cfg(feature = "asan")]
-                    other_base: top,
-                    cancel: false,
-                    started: false,
-                    caller_fake: FakeStack::NONE,
-                    co_fake: FakeStack::NONE,
-                    caller_stack: StackBounds::default(),
-                    caller_fiber: Fiber::current(),
-                    co_fiber: Fiber::create(),
-                },
-                value: MaybeUninit::uninit(),
-                panic: None,
+            // Field by field, so that no `Shared` (whose return value may be larger than any
+            // stack) is ever built as a temporary.
+            addr_of_mut!((*shared).link).write(Link {
+                parent_sp: 0,
+                limit_cell: machine::limit_cell(),
+                parent_limit: 0,
+                co_limit: machine::limit_word(stack.bottom() as usize, top),
+                input: MaybeUninit::uninit(),
+                output: MaybeUninit::uninit(),
+                #[cfg(feature = "asan")]
+                other_base: top,
+                cancel: false,
+                cancelled_while_panicking: false,
+                started: false,
+                caller_fake: FakeStack::NONE,
+                co_fake: FakeStack::NONE,
+                caller_stack: StackBounds::default(),
+                caller_fiber: Fiber::current(),
+                co_fiber: Fiber::create(),
             });
+            addr_of_mut!((*shared).panic).write(None);
             (closure as *mut F).write(f);
             (link_word as *mut usize).write(addr_of!((*shared).link.parent_sp) as usize);
             // The initial context, as a switch leaves it (arch::co_switch): the pc, then the
@@ -356,15 +362,20 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// panic payload if its closure panics (the coroutine is then done).
     #[inline(always)]
     pub fn resume(&mut self, input: I) -> CoroutineResult<Y, R> {
-        if self.co_sp == 0 {
-            resumed_after_finishing();
+        let co_sp = self.co_sp;
+        if co_sp <= RUNNING {
+            resumed_while_not_suspended(co_sp);
         }
         let shared = self.shared;
+        // Marked running until it switches back, so that a drop or resume of this coroutine
+        // from inside it (a thread-local destructor that `exit` runs on its stack) cannot
+        // switch into its stale context.
+        self.co_sp = RUNNING;
         // SAFETY: `shared` is the record at the top of our stack; the coroutine is suspended (or
         // fresh), so nothing else touches the record until it switches back.
         let (suspended, co_sp) = unsafe {
             (*shared).link.input.write(input);
-            switch_in(shared, self.co_sp)
+            switch_in(shared, co_sp)
         };
         if suspended {
             self.co_sp = co_sp;
@@ -378,7 +389,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // it from memory at every resume instead of keeping it in a register.
         self.co_sp = 0;
         // SAFETY: the coroutine has finished with its outcome in the record.
-        CoroutineResult::Return(unsafe { finished(shared) })
+        CoroutineResult::Return(unsafe { finished(shared, &*self.stack) })
     }
 
     /// Whether the coroutine has finished (returned or panicked); resuming it would panic.
@@ -388,15 +399,44 @@ impl<I, Y, R> Coroutine<I, Y, R> {
 }
 
 impl<I, Y, R> Drop for Coroutine<I, Y, R> {
+    /// Drops a finished coroutine's stack (back to the thread's pool); unwinds a suspended one
+    /// first, and drops a fresh one's closure.
+    ///
+    /// A panic from a destructor this runs (the closure's, a value the coroutine yields while it
+    /// is unwound, the value it returns) continues from here once the coroutine has finished and
+    /// its stack is back in the pool; when the thread is already panicking, that second panic is
+    /// dropped instead (its message has been printed), since a panic escaping a drop during
+    /// unwinding would abort the process.
+    ///
+    /// A coroutine dropped while it runs (only possible from code on its own stack that reaches
+    /// it behind the borrow checker's back: `std::process::exit` inside a coroutine runs the
+    /// thread's thread-local destructors there, and one may own this coroutine) is leaked: its
+    /// stack, and whatever its frames own, are never freed, and nothing switches into it.
     #[inline]
     fn drop(&mut self) {
-        if self.co_sp != 0 {
-            // SAFETY: `co_sp` is the context of the fresh or suspended coroutine whose record is
-            // `shared`, and whose closure (if fresh) is at `closure`.
-            unsafe { drop_unfinished(self.shared, self.co_sp, self.drop_closure, self.closure) };
+        let co_sp = self.co_sp;
+        if co_sp == RUNNING {
+            return;
         }
-        // SAFETY: nothing runs on the stack any more (the coroutine finished, here or before),
-        // and it is taken exactly once.
+        if co_sp != 0 {
+            self.co_sp = RUNNING;
+            let (shared, drop_closure, closure) = (self.shared, self.drop_closure, self.closure);
+            let stack: *const Stack = &*self.stack;
+            // SAFETY: `co_sp` is the context of the fresh or suspended coroutine whose record is
+            // `shared`, and whose closure (if fresh) is at `closure`; `stack` is its stack.
+            let panic = unsafe { drop_unfinished(shared, co_sp, drop_closure, closure, stack) };
+            self.co_sp = 0;
+            // SAFETY: the coroutine has finished; the stack is taken exactly once.
+            release_stack(unsafe { ManuallyDrop::take(&mut self.stack) });
+            if let Some(payload) = panic {
+                if !std::thread::panicking() {
+                    resume_unwind(payload);
+                }
+            }
+            return;
+        }
+        // SAFETY: nothing runs on the stack any more (the coroutine finished), and it is taken
+        // exactly once.
         release_stack(unsafe { ManuallyDrop::take(&mut self.stack) });
     }
 }
@@ -448,31 +488,53 @@ unsafe fn suspended_stack<I, Y>(link: *const Link<I, Y>) -> StackBounds {
 }
 
 /// The coroutine has switched out for the last time: its return value (or its panic, continued
-/// here). Its stack stays with the `Coroutine` until that is dropped. Out of line, to keep the
-/// inlined resume short.
+/// here, after closing the guard headroom the panic may have opened on `stack`). Its stack stays
+/// with the `Coroutine` until that is dropped. Out of line, to keep the inlined resume short.
 ///
 /// # Safety
-/// The coroutine whose record is `shared` has finished and runs no more: before its last switch
-/// out it wrote its value, or its panic payload.
+/// The coroutine whose record is `shared` and whose stack is `stack` has finished and runs no
+/// more: before its last switch out it wrote its value, or its panic payload.
 #[cold]
 #[inline(never)]
-unsafe fn finished<I, Y, R>(shared: *mut Shared<I, Y, R>) -> R {
+unsafe fn finished<I, Y, R>(shared: *mut Shared<I, Y, R>, stack: *const Stack) -> R {
     // SAFETY: (forwarded)
     unsafe {
         (*shared).link.co_fiber.destroy();
         if let Some(payload) = (*shared).panic.take() {
+            (*stack).close_headroom();
             resume_unwind(payload);
         }
         (*shared).value.assume_init_read()
     }
 }
 
+/// Runs `f`, which drops values of the coroutine's; keeps the first panic from it in `first`
+/// (a later one's payload is dropped the same way).
+fn drop_caught(first: &mut Option<Box<dyn Any + Send>>, f: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        match first {
+            None => *first = Some(payload),
+            Some(_) => drop_payload(payload),
+        }
+    }
+}
+
+/// Drops a panic payload, whose own destructor may panic: such payloads are dropped in turn
+/// (std's `catch_unwind` documentation warns of them) until one drops cleanly.
+fn drop_payload(mut payload: Box<dyn Any + Send>) {
+    while let Err(next) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        payload = next;
+    }
+}
+
 /// Drop of a coroutine that has not finished: a fresh one drops its closure, a suspended one is
-/// unwound (its stack then goes back to the pool in `Drop`). Out of line, so that dropping a
-/// finished coroutine is one test.
+/// unwound to its end. Returns the first panic a destructor raised on this side (the closure's,
+/// a value yielded while unwinding, the return value, a panic payload's); the unwinding goes on
+/// past it, so that the coroutine always finishes and its stack can go back to the pool. Out of
+/// line, so that dropping a finished coroutine is one test.
 ///
 /// # Safety
-/// As the caller in `Drop` says: the coroutine is fresh or suspended at `co_sp`.
+/// As the caller in `Drop` says: the coroutine is fresh or suspended at `co_sp`, on `stack`.
 #[cold]
 #[inline(never)]
 unsafe fn drop_unfinished<I, Y, R>(
@@ -480,19 +542,22 @@ unsafe fn drop_unfinished<I, Y, R>(
     mut co_sp: usize,
     drop_closure: unsafe fn(*mut u8),
     closure: *mut u8,
-) {
+    stack: *const Stack,
+) -> Option<Box<dyn Any + Send>> {
+    let mut panic = None;
     // SAFETY: (forwarded) the record is ours while the coroutine is not running.
     unsafe {
         if !(*shared).link.started {
             // The closure was written in `start` and never taken.
-            drop_closure(closure);
+            drop_caught(&mut panic, || drop_closure(closure));
             (*shared).link.co_fiber.destroy();
-            return;
+            return panic;
         }
         // Suspended: unwind the coroutine's stack. Its suspend unwinds with `Cancelled`, which
         // the entry function catches; a closure that swallows it is cancelled again at each
         // suspend until it returns.
         (*shared).link.cancel = true;
+        (*shared).link.cancelled_while_panicking = std::thread::panicking();
         loop {
             let (suspended, next) = switch_in(shared, co_sp);
             if !suspended {
@@ -500,21 +565,41 @@ unsafe fn drop_unfinished<I, Y, R>(
             }
             co_sp = next;
             // It suspended again, with a value we drop.
-            drop((*shared).link.output.assume_init_read());
+            drop_caught(&mut panic, || drop((*shared).link.output.assume_init_read()));
         }
         // It finished; the outcome, a Cancelled payload or whatever the closure returned after
         // swallowing it, is dropped here.
-        if (*shared).panic.take().is_none() {
-            (*shared).value.assume_init_drop();
+        match (*shared).panic.take() {
+            Some(payload) => drop_caught(&mut panic, move || drop_payload(payload)),
+            None => drop_caught(&mut panic, || (*shared).value.assume_init_drop()),
         }
         (*shared).link.co_fiber.destroy();
+        // The unwinding may have opened the guard's headroom.
+        (*stack).close_headroom();
     }
+    panic
 }
 
 #[cold]
 #[inline(never)]
-fn resumed_after_finishing() -> ! {
+fn resumed_while_not_suspended(co_sp: usize) -> ! {
+    if co_sp == RUNNING {
+        panic!("splitstack: resumed a coroutine that is running (from inside itself)")
+    }
     panic!("splitstack: resumed a coroutine that has finished")
+}
+
+/// A suspend while the coroutine is being unwound by its drop, from code that runs during that
+/// unwinding (a destructor): the coroutine cannot suspend there, and cannot unwind again from a
+/// destructor. (Detected when the drop began on a thread that was not panicking; on one that
+/// was, the unwinding's abort says less.)
+#[cold]
+#[inline(never)]
+fn suspended_while_cancelled() -> ! {
+    panic!(
+        "splitstack: Yielder::suspend called by a destructor while its coroutine is being \
+         dropped; a coroutine cannot suspend while its drop unwinds it"
+    )
 }
 
 /// Drops the closure of a coroutine that never started.
@@ -553,22 +638,6 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usiz
         *(*link).limit_cell = (*link).parent_limit;
         arch::co_exit(link as usize, (*link).parent_sp)
     }
-}
-
-/// Wraps the current panic hook, once per process, so that it runs on a segment when the stack
-/// is short (see [`DEFAULT_STACK_SIZE`]).
-fn wrap_panic_hook_once() {
-    static WRAP: std::sync::Once = std::sync::Once::new();
-    WRAP.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if crate::segment::remaining_stack() < HOOK_STACK_NEEDED {
-                crate::segment::grow(HOOK_SEGMENT_SIZE, || previous(info));
-            } else {
-                previous(info);
-            }
-        }));
-    });
 }
 
 /// `addr` rounded down to a multiple of `align` (a power of two).

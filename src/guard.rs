@@ -1,30 +1,86 @@
-//! Stack overflow reports: every splitstack stack's guard page is registered here, and a
-//! SIGSEGV/SIGBUS handler (on the thread's alternate signal stack) that finds the faulting
-//! address in a guard prints a message naming splitstack and the overflow, then aborts. Every
-//! other fault goes to the handler that was installed before.
+//! Guard regions and stack overflow reports.
+//!
+//! Below the usable part of every splitstack stack lies an inaccessible guard region of
+//! [`GUARD_SIZE`] bytes (or a little more, to round a span to whole heap pages), in two parts:
+//!
+//! ```text
+//!   bottom          -> +---------------------+  the stack's lowest usable address
+//!                      | panic headroom      |  PANIC_HEADROOM: opened while the thread panics
+//!   start + FLOOR   -> +---------------------+
+//!                      | floor               |  GUARD_FLOOR: always inaccessible
+//!   start           -> +---------------------+
+//! ```
+//!
+//! The floor is the stack-clash margin: a frame that skips pages without probing them (C code
+//! built without stack-clash protection) must jump more than it to land in a neighbour's memory.
+//! The headroom is there for code that runs during a panic: the panic hook (which formats the
+//! message and, with `RUST_BACKTRACE`, symbolizes a backtrace, loading debug info the first
+//! time), the unwinder and the destructors it runs. Such code calls no
+//! [`maybe_grow`](crate::maybe_grow), and a stack a user sized for their own code may not fit it.
+//! So a fault in the headroom of a thread that is panicking opens the headroom (one `mprotect`,
+//! which only moves the boundary between two mappings, so it needs no new mapping even at
+//! `vm.max_map_count`) and the faulting instruction runs again; the panic continues on a stack
+//! [`PANIC_HEADROOM`] bytes deeper. The headroom is closed again, its pages given back to the OS,
+//! when the stack is left after the panic (the coroutine or split it ended), or at the latest when
+//! the [`Stack`](crate::Stack) is dropped or trimmed.
+//!
+//! A fault anywhere else in a guard region (in the floor, or in the headroom of a thread that is
+//! not panicking) prints `splitstack: stack overflow: ...` and aborts. Every other fault goes to
+//! the handler that was installed before, with that handler's own mask and flags.
 //!
 //! The registry is a fixed table of atomics, so the handler reads it without locks or
 //! allocation. Its size, [`GUARD_SLOTS`], is above what the kernel allows anyway: each guarded
 //! stack is two mappings and `vm.max_map_count` defaults to 65,530. A stack created when the
-//! table is full works normally, but its overflow is reported by the previous handler.
+//! table is full works normally, but its overflow is reported by the previous handler, and its
+//! headroom does not open.
 
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Once;
 
+/// The part of every guard region that always stays inaccessible: the stack-clash margin.
+pub const GUARD_FLOOR: usize = 64 * 1024;
+
+/// The part of every guard region above the floor that opens while its thread is panicking:
+/// room for the panic hook, the unwinder and destructors on a stack that is too small for them.
+/// The first symbolization of a backtrace by std's default hook needed about 28 KiB in a small
+/// binary (measured with threads of decreasing stack size); a large binary's debug info takes
+/// more, so the headroom is several times that. Address space only: untouched pages cost no
+/// memory.
+pub const PANIC_HEADROOM: usize = 256 * 1024;
+
+/// The guard region below every stack: [`GUARD_FLOOR`] plus [`PANIC_HEADROOM`] (rounded up to
+/// whole OS pages, and for stacks from the stack heap to whole heap pages).
+pub const GUARD_SIZE: usize = GUARD_FLOOR + PANIC_HEADROOM;
+
 /// Registry slots: one per live stack.
 pub(crate) const GUARD_SLOTS: usize = 1 << 16;
 
-/// Guard page start addresses; 0 is a free slot. Every guard is one page long.
-static GUARDS: [AtomicUsize; GUARD_SLOTS] = [const { AtomicUsize::new(0) }; GUARD_SLOTS];
+/// The bit of a `STARTS` entry set while the headroom is open (starts are page aligned).
+const OPENED: usize = 1;
+
+/// A `STARTS` entry while its slot is being filled in: above every address, so `find` skips it.
+const RESERVED: usize = usize::MAX & !OPENED;
+
+/// Guard region start addresses, with [`OPENED`]; 0 is a free slot.
+static STARTS: [AtomicUsize; GUARD_SLOTS] = [const { AtomicUsize::new(0) }; GUARD_SLOTS];
+/// Guard region end addresses (the stacks' bottoms), valid where `STARTS` is nonzero.
+static ENDS: [AtomicUsize; GUARD_SLOTS] = [const { AtomicUsize::new(0) }; GUARD_SLOTS];
 /// Where the next registration starts looking for a free slot.
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 
-/// Registers a guard page starting at `start`; returns its slot, or `None` if the table is full.
-pub(crate) fn register(start: usize) -> Option<usize> {
+/// Registers the guard region `[start, end)` (page aligned); returns its slot, or `None` if the
+/// table is full.
+pub(crate) fn register(start: usize, end: usize) -> Option<usize> {
+    debug_assert!(start != 0 && start & OPENED == 0 && start < end);
     let first = NEXT_SLOT.load(Ordering::Relaxed);
     for i in 0..GUARD_SLOTS {
         let slot = (first + i) % GUARD_SLOTS;
-        if GUARDS[slot].compare_exchange(0, start, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        // Reserve the slot, then the end, then the start: a handler that sees the start (Acquire)
+        // sees the end.
+        if STARTS[slot].compare_exchange(0, RESERVED, Ordering::Acquire, Ordering::Relaxed).is_ok()
+        {
+            ENDS[slot].store(end, Ordering::Relaxed);
+            STARTS[slot].store(start, Ordering::Release);
             NEXT_SLOT.store(slot + 1, Ordering::Relaxed);
             return Some(slot);
         }
@@ -32,67 +88,177 @@ pub(crate) fn register(start: usize) -> Option<usize> {
     None
 }
 
-/// Forgets the guard in `slot`.
+/// Forgets the guard region in `slot`, closing its headroom first if it is open.
 pub(crate) fn unregister(slot: usize) {
-    GUARDS[slot].store(0, Ordering::Release);
+    close_headroom(slot);
+    STARTS[slot].store(0, Ordering::Release);
     NEXT_SLOT.store(slot, Ordering::Relaxed);
 }
 
-/// The registered guard page that contains `addr`, as its start address.
-fn find(addr: usize, page: usize) -> Option<usize> {
-    GUARDS
-        .iter()
-        .map(|g| g.load(Ordering::Acquire))
-        .find(|&start| start != 0 && addr >= start && addr - start < page)
+/// The headroom of the guard region `[start, end)`: the part above the floor.
+fn headroom(start: usize, end: usize) -> core::ops::Range<usize> {
+    (start + GUARD_FLOOR).min(end)..end
+}
+
+/// Makes the headroom of the guard in `slot` inaccessible again if a panic opened it, and gives
+/// its pages back to the OS. Only for a stack nothing runs on below its usable part.
+pub(crate) fn close_headroom(slot: usize) {
+    let start = STARTS[slot].load(Ordering::Acquire);
+    if start & OPENED == 0 {
+        return;
+    }
+    let start = start & !OPENED;
+    let room = headroom(start, ENDS[slot].load(Ordering::Relaxed));
+    let (addr, len) = (room.start as *mut libc::c_void, room.end - room.start);
+    // SAFETY: the headroom of a registered stack that nothing runs on (the caller's contract);
+    // its contents are dead.
+    unsafe {
+        libc::madvise(addr, len, libc::MADV_DONTNEED);
+        if libc::mprotect(addr, len, libc::PROT_NONE) != 0 {
+            // It stays open: the floor still guards the stack.
+            return;
+        }
+    }
+    STARTS[slot].store(start, Ordering::Release);
+}
+
+/// Whether the headroom of the guard in `slot` is open.
+pub(crate) fn headroom_open(slot: usize) -> bool {
+    STARTS[slot].load(Ordering::Acquire) & OPENED != 0
+}
+
+/// The registered guard region that contains `addr`: its slot, start and end.
+fn find(addr: usize) -> Option<(usize, usize, usize)> {
+    (0..GUARD_SLOTS).find_map(|slot| {
+        let start = STARTS[slot].load(Ordering::Acquire) & !OPENED;
+        let end = ENDS[slot].load(Ordering::Relaxed);
+        (start != 0 && addr >= start && addr < end).then_some((slot, start, end))
+    })
 }
 
 static PREVIOUS_SEGV: AtomicPtr<libc::sigaction> = AtomicPtr::new(core::ptr::null_mut());
 static PREVIOUS_BUS: AtomicPtr<libc::sigaction> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Installs the overflow handler for SIGSEGV and SIGBUS, once per process, keeping the previous
-/// handlers to pass other faults on to.
+/// handlers to pass other faults on to. The previous action is read and published before ours
+/// is installed, so that a fault on another thread in between finds it.
 pub(crate) fn install_handler() {
     static INSTALL: Once = Once::new();
+    // The closure cannot panic (it only makes system calls and leaks boxes), so the Once is
+    // never poisoned.
     INSTALL.call_once(|| {
         for (signal, previous) in [(libc::SIGSEGV, &PREVIOUS_SEGV), (libc::SIGBUS, &PREVIOUS_BUS)] {
-            // SAFETY: sigaction with a fully initialised action; the previous action is kept in a
-            // leaked box that the handler reads.
+            // SAFETY: sigaction with fully initialised actions; each previous action is kept in
+            // a leaked box that the handler reads.
             unsafe {
                 let mut action: libc::sigaction = core::mem::zeroed();
                 action.sa_sigaction = handler as *const () as usize;
                 action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
                 libc::sigemptyset(&mut action.sa_mask);
-                let old = Box::into_raw(Box::new(core::mem::zeroed::<libc::sigaction>()));
-                if libc::sigaction(signal, &action, old) == 0 {
-                    previous.store(old, Ordering::Release);
-                } else {
-                    drop(Box::from_raw(old));
+                let queried = Box::into_raw(Box::new(core::mem::zeroed::<libc::sigaction>()));
+                if libc::sigaction(signal, core::ptr::null(), queried) != 0 {
+                    drop(Box::from_raw(queried));
+                    continue;
+                }
+                previous.store(queried, Ordering::Release);
+                let mut replaced: libc::sigaction = core::mem::zeroed();
+                if libc::sigaction(signal, &action, &mut replaced) != 0 {
+                    continue;
+                }
+                if !same_action(&replaced, &*queried) {
+                    // Someone installed another action between the query and ours: that one is
+                    // the previous handler.
+                    previous.store(Box::into_raw(Box::new(replaced)), Ordering::Release);
                 }
             }
         }
     });
 }
 
+fn same_action(a: &libc::sigaction, b: &libc::sigaction) -> bool {
+    a.sa_sigaction == b.sa_sigaction && a.sa_flags == b.sa_flags
+}
+
 extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
-    let page = crate::stack::page_size();
     // SAFETY: the kernel passes a valid siginfo for SIGSEGV/SIGBUS.
     let addr = unsafe { (*info).si_addr() } as usize;
-    if let Some(start) = find(addr, page) {
-        report_overflow(addr, start, page);
+    if let Some((slot, start, end)) = find(addr) {
+        if headroom(start, end).contains(&addr) && std::thread::panicking() && open_headroom(slot) {
+            // Returning runs the faulting instruction again, now in open headroom.
+            return;
+        }
+        report_overflow(addr, start, end);
     }
     let previous = if signal == libc::SIGBUS { &PREVIOUS_BUS } else { &PREVIOUS_SEGV };
     let previous = previous.load(Ordering::Acquire);
-    // SAFETY: `previous` is the action in place before ours, leaked for the process's life.
+    // SAFETY: `previous` is the action in place before ours, leaked for the process's life;
+    // `context` is the ucontext the kernel passed.
     unsafe {
         if previous.is_null() {
             reset_to_default(signal);
             return;
         }
-        let previous = &*previous;
+        chain(signal, &*previous, info, context);
+    }
+}
+
+/// Opens the headroom of the guard in `slot` (see the module documentation); whether it is open.
+/// Called by the handler, on the thread's alternate signal stack.
+fn open_headroom(slot: usize) -> bool {
+    let start = STARTS[slot].load(Ordering::Acquire);
+    if start == 0 || start == RESERVED {
+        return false;
+    }
+    let base = start & !OPENED;
+    let room = headroom(base, ENDS[slot].load(Ordering::Relaxed));
+    let rw = libc::PROT_READ | libc::PROT_WRITE;
+    // SAFETY: the headroom of a registered stack's guard, which only that stack's thread uses.
+    if unsafe { libc::mprotect(room.start as *mut libc::c_void, room.end - room.start, rw) } != 0 {
+        return false;
+    }
+    STARTS[slot].store(base | OPENED, Ordering::Release);
+    true
+}
+
+/// Runs the previous action for a fault that is not an overflow, as the kernel would have: the
+/// default or ignore disposition by reinstalling it and returning (the fault recurs and takes
+/// it), a handler with its own `sa_mask` blocked (and the signal itself unless `SA_NODEFER`),
+/// after resetting the disposition if it has `SA_RESETHAND`.
+///
+/// # Safety
+/// Called from the signal handler with the kernel's `info` and `context`.
+unsafe fn chain(
+    signal: libc::c_int,
+    previous: &libc::sigaction,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
+    // SAFETY: sigaction and pthread_sigmask are async-signal-safe; `context` is a ucontext_t.
+    unsafe {
         if previous.sa_sigaction == libc::SIG_DFL || previous.sa_sigaction == libc::SIG_IGN {
-            // Returning re-executes the faulting instruction, which now takes the default action.
             libc::sigaction(signal, previous, core::ptr::null_mut());
-        } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+            return;
+        }
+        if previous.sa_flags & libc::SA_RESETHAND != 0 {
+            reset_to_default(signal);
+        }
+        // The mask the kernel would have given the previous handler: the interrupted code's,
+        // plus its sa_mask, plus the signal unless SA_NODEFER.
+        let mut mask = (*(context as *mut libc::ucontext_t)).uc_sigmask;
+        // Linux numbers its signals 1 to 64.
+        for other in 1..=64 {
+            if libc::sigismember(&previous.sa_mask, other) == 1 {
+                libc::sigaddset(&mut mask, other);
+            }
+        }
+        if previous.sa_flags & libc::SA_NODEFER != 0 {
+            libc::sigdelset(&mut mask, signal);
+        } else {
+            libc::sigaddset(&mut mask, signal);
+        }
+        let mut ours: libc::sigset_t = core::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &mask, &mut ours);
+        if previous.sa_flags & libc::SA_SIGINFO != 0 {
             let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
                 core::mem::transmute(previous.sa_sigaction);
             f(signal, info, context);
@@ -100,6 +266,7 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
             let f: extern "C" fn(libc::c_int) = core::mem::transmute(previous.sa_sigaction);
             f(signal);
         }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &ours, core::ptr::null_mut());
     }
 }
 
@@ -114,8 +281,8 @@ unsafe fn reset_to_default(signal: libc::c_int) {
 }
 
 /// Writes the overflow message to stderr without allocating, and aborts.
-fn report_overflow(addr: usize, guard_start: usize, page: usize) -> ! {
-    let mut buf = [0u8; 256];
+fn report_overflow(addr: usize, start: usize, end: usize) -> ! {
+    let mut buf = [0u8; 320];
     let mut len = 0;
     let mut put = |bytes: &[u8]| {
         let n = bytes.len().min(buf.len() - len);
@@ -124,10 +291,10 @@ fn report_overflow(addr: usize, guard_start: usize, page: usize) -> ! {
     };
     put(b"\nsplitstack: stack overflow: fault at ");
     put(&hex(addr));
-    put(b" in the guard page ");
-    put(&hex(guard_start));
+    put(b" in the guard region ");
+    put(&hex(start));
     put(b"..");
-    put(&hex(guard_start + page));
+    put(&hex(end));
     put(b" of a splitstack stack; grow the stack (maybe_grow) or give it more room. Aborting.\n");
     // SAFETY: write(2) and abort(3) are async-signal-safe; buf is a local.
     unsafe {
@@ -144,4 +311,22 @@ fn hex(value: usize) -> [u8; 18] {
         out[2 + i] = b"0123456789abcdef"[nibble];
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headroom_is_the_part_above_the_floor() {
+        let start = 0x10_0000;
+        assert_eq!(headroom(start, start + GUARD_SIZE), start + GUARD_FLOOR..start + GUARD_SIZE);
+        // A region no larger than the floor has no headroom.
+        assert!(headroom(start, start + GUARD_FLOOR / 2).is_empty());
+    }
+
+    #[test]
+    fn hex_prints_sixteen_digits() {
+        assert_eq!(&hex(0xdead_beef), b"0x00000000deadbeef");
+    }
 }

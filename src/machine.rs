@@ -22,6 +22,15 @@ pub const SEGMENT_CACHE_CAPACITY: usize = 32;
 /// How many free coroutine stacks a thread keeps for reuse.
 pub const COROUTINE_POOL_CAPACITY: usize = 64;
 
+/// How many of a thread's pooled coroutine stacks may be untrimmed: when one more is released,
+/// the pool trims the untrimmed ones (gives their pages below the top 16 KiB back to the OS, one
+/// `madvise` each), so that stacks that went deep do not pin their pages. A loop that creates and
+/// finishes up to this many coroutines at a time reuses the same stacks and never trims; a
+/// burst of more costs one `madvise` per stack beyond this many when they are dropped. So the
+/// memory a thread's pool holds resident is at most this many whole stacks plus 16 KiB of each
+/// other pooled stack: with the default 1 MiB stacks, 8 MiB + 56 x 16 KiB, under 9 MiB.
+pub const POOL_UNTRIMMED_MAX: usize = 8;
+
 /// The bounds of a stack: see `STACK_BOUNDS`.
 #[repr(C, align(16))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +153,11 @@ pub(crate) struct M {
     pool: Vec<Stack>,
     /// How many stacks `pool` may hold; 0 once the thread is tearing down.
     pool_capacity: usize,
+    /// `pool[..pool_trimmed]` are trimmed (`Stack::trim`) and untouched since.
+    pool_trimmed: usize,
+    /// How long `pool` may grow before a release takes the slow path, which trims or evicts:
+    /// `pool_capacity`, or fewer so that at most [`POOL_UNTRIMMED_MAX`] stacks are untrimmed.
+    pool_limit: usize,
     /// Whether [`M::set_up`] has run.
     set_up: bool,
     /// Whether the thread is past its teardown, after which no stack is kept.
@@ -176,6 +190,9 @@ pub struct Stats {
     pub coroutine_stacks_mapped: u64,
     /// Gauge: coroutine stacks in this thread's pool now.
     pub coroutine_stacks_pooled: u64,
+    /// Gauge: the most resident memory the pooled coroutine stacks may hold now, in bytes (see
+    /// [`POOL_UNTRIMMED_MAX`]).
+    pub coroutine_pool_resident_bound: u64,
     /// The most segments this thread has held at once, in use and cached: an upper bound on the
     /// deepest nesting of splits it has seen (the gauge itself is counted only when a segment is
     /// mapped, which keeps the split's fast path free of it).
@@ -198,10 +215,13 @@ impl M {
                 segments_cached: 0,
                 coroutine_stacks_mapped: 0,
                 coroutine_stacks_pooled: 0,
+                coroutine_pool_resident_bound: 0,
                 max_segments_held: 0,
             },
             pool: Vec::new(),
             pool_capacity: COROUTINE_POOL_CAPACITY,
+            pool_trimmed: 0,
+            pool_limit: POOL_UNTRIMMED_MAX,
             set_up: false,
             exiting: false,
             alt_stack: None,
@@ -366,10 +386,25 @@ impl M {
     pub(crate) fn take_pooled(&mut self, len: usize) -> Result<Stack, Error> {
         if let Some(last) = self.pool.last() {
             if last.len() == len {
-                return Ok(self.pool.pop().expect("checked non-empty"));
+                let stack = self.pool.pop().expect("checked non-empty");
+                if self.pool.len() < self.pool_trimmed {
+                    self.took_trimmed();
+                }
+                return Ok(stack);
             }
         }
         self.take_pooled_slow(len)
+    }
+
+    /// A trimmed stack left the pool: one fewer is trimmed.
+    #[cold]
+    fn took_trimmed(&mut self) {
+        self.pool_trimmed -= 1;
+        self.set_pool_limit();
+    }
+
+    fn set_pool_limit(&mut self) {
+        self.pool_limit = self.pool_capacity.min(self.pool_trimmed + POOL_UNTRIMMED_MAX);
     }
 
     #[cold]
@@ -379,7 +414,12 @@ impl M {
         // overflow on the stack finds the thread's alternate signal stack.
         self.set_up();
         match self.pool.iter().rposition(|s| s.len() == len) {
-            Some(i) => Ok(self.pool.remove(i)),
+            Some(i) => {
+                if i < self.pool_trimmed {
+                    self.took_trimmed();
+                }
+                Ok(self.pool.remove(i))
+            }
             None => {
                 let stack = Stack::new(len)?;
                 self.stats.coroutine_stacks_mapped += 1;
@@ -388,25 +428,52 @@ impl M {
         }
     }
 
-    /// A coroutine stack nothing runs on any more goes into the pool; when it is full, the one
-    /// released longest ago is unmapped (and `stack` itself once the thread is tearing down).
+    /// A coroutine stack nothing runs on any more goes into the pool; past
+    /// [`POOL_UNTRIMMED_MAX`] untrimmed stacks the pool trims them, and when it is full the one
+    /// released longest ago goes back to the stack heap (and `stack` itself once the thread is
+    /// tearing down).
     #[inline]
     pub(crate) fn pool_release(&mut self, stack: Stack) {
-        if self.pool.len() < self.pool_capacity {
+        if self.pool.len() < self.pool_limit {
             self.pool.push(stack);
         } else {
-            self.pool_release_full(stack);
+            self.pool_release_slow(stack);
         }
     }
 
     #[cold]
-    fn pool_release_full(&mut self, stack: Stack) {
-        if self.pool.is_empty() {
+    fn pool_release_slow(&mut self, stack: Stack) {
+        if self.pool_capacity == 0 {
             drop(stack);
-        } else {
-            drop(self.pool.remove(0));
-            self.pool.push(stack);
+            return;
         }
+        if self.pool.len() >= self.pool_capacity {
+            let mut oldest = self.pool.remove(0);
+            if self.pool_trimmed > 0 {
+                self.pool_trimmed -= 1;
+                oldest.mark_trimmed();
+            }
+            drop(oldest);
+        }
+        if self.pool.len() - self.pool_trimmed >= POOL_UNTRIMMED_MAX {
+            for pooled in &self.pool[self.pool_trimmed..] {
+                // SAFETY: a pooled stack: nothing runs on it, and nothing on it is live.
+                unsafe { pooled.trim() };
+            }
+            self.pool_trimmed = self.pool.len();
+        }
+        self.pool.push(stack);
+        self.set_pool_limit();
+    }
+
+    /// The resident memory this thread's coroutine stack pool may hold at most now: the whole
+    /// usable part of each untrimmed stack and [`TRIM_KEEP`](crate::stack::TRIM_KEEP) bytes of
+    /// each trimmed one.
+    pub(crate) fn pool_resident_bound(&self) -> usize {
+        let keep = crate::stack::TRIM_KEEP;
+        let trimmed: usize = self.pool[..self.pool_trimmed].iter().map(|s| s.len().min(keep)).sum();
+        let untrimmed: usize = self.pool[self.pool_trimmed..].iter().map(Stack::len).sum();
+        trimmed + untrimmed
     }
 
     /// Once per thread, before its first segment or coroutine stack: registers the teardown, and
@@ -424,6 +491,7 @@ impl M {
             self.cache_capacity = 0;
             self.spare = spare_off();
             self.pool_capacity = 0;
+            self.pool_limit = 0;
             return;
         }
         if self.alt_stack.is_none() {
@@ -439,7 +507,14 @@ impl M {
         self.cache_capacity = 0;
         self.trim_cache();
         self.pool_capacity = 0;
-        self.pool = Vec::new();
+        self.pool_limit = 0;
+        for (i, mut stack) in std::mem::take(&mut self.pool).into_iter().enumerate() {
+            if i < self.pool_trimmed {
+                stack.mark_trimmed();
+            }
+            drop(stack);
+        }
+        self.pool_trimmed = 0;
         self.alt_stack = None;
     }
 }
@@ -635,6 +710,7 @@ pub fn stats() -> Stats {
         segments_in_use: m.stats.segments_mapped - m.stats.segments_unmapped - m.cached() as u64,
         segments_cached: m.cached() as u64,
         coroutine_stacks_pooled: m.pool.len() as u64,
+        coroutine_pool_resident_bound: m.pool_resident_bound() as u64,
         ..m.stats
     })
 }

@@ -27,7 +27,8 @@ use crate::stack::{page_size, Stack};
 use std::mem::{ManuallyDrop, MaybeUninit};
 
 /// The smallest segment handed out; smaller requests are rounded up to it. Enough for the
-/// trampoline and a panic's unwinding with room to spare.
+/// trampoline and a panic's unwinding with room to spare (the panic hook runs in the guard's
+/// headroom where the segment is too small for it: see [`PANIC_HEADROOM`](crate::PANIC_HEADROOM)).
 pub const MIN_SEGMENT_SIZE: usize = 16 * 1024;
 
 /// Stack that [`maybe_grow`] keeps free below `red_zone`, for unwinding: a panic, or the drop of
@@ -175,9 +176,13 @@ struct UnwoundSplit {
 
 impl Drop for UnwoundSplit {
     fn drop(&mut self) {
-        // SAFETY: the split has ended (its closure unwound out of the segment); the M is this
-        // thread's.
-        unsafe { (*machine::m_ptr()).pop_segment(self.stktop) }
+        // SAFETY: the split has ended (its closure unwound out of the segment, which the panic
+        // may have taken into its guard's headroom: closed again before the segment is kept);
+        // the M is this thread's.
+        unsafe {
+            (*self.stktop).stack.close_headroom();
+            (*machine::m_ptr()).pop_segment(self.stktop)
+        }
     }
 }
 

@@ -16,12 +16,14 @@
 //!   dirty pages' runs with [`memclr`](crate::memclr) (nothing at all when the summary is clear).
 
 use crate::error::Error;
+use crate::fork::{self, ForkLock};
 use crate::memclr::memclr_raw;
+use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 /// Bytes in a fresh arena: the unit the heap maps memory in. Address space only: pages are
 /// touched (and so backed by RAM) when a span's owner writes to them. Large enough that a 64 MiB
@@ -118,7 +120,9 @@ impl Arena {
     /// Map an arena of `npages` pages, all clean (anonymous memory reads as zero). With
     /// `for_stacks`, the arena is mapped as stack memory and kept out of transparent huge pages:
     /// its spans are small stacks whose guards split it into small mappings anyway, and a huge
-    /// page faulted in under one stack's first touch would make megabytes resident for it.
+    /// page faulted in under one stack's first touch would make megabytes resident for it. Stack
+    /// arenas are also mapped without a commit charge (`MAP_NORESERVE`): most of a stack's
+    /// address space (its guard, and the depth it never reaches) is never touched.
     fn map(npages: usize, for_stacks: bool) -> Result<Arena, Error> {
         let len = npages * SpanHeap::PAGE_SIZE;
         // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
@@ -129,7 +133,7 @@ impl Arena {
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE
                     | libc::MAP_ANONYMOUS
-                    | if for_stacks { libc::MAP_STACK } else { 0 },
+                    | if for_stacks { libc::MAP_STACK | libc::MAP_NORESERVE } else { 0 },
                 -1,
                 0,
             )
@@ -348,16 +352,17 @@ impl SpanHeap {
     }
 
     fn with_arenas_for_stacks(for_stacks: bool) -> SpanHeap {
-        SpanHeap {
-            shared: Arc::new(Shared {
-                id: NEXT_HEAP_ID.fetch_add(1, Ordering::Relaxed),
-                inner: Mutex::new(Inner::default()),
-                zero_under_lock: AtomicBool::new(false),
-                for_stacks,
-                bytes_zeroed: AtomicU64::new(0),
-                bytes_zeroing_skipped: AtomicU64::new(0),
-            }),
-        }
+        let shared = Arc::new(Shared {
+            id: NEXT_HEAP_ID.fetch_add(1, Ordering::Relaxed),
+            inner: Mutex::new(Inner::default()),
+            zero_under_lock: AtomicBool::new(false),
+            for_stacks,
+            bytes_zeroed: AtomicU64::new(0),
+            bytes_zeroing_skipped: AtomicU64::new(0),
+        });
+        let weak: Weak<dyn ForkLock> = Arc::downgrade(&shared) as Weak<Shared>;
+        fork::register(weak);
+        SpanHeap { shared }
     }
 
     /// A span of `npages` pages (`npages * PAGE_SIZE` bytes). With `zeroed`, every byte is zero:
@@ -495,6 +500,14 @@ impl SpanHeap {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.shared.lock()
+    }
+}
+
+impl ForkLock for Shared {
+    fn hold(self: Arc<Self>) -> Box<dyn Any> {
+        let inner: *const Mutex<Inner> = &self.inner;
+        // SAFETY: `self` is the Arc that owns the mutex.
+        unsafe { fork::hold(&*inner, self) }
     }
 }
 

@@ -3,11 +3,13 @@
 
 use crate::arch;
 use crate::error::Error;
+use crate::fork::ForkLock;
+use crate::guard::{GUARD_FLOOR, GUARD_SIZE};
 use crate::memclr::memclr_raw;
 use crate::span_heap::{HeapStats, SpanHeap, ARENA_SIZE};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 /// The system's page size, read once.
 #[inline]
@@ -35,70 +37,84 @@ pub fn page_size() -> usize {
 /// call (each is two of the process's mappings while it waits there). Documented on [`Stack`].
 const FREE_STACKS_MAX: usize = 1024;
 
-/// The most bytes of spans (usable parts and guards) the process-wide free list keeps. Documented
-/// on [`Stack`].
+/// The most resident memory the stacks waiting in the process-wide free list may hold: the usable
+/// bytes of the stacks that were not trimmed, and [`TRIM_KEEP`] bytes of each that was.
+/// Documented on [`Stack`].
 const FREE_STACK_BYTES_MAX: usize = 64 << 20;
 
-/// Spans at least this long (1 MiB) that go back to the heap give their pages back to the OS
-/// (`MADV_DONTNEED`). Documented on [`Stack`].
+/// Stacks at least this long (1 MiB usable) that go back to the heap give their pages back to the
+/// OS (`MADV_DONTNEED`). Documented on [`Stack`].
 const RETURN_PAGES_MIN: usize = 1 << 20;
+
+/// The top of a stack that trimming keeps resident (see [`Stack::trim`]): enough for a coroutine's
+/// record, closure and first frames, so that a trimmed stack that is reused takes no page fault
+/// for them.
+pub(crate) const TRIM_KEEP: usize = 16 * 1024;
 
 /// The most distinct stack sizes the free list tracks at once.
 const FREE_SIZES_MAX: usize = 64;
 
-/// A stack for a context: a run of pages with an inaccessible guard page below the usable part,
-/// so that running off the bottom faults instead of writing into a neighbour.
+/// A stack for a context: a run of pages above an inaccessible guard region, so that running off
+/// the bottom faults instead of writing into a neighbour.
 ///
 /// ```text
 ///   top()    -> +-----------------+  page aligned (so 16-byte aligned)
 ///               |  usable: len()  |  stacks grow down
 ///   bottom() -> +-----------------+
-///               |  guard page     |  PROT_NONE: guard(), where a fault is reported as overflow
+///               |  panic headroom |  PROT_NONE; opened while the thread panics
 ///               +-----------------+
-///               |  (more guard)   |  PROT_NONE, 0 or 1 OS page: the span is whole heap pages
-///               +-----------------+  start of the span (or mapping)
+///               |  floor          |  PROT_NONE, 64 KiB: the stack-clash margin
+///               +-----------------+  guard().start: the start of the span (or mapping)
 /// ```
 ///
-/// `len()` is the requested size rounded up to whole OS pages ([`page_size`]), as it always was;
-/// the span around it is rounded up to whole [`SpanHeap::PAGE_SIZE`] pages by making the guard
-/// one OS page longer where needed (on x86-64, a stack whose `len()` is a multiple of 8 KiB has
-/// 8 KiB of guard, any other 4 KiB). Only the guard page next to the usable part is reported by
-/// splitstack's overflow handler; a fault in the page below it is a plain SIGSEGV.
+/// `len()` is the requested size rounded up to whole OS pages ([`page_size`]). The guard region,
+/// [`guard()`](Stack::guard), is [`GUARD_SIZE`](crate::GUARD_SIZE) bytes (64 KiB of floor and
+/// [`PANIC_HEADROOM`](crate::PANIC_HEADROOM) of headroom), one OS page more where that rounds
+/// the span to whole [`SpanHeap::PAGE_SIZE`] pages. A fault anywhere in it is reported by
+/// splitstack's overflow handler as a stack overflow, except in the headroom of a thread that is
+/// panicking: the headroom then opens, so that the panic hook, the unwinder and destructors,
+/// which call no [`maybe_grow`](crate::maybe_grow), can finish on a stack that is too small for
+/// them (see the crate's guard documentation, [`GUARD_SIZE`](crate::GUARD_SIZE)). The guard costs
+/// address space, not memory, and no mapping beyond the one every guard costs.
 ///
 /// # Where the memory comes from, and where it goes
 ///
 /// * **The stack heap.** One process-wide [`SpanHeap`] (8 KiB pages, 256 MiB arenas mapped on
-///   first use, kept out of transparent huge pages) holds every stack whose span (usable part
-///   plus guard, in whole heap pages) fits in an arena. A stack carved from it has its guard made
-///   inaccessible with one `mprotect`.
+///   first use without a commit charge, kept out of transparent huge pages) holds every stack
+///   whose span (usable part plus guard, in whole heap pages) fits in an arena. A stack carved
+///   from it has its guard made inaccessible with one `mprotect`.
 /// * **The free list.** A dropped stack keeps its guard and waits in a process-wide free list for
 ///   the next `Stack::new` of its `len()`, which takes it without any system call. The list holds
-///   at most 1,024 stacks and 64 MiB of spans (guards included). When a dropped stack would pass
-///   either bound, stacks of other sizes leave first (the oldest of the size the list holds most
-///   of), so that the sizes in use now are kept rather than those of a past burst; a stack that
-///   still does not fit (or alone exceeds 64 MiB) is not kept. A stack leaving the list has its
-///   guard made accessible again (one `mprotect`) and its span returned to the heap, where it
-///   coalesces with its free neighbours and can serve any later size. A stack
-///   waiting in the list is two of the process's mappings, so whenever carving a new stack fails,
-///   the list is emptied into the heap and the stack carved again before an error is returned.
+///   at most 1,024 stacks, and at most 64 MiB of resident memory: it counts the whole usable part
+///   of a stack that was not trimmed, and 16 KiB of one that was (a coroutine stack that its
+///   thread's pool trimmed; see [`Coroutine`](crate::Coroutine)). A dropped stack that does not
+///   fit untrimmed is trimmed (its pages below the top 16 KiB given back to the OS with one
+///   `madvise`) and kept if it then fits. When a dropped stack would pass a bound, stacks of
+///   other sizes leave first (the oldest of the size the list holds most of), so that the sizes
+///   in use now are kept rather than those of a past burst; a stack that still does not fit is
+///   not kept. A stack leaving the list has its guard made accessible again (one `mprotect`) and
+///   its span returned to the heap, where it coalesces with its free neighbours and can serve any
+///   later size. A stack waiting in the list is two of the process's mappings, so whenever
+///   carving a new stack fails, the list is emptied into the heap and the stack carved again
+///   before an error is returned.
 /// * **Address space is never returned to the OS.** The heap keeps its arenas for the life of the
-///   process. The pages a stack touched stay resident while it waits in the free list, and after
-///   it goes back to the heap if its span is under 1 MiB, for the next stack carved there; a span
-///   of 1 MiB or more that goes back to the heap gives its pages back to the OS
+///   process. A stack of 1 MiB or more that goes back to the heap gives its pages back to the OS
 ///   (`MADV_DONTNEED`: one more system call on a path that already makes one), so that a deep
-///   recursion's large segments do not stay resident after it. So the resident memory kept for
-///   reuse is at most the free list's 64 MiB plus the most that stacks of under 1 MiB have used
-///   at once. [`Stack::heap_stats`] shows what the heap holds.
+///   recursion's large segments do not stay resident after it; a smaller one keeps its touched
+///   pages resident for the next stack carved there. So the resident memory kept for reuse is at
+///   most the free list's 64 MiB plus what the threads' pools and segment caches hold plus the
+///   most that stacks of under 1 MiB have used at once. [`Stack::heap_stats`] shows what the
+///   heap holds.
 /// * **Own mappings.** A stack whose span is larger than an arena, every stack where the OS page
 ///   is larger than the heap's (AArch64 kernels with 16 or 64 KiB pages), and a stack the heap
-///   cannot provide (its next arena does not fit under `RLIMIT_AS`, say) is mapped on its own as
-///   before the heap: `mmap` and `mprotect` when made, `munmap` when dropped.
+///   cannot provide (its next arena does not fit under `RLIMIT_AS`, say) is mapped on its own:
+///   `mmap` and `mprotect` when made, `munmap` when dropped.
 ///
 /// A recycled stack holds whatever its last user left on it; [`Stack::new_zeroed`] hands out one
 /// whose usable part is all zero.
 ///
-/// It is registered with valgrind (when running under it) while handed out, and its guard page
-/// is known to splitstack's overflow handler, which reports a fault there as a stack overflow.
+/// It is registered with valgrind (when running under it) while handed out, and its guard region
+/// is known to splitstack's overflow handler.
 pub struct Stack {
     /// The lowest usable address.
     bottom: usize,
@@ -116,8 +132,13 @@ pub struct Stack {
 const NO_GUARD_SLOT: u32 = u32::MAX;
 
 /// The bit of `Stack::len_and_origin` that marks a stack mapped on its own (lengths are whole
-/// pages, so their low bit is free).
+/// pages, so their low bits are free).
 const OWN_MAPPING: usize = 1;
+
+/// The bit of `Stack::len_and_origin` that marks a stack whose pages below its top [`TRIM_KEEP`]
+/// bytes are known to be given back to the OS: set by its owner just before it drops the stack
+/// ([`Stack::mark_trimmed`]), for the free list's accounting.
+const TRIMMED: usize = 2;
 
 impl Stack {
     /// A stack with at least `size` usable bytes (rounded up to whole OS pages) above a guard
@@ -150,25 +171,31 @@ impl Stack {
         if size == 0 {
             return Err(Error::invalid_size("a stack of 0 bytes was requested"));
         }
-        let usable = size.checked_next_multiple_of(page).ok_or_else(|| {
-            Error::invalid_size(format!(
-                "stack size {size} overflows when rounded up to whole pages"
-            ))
-        })?;
-        usable.checked_add(page).ok_or_else(|| {
-            Error::invalid_size(format!("stack size {size} overflows when its guard page is added"))
-        })?;
+        // The span (usable part, guard and rounding) must fit in an isize, as every Rust
+        // allocation must: a larger request is refused here, before any system call.
+        let fits = size
+            .checked_add(own_guard_len(page) + SpanHeap::PAGE_SIZE + page)
+            .is_some_and(|span| span <= isize::MAX as usize);
+        if !fits {
+            return Err(Error::invalid_size(format!(
+                "a stack of {size} bytes does not fit in the address space with its guard"
+            )));
+        }
+        let usable = size.next_multiple_of(page);
         let from_heap = heap_pages(usable, page)
             .and_then(|npages| stack_heap().take(usable, npages, zeroed).ok());
         let (bottom, len_and_origin) = match from_heap {
             Some(bottom) => (bottom, usable),
             None => (map_own(usable, page)?, usable | OWN_MAPPING),
         };
-        // SAFETY: registers an address range with valgrind; no memory is touched.
+        let guard_start = bottom - guard_len(len_and_origin, page);
+        let room = guard_start + GUARD_FLOOR.min(bottom - guard_start);
+        // SAFETY: registers an address range with valgrind (the usable part and the headroom,
+        // where a panic may run); no memory is touched.
         let valgrind_id =
-            unsafe { arch::splitstack_valgrind_stack_register(bottom, bottom + usable) } as u32;
+            unsafe { arch::splitstack_valgrind_stack_register(room, bottom + usable) } as u32;
         let guard_slot =
-            crate::guard::register(bottom - page).map_or(NO_GUARD_SLOT, |slot| slot as u32);
+            crate::guard::register(guard_start, bottom).map_or(NO_GUARD_SLOT, |slot| slot as u32);
         crate::guard::install_handler();
         Ok(Stack { bottom, len_and_origin, valgrind_id, guard_slot })
     }
@@ -191,14 +218,55 @@ impl Stack {
     #[allow(clippy::len_without_is_empty)] // a stack is never empty
     #[inline]
     pub fn len(&self) -> usize {
-        self.len_and_origin & !OWN_MAPPING
+        self.len_and_origin & !(OWN_MAPPING | TRIMMED)
     }
 
-    /// The guard page's address range `[start, end)`; `end` is [`bottom`](Stack::bottom). One OS
-    /// page, the one the overflow handler reports faults in (see the layout above).
+    /// The guard region's address range `[start, end)`; `end` is [`bottom`](Stack::bottom). At
+    /// least [`GUARD_SIZE`](crate::GUARD_SIZE) bytes, all of it reported by the overflow handler
+    /// (see the layout above).
     #[inline]
     pub fn guard(&self) -> core::ops::Range<usize> {
-        self.bottom - page_size()..self.bottom
+        self.bottom - guard_len(self.len_and_origin, page_size())..self.bottom
+    }
+
+    /// Gives the pages of the usable part below its top [`TRIM_KEEP`] bytes back to the OS (they
+    /// read as zero afterwards), and closes the guard's headroom if a panic opened it: what a
+    /// stack that went deep pins is released, and its top stays resident for its next user.
+    /// One `madvise` (two with an open headroom).
+    ///
+    /// # Safety
+    /// Nothing runs on the stack, and nothing it holds below its top `TRIM_KEEP` bytes is live.
+    pub(crate) unsafe fn trim(&self) {
+        let len = self.len();
+        if len > TRIM_KEEP {
+            // SAFETY: the caller's contract; the range lies in this stack's usable part.
+            unsafe {
+                libc::madvise(
+                    self.bottom as *mut libc::c_void,
+                    len - TRIM_KEEP,
+                    libc::MADV_DONTNEED,
+                )
+            };
+        }
+        self.close_headroom();
+    }
+
+    /// Records that the stack is trimmed ([`Stack::trim`]) and untouched since, for the free list
+    /// that a drop then hands it to.
+    pub(crate) fn mark_trimmed(&mut self) {
+        self.len_and_origin |= TRIMMED;
+    }
+
+    /// Closes the guard's headroom if a panic opened it (see [`Stack`]); nothing may run in it.
+    pub(crate) fn close_headroom(&self) {
+        if self.guard_slot != NO_GUARD_SLOT {
+            crate::guard::close_headroom(self.guard_slot as usize);
+        }
+    }
+
+    /// Whether a panic on this stack has opened its guard's headroom (and it is not closed yet).
+    pub fn headroom_open(&self) -> bool {
+        self.guard_slot != NO_GUARD_SLOT && crate::guard::headroom_open(self.guard_slot as usize)
     }
 
     /// The counters of the process-wide heap stacks are carved from. Stacks waiting in the free
@@ -234,12 +302,30 @@ impl Drop for Stack {
         // SAFETY: a client request about memory we own; no memory is touched.
         unsafe { arch::splitstack_valgrind_make_mem_undefined(self.bottom, len) };
         if self.len_and_origin & OWN_MAPPING != 0 {
-            let page = page_size();
+            let guard = own_guard_len(page_size());
             // SAFETY: the mapping map_own made for this stack, which nothing uses any more.
-            unsafe { libc::munmap((self.bottom - page) as *mut libc::c_void, len + page) };
+            unsafe { libc::munmap((self.bottom - guard) as *mut libc::c_void, len + guard) };
         } else {
-            stack_heap().release(self.bottom, len);
+            stack_heap().release(self.bottom, len, self.len_and_origin & TRIMMED != 0);
         }
+    }
+}
+
+/// The guard region of a stack mapped on its own: [`GUARD_SIZE`] in whole OS pages.
+#[inline]
+fn own_guard_len(page: usize) -> usize {
+    GUARD_SIZE.next_multiple_of(page)
+}
+
+/// The guard region below a stack whose `len_and_origin` is given: the rest of its heap span, or
+/// [`own_guard_len`] for a stack mapped on its own.
+#[inline]
+fn guard_len(len_and_origin: usize, page: usize) -> usize {
+    if len_and_origin & OWN_MAPPING != 0 {
+        own_guard_len(page)
+    } else {
+        let len = len_and_origin & !(OWN_MAPPING | TRIMMED);
+        span_bytes(len) - len
     }
 }
 
@@ -250,21 +336,24 @@ fn heap_pages(len: usize, page: usize) -> Option<usize> {
     if page > SpanHeap::PAGE_SIZE {
         return None;
     }
-    let bytes = len.checked_add(page)?.checked_next_multiple_of(SpanHeap::PAGE_SIZE)?;
+    let bytes =
+        len.checked_add(own_guard_len(page))?.checked_next_multiple_of(SpanHeap::PAGE_SIZE)?;
     (bytes <= ARENA_SIZE).then_some(bytes / SpanHeap::PAGE_SIZE)
 }
 
-/// A stack of `len` usable bytes mapped on its own, with a guard page below; returns its bottom.
+/// A stack of `len` usable bytes mapped on its own, with its guard region below; returns its
+/// bottom.
 fn map_own(len: usize, page: usize) -> Result<usize, Error> {
+    let guard = own_guard_len(page);
     // The caller has checked that this does not overflow.
-    let total = len + page;
+    let total = len + guard;
     // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
     let base = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
             total,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK | libc::MAP_NORESERVE,
             -1,
             0,
         )
@@ -273,20 +362,21 @@ fn map_own(len: usize, page: usize) -> Result<usize, Error> {
         let err = std::io::Error::last_os_error();
         return Err(Error::os(format!("mapping a stack of {len} bytes"), err));
     }
-    // SAFETY: [base, base + page) lies inside the mapping just made, which we own.
-    if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
+    // SAFETY: [base, base + guard) lies inside the mapping just made, which we own.
+    if unsafe { libc::mprotect(base, guard, libc::PROT_NONE) } != 0 {
         let err = std::io::Error::last_os_error();
         // SAFETY: the mapping just made; nothing refers to it.
         unsafe { libc::munmap(base, total) };
-        return Err(Error::os("protecting a stack's guard page", err));
+        return Err(Error::os("protecting a stack's guard region", err));
     }
-    Ok(base as usize + page)
+    Ok(base as usize + guard)
 }
 
 /// The process-wide stack heap: spans, and the free list of guarded stacks in front of it.
 struct StackHeap {
     spans: SpanHeap,
-    free: Mutex<FreeStacks>,
+    /// Shared with the fork handlers, which take it around a `fork` (src/fork.rs).
+    free: Arc<Mutex<FreeStacks>>,
 }
 
 /// Dropped stacks kept guarded for reuse: their bottoms, by usable length.
@@ -303,22 +393,39 @@ struct FreeStacks {
 
 struct FreeSize {
     len: usize,
-    /// Bottoms of free stacks of this length, most recently dropped last.
+    /// Bottoms of free stacks of this length, most recently dropped last, each with
+    /// [`TRIMMED_ENTRY`] set if the stack is trimmed.
     bottoms: Vec<usize>,
+}
+
+/// The bit of a free-list entry that marks a trimmed stack (bottoms are page aligned).
+const TRIMMED_ENTRY: usize = 1;
+
+/// The resident memory a free stack of `len` usable bytes may hold, trimmed or not.
+#[inline]
+fn resident_bound(len: usize, trimmed: bool) -> usize {
+    if trimmed {
+        len.min(TRIM_KEEP)
+    } else {
+        len
+    }
 }
 
 fn stack_heap() -> &'static StackHeap {
     static HEAP: OnceLock<StackHeap> = OnceLock::new();
-    HEAP.get_or_init(|| StackHeap {
-        spans: SpanHeap::for_stacks(),
-        free: Mutex::new(FreeStacks::default()),
+    HEAP.get_or_init(|| {
+        let free = Arc::new(Mutex::new(FreeStacks::default()));
+        let weak: Weak<dyn ForkLock> = Arc::downgrade(&free) as Weak<Mutex<FreeStacks>>;
+        crate::fork::register(weak);
+        StackHeap { spans: SpanHeap::for_stacks(), free }
     })
 }
 
-/// Bytes in the span of a heap stack of `len` usable bytes.
+/// Bytes in the span of a heap stack of `len` usable bytes: the usable part and its guard, in
+/// whole heap pages.
 #[inline]
 fn span_bytes(len: usize) -> usize {
-    (len + page_size()).next_multiple_of(SpanHeap::PAGE_SIZE)
+    (len + own_guard_len(page_size())).next_multiple_of(SpanHeap::PAGE_SIZE)
 }
 
 impl StackHeap {
@@ -331,7 +438,9 @@ impl StackHeap {
     /// or a new one carved from the heap (after emptying the free list into the heap, if the
     /// first attempt fails).
     fn take(&self, len: usize, npages: usize, zeroed: bool) -> Result<usize, Error> {
-        if let Some(bottom) = self.free_list().pop(len) {
+        // The lock is released before the stack is cleared.
+        let recycled = self.free_list().pop(len);
+        if let Some(bottom) = recycled {
             if zeroed {
                 // SAFETY: the usable part of a free stack, ours alone now, mapped read-write.
                 unsafe { memclr_raw(bottom as *mut u8, len) };
@@ -355,41 +464,50 @@ impl StackHeap {
         // SAFETY: [base, base + guard) is in the span just carved, which nothing else uses.
         if unsafe { libc::mprotect(base as *mut libc::c_void, guard, libc::PROT_NONE) } != 0 {
             let err = std::io::Error::last_os_error();
-            self.give_back(base, guard, npages);
-            return Err(Error::os("protecting a stack's guard page", err));
+            self.give_back(base + guard, len);
+            return Err(Error::os("protecting a stack's guard region", err));
         }
         Ok(base + guard)
     }
 
-    /// A dropped stack goes to the free list, or back to the heap beyond the list's bounds.
-    fn release(&self, bottom: usize, len: usize) {
-        let bytes = span_bytes(len);
+    /// A dropped stack goes to the free list (trimmed first if it only fits that way), or back to
+    /// the heap beyond the list's bounds.
+    fn release(&self, bottom: usize, len: usize, trimmed: bool) {
         let mut evicted = Vec::new();
-        let kept = self.free_list().push(bottom, len, bytes, &mut evicted);
+        let mut kept = self.free_list().push(bottom, len, trimmed, &mut evicted);
+        if !kept && !trimmed && len > TRIM_KEEP {
+            // SAFETY: the usable part of a dropped stack, below its top TRIM_KEEP bytes; nothing
+            // uses it. Outside the lock: a system call.
+            unsafe {
+                libc::madvise(bottom as *mut libc::c_void, len - TRIM_KEEP, libc::MADV_DONTNEED)
+            };
+            kept = self.free_list().push(bottom, len, true, &mut evicted);
+        }
         // Outside the lock: each is a system call.
         for (other, other_len) in evicted {
-            let other_bytes = span_bytes(other_len);
-            let guard = other_bytes - other_len;
-            self.give_back(other - guard, guard, other_bytes / SpanHeap::PAGE_SIZE);
+            self.give_back(other, other_len);
         }
         if !kept {
-            let guard = bytes - len;
-            self.give_back(bottom - guard, guard, bytes / SpanHeap::PAGE_SIZE);
+            self.give_back(bottom, len);
         }
     }
 
-    /// Makes a span's guard readable again and frees the span to the heap, its pages given back
-    /// to the OS first if it is at least [`RETURN_PAGES_MIN`] long. If the OS refuses to unguard
-    /// it (it should not: this only merges mappings), the span is left out of the heap for good.
-    fn give_back(&self, base: usize, guard: usize, npages: usize) {
+    /// Makes the guard of the stack at `bottom` with `len` usable bytes readable again and frees
+    /// its span to the heap, its pages given back to the OS first if it is at least
+    /// [`RETURN_PAGES_MIN`] long. If the OS refuses to unguard it (it should not: this only
+    /// merges mappings), the span is left out of the heap for good.
+    fn give_back(&self, bottom: usize, len: usize) {
+        let bytes = span_bytes(len);
+        let guard = bytes - len;
+        let base = bottom - guard;
+        let npages = bytes / SpanHeap::PAGE_SIZE;
         let rw = libc::PROT_READ | libc::PROT_WRITE;
         // SAFETY: the guard of a span this heap handed out, which nothing uses any more.
         if unsafe { libc::mprotect(base as *mut libc::c_void, guard, rw) } != 0 {
             return;
         }
-        let bytes = npages * SpanHeap::PAGE_SIZE;
         // SAFETY: as above; afterwards the span reads as zero.
-        let zero = bytes >= RETURN_PAGES_MIN
+        let zero = len >= RETURN_PAGES_MIN
             && unsafe { libc::madvise(base as *mut libc::c_void, bytes, libc::MADV_DONTNEED) } == 0;
         if zero {
             // SAFETY: a client request about memory we own; no memory is touched.
@@ -409,13 +527,8 @@ impl StackHeap {
         };
         let mut flushed = 0;
         for size in sizes {
-            let bytes = span_bytes(size.len);
-            for bottom in size.bottoms {
-                self.give_back(
-                    bottom - (bytes - size.len),
-                    bytes - size.len,
-                    bytes / SpanHeap::PAGE_SIZE,
-                );
+            for entry in size.bottoms {
+                self.give_back(entry & !TRIMMED_ENTRY, size.len);
                 flushed += 1;
             }
         }
@@ -427,24 +540,25 @@ impl FreeStacks {
     /// The most recently dropped free stack of `len` usable bytes.
     fn pop(&mut self, len: usize) -> Option<usize> {
         let size = self.sizes.iter_mut().find(|s| s.len == len)?;
-        let bottom = size.bottoms.pop()?;
+        let entry = size.bottoms.pop()?;
         self.count -= 1;
-        self.bytes -= span_bytes(len);
-        Some(bottom)
+        self.bytes -= resident_bound(len, entry & TRIMMED_ENTRY != 0);
+        Some(entry & !TRIMMED_ENTRY)
     }
 
     /// Keeps a dropped stack; returns whether it was kept. When keeping it would pass a bound,
     /// free stacks of other sizes make room first (the oldest of the size with the most), so
     /// that the sizes in use now win over the ones a past burst left behind; those go into
-    /// `evicted`, for the caller to give back to the heap. Without other sizes to give up, the
-    /// stack itself is not kept.
+    /// `evicted` (bottom and length), for the caller to give back to the heap. Without other
+    /// sizes to give up, the stack itself is not kept.
     fn push(
         &mut self,
         bottom: usize,
         len: usize,
-        bytes: usize,
+        trimmed: bool,
         evicted: &mut Vec<(usize, usize)>,
     ) -> bool {
+        let bytes = resident_bound(len, trimmed);
         if bytes > FREE_STACK_BYTES_MAX {
             return false;
         }
@@ -460,8 +574,8 @@ impl FreeStacks {
             let oldest = victim.bottoms.remove(0);
             let victim_len = victim.len;
             self.count -= 1;
-            self.bytes -= span_bytes(victim_len);
-            evicted.push((oldest, victim_len));
+            self.bytes -= resident_bound(victim_len, oldest & TRIMMED_ENTRY != 0);
+            evicted.push((oldest & !TRIMMED_ENTRY, victim_len));
         }
         let index = match self.sizes.iter().position(|s| s.len == len) {
             Some(index) => index,
@@ -476,7 +590,7 @@ impl FreeStacks {
                 self.sizes.len() - 1
             }
         };
-        self.sizes[index].bottoms.push(bottom);
+        self.sizes[index].bottoms.push(bottom | (usize::from(trimmed) * TRIMMED_ENTRY));
         self.count += 1;
         self.bytes += bytes;
         true

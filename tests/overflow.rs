@@ -16,7 +16,7 @@ fn assert_overflow_reported(test_name: &str, case: &str) {
         output.status
     );
     assert!(
-        stderr.contains("splitstack: stack overflow") && stderr.contains("guard page"),
+        stderr.contains("splitstack: stack overflow") && stderr.contains("guard region"),
         "no overflow message in the child's stderr:\n{stderr}"
     );
 }

@@ -23,16 +23,22 @@ fn threads_of_growing_panicking_and_abandoned_coroutines_leak_nothing() {
                 let mut panicked = 0u64;
                 for round in 0..300u32 {
                     let depth = 1_000 + (round * 37 + t * 11) % 3_000;
-                    let mut co = Coroutine::new(move |y: &Yielder<u32, u64>, first: u32| {
-                        let a = deep(depth);
-                        let next = y.suspend(a);
-                        let b = maybe_grow(4 * 1024, 32 * 1024, || y.suspend(deep(depth / 2)));
-                        assert_eq!((next, b), (1, first));
-                        if first.is_multiple_of(2) {
-                            panic!("planned panic in round {round}");
-                        }
-                        a
-                    });
+                    // Small stacks, so that the recursion grows through segments.
+                    let small = 16 * 1024;
+                    let mut co = Coroutine::with_stack_size(
+                        small,
+                        move |y: &Yielder<u32, u64>, first: u32| {
+                            let a = deep(depth);
+                            let next = y.suspend(a);
+                            let b = maybe_grow(4 * 1024, 32 * 1024, || y.suspend(deep(depth / 2)));
+                            assert_eq!((next, b), (1, first));
+                            if first.is_multiple_of(2) {
+                                panic!("planned panic in round {round}");
+                            }
+                            a
+                        },
+                    )
+                    .expect("a small coroutine stack");
                     let CoroutineResult::Yield(a) = co.resume(round) else { panic!("no yield") };
                     assert_eq!(a, depth as u64 + 1);
                     match round % 3 {

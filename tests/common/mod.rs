@@ -16,23 +16,7 @@ pub fn child_case() -> Option<String> {
 /// the spawn fails (ENOEXEC, or exit status 127 from the spawned child), and the run is retried
 /// through `qemu-aarch64`.
 pub fn run_child(test_name: &str, case: &str) -> Output {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let args = [test_name, "--exact", "--nocapture", "--test-threads=1"];
-    let direct = Command::new(&exe).args(args).env(CHILD_CASE, case).output();
-    let could_not_exec = match &direct {
-        Ok(output) => output.status.code() == Some(127) && output.stdout.is_empty(),
-        Err(e) => e.raw_os_error() == Some(libc::ENOEXEC),
-    };
-    if could_not_exec && cfg!(target_arch = "aarch64") {
-        return Command::new("qemu-aarch64")
-            .args(["-L", "/usr/aarch64-linux-gnu"])
-            .arg(&exe)
-            .args(args)
-            .env(CHILD_CASE, case)
-            .output()
-            .expect("running the child test under qemu-aarch64");
-    }
-    direct.unwrap_or_else(|e| panic!("could not run the child test: {e}"))
+    run_child_with_env(test_name, case, &[])
 }
 
 /// The signal that ended a child, if one did.
@@ -68,4 +52,54 @@ pub fn bottomless(depth: u64) -> u64 {
         return 0;
     }
     frame[(depth % 64) as usize] + bottomless(depth + 1)
+}
+
+/// [`run_child`] with extra environment variables set for the child.
+pub fn run_child_with_env(test_name: &str, case: &str, env: &[(&str, &str)]) -> Output {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let args = [test_name, "--exact", "--nocapture", "--test-threads=1"];
+    let mut direct = Command::new(&exe);
+    direct.args(args).env(CHILD_CASE, case).envs(env.iter().copied());
+    let direct = direct.output();
+    let could_not_exec = match &direct {
+        Ok(output) => output.status.code() == Some(127) && output.stdout.is_empty(),
+        Err(e) => e.raw_os_error() == Some(libc::ENOEXEC),
+    };
+    if could_not_exec && cfg!(target_arch = "aarch64") {
+        return Command::new("qemu-aarch64")
+            .args(["-L", "/usr/aarch64-linux-gnu"])
+            .arg(&exe)
+            .args(args)
+            .env(CHILD_CASE, case)
+            .envs(env.iter().copied())
+            .output()
+            .expect("running the child test under qemu-aarch64");
+    }
+    direct.unwrap_or_else(|e| panic!("could not run the child test: {e}"))
+}
+
+/// Asserts that a child exited with `code` and printed `marker` on stdout; returns its stderr.
+pub fn assert_child_exited(output: &Output, code: i32, marker: &str) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "child status {:?}, stdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains(marker), "no {marker:?} in the child's stdout:\n{stdout}\n{stderr}");
+    stderr
+}
+
+/// This process's resident memory in bytes (/proc/self/statm).
+pub fn resident_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
+    let pages: usize = statm.split_whitespace().nth(1).expect("resident field").parse().unwrap();
+    pages * splitstack::page_size()
+}
+
+/// The number of this process's memory mappings (/proc/self/maps).
+pub fn mapping_count() -> usize {
+    std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps").lines().count()
 }

@@ -1,0 +1,190 @@
+//! corosensei's own test suite (`src/tests/*.rs`) and examples (`examples/*.rs`), ported onto
+//! splitstack's coroutine API by renaming only: the test bodies, values and assertions are
+//! corosensei's (v0.3.4). Each example's `main` is a `#[test]` named after the example.
+//!
+//! Changes beyond `corosensei` -> `splitstack`:
+//! - `#[cfg(feature = "unwind")]` is dropped: splitstack always unwinds (the feature is on by
+//!   default in corosensei).
+//! - The `extern crate alloc; extern crate std;` lines and the `std::println`/`ToString` imports
+//!   of corosensei's `no_std` crate are dropped: this file is a `std` test crate.
+//! - `DefaultStack::new(size)` used only to choose a stack size becomes
+//!   `Coroutine::with_stack_size(size, f).unwrap()`.
+//! - `backtrace::Backtrace::new()` (the `backtrace` crate, not a dependency here) becomes
+//!   `std::backtrace::Backtrace::force_capture()`, which also always captures.
+//!
+//! Not ported yet (they need API that splitstack does not have):
+//! - `src/tests/coroutine.rs`:
+//!   - `smoke`: needs `Coroutine::started()`.
+//!   - `suspend_and_resume`: needs `Coroutine::started()`.
+//!   - `backtrace_traces_to_host`: needs `Yielder::on_parent_stack` (and walks symbols with the
+//!     `backtrace` crate's `Backtrace::frames()`, which std's `Backtrace` lacks on stable).
+//!   - `panics_propagated_via_parent`: needs `Yielder::on_parent_stack`.
+//!   - `force_unwind`: needs `Coroutine::force_unwind()`, `Coroutine::started()` and the stack
+//!     type parameter (`Coroutine<(), (), (), _>`, the `Stack` trait).
+//!   - `backward_stack_address`: needs `Coroutine::with_stack(stack, f)` and `DefaultStack::new`:
+//!     the stack is made before the thread is spawned and moved into it, which is the point of
+//!     the test, so `with_stack_size` inside the thread would not test the same thing.
+//!   - `trap_handler`: needs `Coroutine::trap_handler()` and corosensei's `trap` module
+//!     (`CoroutineTrapHandler`, `TrapHandlerRegs`, `setup_trap_handler`).
+//!   - `trap_handler_panic`: needs the same as `trap_handler`.
+//!   - `stack_overflow`: needs the same as `trap_handler`, plus `Coroutine::into_stack()` and
+//!     `Coroutine::with_stack(stack, f)`.
+//! - `src/tests/on_stack.rs`: `smoke`, `backtrace_traces_to_host`, `panics_propagated`,
+//!   `stack_growth`, `backward_stack_address`, `forward_stack_address`: all need
+//!   `on_stack(stack, f)` and `DefaultStack` (`backtrace_traces_to_host` also the `backtrace`
+//!   crate's `Backtrace::frames()`).
+//! - `examples/panic.rs` (`panic`): needs `CoroutineResult::as_yield()`.
+
+use std::cell::Cell;
+use std::ptr;
+use std::rc::Rc;
+
+use splitstack::{Coroutine, CoroutineResult};
+
+// ---- src/tests/coroutine.rs ----
+
+#[test]
+#[should_panic(expected = "foobar")]
+fn panics_propagated() {
+    use std::panic::{self, AssertUnwindSafe};
+
+    let a = Rc::new(Cell::new(false));
+    let b = SetOnDrop(a.clone());
+    let mut coroutine = Coroutine::<(), (), ()>::new(move |_, ()| {
+        drop(b);
+        panic!("foobar");
+    });
+    let result = panic::catch_unwind(AssertUnwindSafe(|| coroutine.resume(())));
+    assert!(result.is_err());
+    assert!(a.get());
+    panic::resume_unwind(result.unwrap_err());
+
+    struct SetOnDrop(Rc<Cell<bool>>);
+
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+}
+
+#[test]
+fn suspend_and_resume_values() {
+    let mut coroutine = Coroutine::new(move |y, first| {
+        assert_eq!(first, 2.0);
+        assert_eq!(y.suspend(4), 3.0);
+        "hello".to_string()
+    });
+    assert_eq!(coroutine.resume(2.0), CoroutineResult::Yield(4));
+    assert_eq!(coroutine.resume(3.0), CoroutineResult::Return("hello".to_string()));
+}
+
+#[test]
+// The original repeats `#[allow(dead_code)]` on `Aligned`; kept as written.
+#[allow(clippy::duplicated_attributes)]
+fn stateful() {
+    #[allow(dead_code)]
+    #[repr(align(128))]
+    #[allow(dead_code)]
+    struct Aligned(u8);
+    let state = [41, 42, 43, 44, 45];
+    let aligned = Aligned(100);
+    let mut coroutine = Coroutine::new(move |y, _| {
+        assert_eq!(&aligned as *const _ as usize % 128, 0);
+        for i in state {
+            y.suspend(i);
+        }
+    });
+    for i in state {
+        assert_eq!(coroutine.resume(()), CoroutineResult::Yield(i));
+    }
+    assert_eq!(coroutine.resume(()), CoroutineResult::Return(()));
+}
+
+// The Windows stack starts out small with only one page committed. Check that it
+// gets properly grown by the kernel as needed.
+#[test]
+fn stack_growth() {
+    let mut coroutine = Coroutine::<(), (), ()>::new(|_, ()| {
+        fn recurse(i: u32, p: &mut [u8; 10000]) {
+            unsafe {
+                // Ensure the stack allocation isn't optimized away.
+                ptr::read_volatile(&p);
+            }
+            if i > 0 {
+                recurse(i - 1, &mut [0; 10000]);
+            }
+        }
+
+        // Use ~500KB of stack.
+        recurse(50, &mut [0; 10000]);
+    });
+    assert_eq!(coroutine.resume(()), CoroutineResult::Return(()));
+}
+
+#[test]
+#[should_panic = "foobar"]
+fn forward_stack_address() {
+    // Just in case, also test allocating the stack after thread creation. This
+    // should cover all cases.
+    let result = std::thread::spawn(move || {
+        // corosensei: `DefaultStack::new(1024 * 1024)` and `with_stack`, only for the size.
+        let mut coroutine = Coroutine::<(), (), ()>::with_stack_size(1024 * 1024, move |_, ()| {
+            panic!("foobar");
+        })
+        .unwrap();
+
+        coroutine.resume(());
+        unreachable!();
+    })
+    .join();
+    std::panic::resume_unwind(result.unwrap_err());
+}
+
+// ---- examples/basic.rs ----
+
+#[test]
+fn basic() {
+    println!("[main] creating coroutine");
+
+    let mut coroutine = Coroutine::new(|yielder, input| {
+        println!("[coroutine] coroutine started with input {}", input);
+        for i in 0..5 {
+            println!("[coroutine] yielding {}", i);
+            let input = yielder.suspend(i);
+            println!("[coroutine] got {} from parent", input)
+        }
+        println!("[coroutine] exiting coroutine");
+    });
+
+    let mut counter = 100;
+    loop {
+        println!("[main] resuming coroutine with argument {}", counter);
+        match coroutine.resume(counter) {
+            CoroutineResult::Yield(i) => println!("[main] got {:?} from coroutine", i),
+            CoroutineResult::Return(()) => break,
+        }
+
+        counter += 1;
+    }
+
+    println!("[main] exiting");
+}
+
+// ---- examples/backtrace.rs ----
+
+#[inline(never)]
+fn sub_function(coroutine: &mut Coroutine<(), (), ()>) {
+    coroutine.resume(());
+}
+
+#[test]
+fn backtrace() {
+    let mut coroutine = Coroutine::new(move |_, ()| {
+        // corosensei: `backtrace::Backtrace::new()`.
+        let trace = std::backtrace::Backtrace::force_capture();
+        println!("{:?}", trace);
+    });
+
+    sub_function(&mut coroutine);
+}
