@@ -43,10 +43,14 @@ fn contexts() {
     println!("== contexts: swap between two stacks");
     let stack = Stack::new(64 * 1024).expect("a 64 KiB stack");
     println!(
-        "stack: {} usable bytes at {:p}..{:p}, guard page below",
+        "stack: {} usable bytes at {:p}..{:p}, a {} KiB guard region below ({} KiB always \
+         inaccessible, {} KiB of headroom that opens for a panic)",
         stack.len(),
         stack.bottom(),
-        stack.top()
+        stack.top(),
+        stack.guard().len() / 1024,
+        splitstack::GUARD_FLOOR / 1024,
+        (stack.guard().len() - splitstack::GUARD_FLOOR) / 1024
     );
     let mut pair = Pair { main: Gobuf::default(), co: Gobuf::default() };
     let p: *mut Pair = &mut pair;
@@ -118,7 +122,7 @@ fn segments() {
 }
 
 fn coroutines() {
-    println!("== coroutines: small pooled stacks that grow");
+    println!("== coroutines: pooled 1 MiB stacks (address space; touched pages only) that grow");
     // A generator: squares, handed out one at a time.
     let mut squares = Coroutine::new(|y: &Yielder<(), u64>, ()| {
         for i in 1..=5u64 {
@@ -131,7 +135,7 @@ fn coroutines() {
     }
     println!("generator: {got:?}");
 
-    // Deep recursion inside a coroutine whose stack starts at 12 KiB.
+    // Recursion deeper than the coroutine's 1 MiB stack: maybe_grow takes it onto segments.
     let n = 1_000_000u64;
     let before = machine::stats();
     let mut deep = Coroutine::new(move |_: &Yielder<(), ()>, ()| {
@@ -196,6 +200,71 @@ fn coroutines() {
         (1u64 << 30) as f64 / per
     );
     drop(live);
+
+    // A panic on a 16 KiB coroutine, under a hook that captures a backtrace (as color-eyre or
+    // sentry install): the hook runs in the guard's panic headroom, the panic reaches resume.
+    let frames = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = frames.clone();
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |_| {
+        let trace = std::backtrace::Backtrace::force_capture().to_string();
+        seen.store(trace.lines().count(), std::sync::atomic::Ordering::Relaxed);
+    }));
+    let mut small = Coroutine::with_stack_size(16 * 1024, |_: &Yielder<(), ()>, ()| {
+        if black_box(true) {
+            panic!("boom");
+        }
+    })
+    .expect("a 16 KiB coroutine");
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| small.resume(())));
+    std::panic::set_hook(default_hook);
+    let payload = caught.expect_err("the coroutine panicked");
+    println!(
+        "panic on a 16 KiB coroutine under a backtrace-capturing hook: {:?} reached the resumer \
+         (the hook symbolized {} lines in the guard's {} KiB panic headroom)",
+        payload.downcast_ref::<&str>().copied().unwrap_or("?"),
+        frames.load(std::sync::atomic::Ordering::Relaxed),
+        splitstack::PANIC_HEADROOM / 1024
+    );
+
+    // Coroutines that went deep do not pin their pages in the pool.
+    let pool_thread = std::thread::spawn(|| {
+        let rss_before = resident_bytes();
+        let count = machine::COROUTINE_POOL_CAPACITY;
+        let mut deep: Vec<Coroutine<(), (), u64>> = (0..count)
+            .map(|_| {
+                let mut co = Coroutine::new(|y: &Yielder<(), ()>, ()| {
+                    fn down(y: &Yielder<(), ()>, depth: u64) -> u64 {
+                        if depth == 0 {
+                            y.suspend(());
+                            return 0;
+                        }
+                        let frame = black_box([depth; 128]);
+                        frame[(depth % 128) as usize] + down(y, depth - 1)
+                    }
+                    down(y, 850)
+                });
+                co.resume(());
+                co
+            })
+            .collect();
+        let at_depth = resident_bytes() - rss_before;
+        for co in &mut deep {
+            co.resume(());
+        }
+        drop(deep);
+        let after = resident_bytes().saturating_sub(rss_before);
+        (count, at_depth, after, machine::stats().coroutine_pool_resident_bound)
+    });
+    let (count, at_depth, after, bound) = pool_thread.join().expect("the pool thread");
+    println!(
+        "{count} coroutines 850 KiB deep: {} MiB resident; after they finished, pooled: {} MiB \
+         resident (the pool's bound {:.1} MiB: {} untrimmed stacks, 16 KiB of the others)",
+        at_depth >> 20,
+        after >> 20,
+        bound as f64 / (1 << 20) as f64,
+        machine::POOL_UNTRIMMED_MAX
+    );
 
     // Round trip (resume with a word, get one back) and create + complete, pooled stacks.
     let mut echo = Coroutine::new(|y: &Yielder<u64, u64>, mut v: u64| loop {

@@ -1,8 +1,9 @@
-//! Coroutines with small stacks that grow: a safe API in corosensei's shape on top of [`swap`],
+//! Coroutines on pooled stacks that grow: a safe API in corosensei's shape on top of [`swap`],
 //! pooled [`Stack`]s and the segmented stacks of [`maybe_grow`](crate::maybe_grow).
 //!
-//! A coroutine's stack comes from its thread's stack cache (the one segments use), so creating,
-//! running and dropping coroutines costs no system call once the cache is warm. Its top holds
+//! A coroutine's stack comes from its thread's coroutine stack pool (apart from the segment
+//! cache), so creating, running and dropping coroutines costs no system call once the pool is
+//! warm. Its top holds
 //! the record both sides share (the two contexts, the value in flight, the return value) and the
 //! closure; below them, the word the trampoline's CFI reads to continue backtraces into the
 //! resumer:
@@ -21,7 +22,7 @@
 //!               +------------------------+  <- the coroutine's context before it starts
 //!               | the coroutine's frames |
 //!   bottom   -> +------------------------+
-//!               | guard page             |
+//!               | guard region           |  GUARD_SIZE: the panic headroom, then a 64 KiB floor
 //! ```
 //!
 //! A side that is switched away is only a stack pointer (its context), with its resume pc and

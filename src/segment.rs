@@ -34,7 +34,7 @@ pub const MIN_SEGMENT_SIZE: usize = 16 * 1024;
 /// Stack that [`maybe_grow`] keeps free below `red_zone`, for unwinding: a panic, or the drop of
 /// a suspended coroutine, runs the unwinder on the stack of each frame it leaves, and glibc's
 /// unwinder needs about 5.7 KiB there on x86-64 and 8.7 KiB on AArch64 (measured: a
-/// `resume_unwind` with less aborts on the guard page). So a frame that passed a
+/// `resume_unwind` with less aborts on the guard). So a frame that passed a
 /// `maybe_grow(red_zone, ..)` check, and stays within `red_zone` below it, can always unwind.
 #[cfg(target_arch = "x86_64")]
 pub const UNWIND_RESERVE: usize = 8 * 1024;

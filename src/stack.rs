@@ -123,7 +123,7 @@ pub struct Stack {
     len_and_origin: usize,
     /// valgrind's id for the stack (0 outside valgrind, which numbers stacks from 1).
     valgrind_id: u32,
-    /// The overflow registry's slot for the guard page, or [`NO_GUARD_SLOT`].
+    /// The overflow registry's slot for the guard region, or [`NO_GUARD_SLOT`].
     guard_slot: u32,
 }
 
@@ -207,7 +207,7 @@ impl Stack {
         (self.bottom + self.len()) as *mut u8
     }
 
-    /// The lowest usable address, just above the guard page.
+    /// The lowest usable address, just above the guard region.
     #[inline]
     pub fn bottom(&self) -> *mut u8 {
         self.bottom as *mut u8
