@@ -185,10 +185,17 @@ const RUNNING: usize = 1;
 /// call unwinds with a private payload), so destructors run; a closure that catches that unwind
 /// and suspends again is unwound again at each suspend until it returns. A finished coroutine
 /// keeps its stack until it is dropped, which hands the stack back to the thread's pool. A
-/// coroutine is neither `Send` nor `Sync`: its stack belongs to its thread's cache, and its
-/// frames may hold anything.
+/// coroutine dropped while it runs (which safe code can only reach through `exit`, which runs
+/// thread-local destructors on the running coroutine's stack) is leaked, never switched into;
+/// see [`Drop`](#impl-Drop-for-Coroutine%3CInput,+Yield,+Return%3E). A coroutine is neither
+/// `Send` nor `Sync`: its stack belongs to its thread's pool, and its frames may hold anything.
+///
+/// The thread's pool keeps up to [`COROUTINE_POOL_CAPACITY`](crate::machine::COROUTINE_POOL_CAPACITY)
+/// stacks, of which at most [`POOL_UNTRIMMED_MAX`](crate::machine::POOL_UNTRIMMED_MAX) keep the
+/// pages they touched; the others give them back to the OS below their top 16 KiB, so that
+/// coroutines that once went deep do not pin their memory.
 pub struct Coroutine<Input, Yield, Return> {
-    /// Where the coroutine runs; back to the cache when the coroutine is dropped.
+    /// Where the coroutine runs; back to the pool when the coroutine is dropped.
     stack: ManuallyDrop<Stack>,
     /// The shared record at the top of `stack`.
     shared: *mut Shared<Input, Yield, Return>,
@@ -255,12 +262,20 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         }
     }
 
-    /// A coroutine that will run `f` on a stack of at least `size` usable bytes (rounded up to
-    /// whole pages), taken from this thread's cache when one of that size is there.
+    /// A coroutine that will run `f` on a stack of exactly `size` usable bytes (rounded up to
+    /// whole pages), taken from this thread's pool when one of that size is there.
+    ///
+    /// A stack smaller than [`DEFAULT_STACK_SIZE`] is safe for code whose deepest stretch without
+    /// a [`maybe_grow`](crate::maybe_grow) check fits in it, with
+    /// [`UNWIND_RESERVE`](crate::UNWIND_RESERVE) to spare if it may unwind: code that checks
+    /// at every level of its recursion and calls nothing deep in between. Library code that
+    /// checks nothing (formatting, symbolizing a backtrace outside a panic, parsing) may need
+    /// far more than a few pages. A panic needs nothing extra: the guard's headroom opens for it.
     ///
     /// # Errors
     /// [`ErrorKind::InvalidSize`](crate::ErrorKind::InvalidSize) for a size of 0, one that
-    /// overflows when rounded, or one too small for the coroutine's record and closure;
+    /// overflows when rounded or cannot fit in the address space with its guard, or one too small
+    /// for the coroutine's record and closure (with a page to spare);
     /// [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) or
     /// [`ErrorKind::MapCountLimit`](crate::ErrorKind::MapCountLimit) when the OS refuses.
     pub fn with_stack_size<F: FnOnce(&Yielder<I, Y>, I) -> R + 'static>(

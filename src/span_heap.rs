@@ -463,9 +463,11 @@ impl SpanHeap {
     }
 
     /// Counts `bytes` that an owner of raw spans cleared itself (a recycled stack's, for
-    /// [`Stack::new_zeroed`](crate::Stack::new_zeroed)) in [`HeapStats::bytes_zeroed`].
-    pub(crate) fn count_zeroed(&self, bytes: usize) {
+    /// [`Stack::new_zeroed`](crate::Stack::new_zeroed)) in [`HeapStats::bytes_zeroed`], and
+    /// `skipped` bytes it knew to be zero in [`HeapStats::bytes_zeroing_skipped`].
+    pub(crate) fn count_zeroed(&self, bytes: usize, skipped: usize) {
         self.shared.bytes_zeroed.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.shared.bytes_zeroing_skipped.fetch_add(skipped as u64, Ordering::Relaxed);
     }
 
     /// Return `span`'s pages to the heap it came from (normally this one; a span always goes

@@ -37,10 +37,10 @@ pub fn page_size() -> usize {
 /// call (each is two of the process's mappings while it waits there). Documented on [`Stack`].
 const FREE_STACKS_MAX: usize = 1024;
 
-/// The most resident memory the stacks waiting in the process-wide free list may hold: the usable
-/// bytes of the stacks that were not trimmed, and [`TRIM_KEEP`] bytes of each that was.
-/// Documented on [`Stack`].
-const FREE_STACK_BYTES_MAX: usize = 64 << 20;
+/// The most usable bytes of untrimmed stacks the process-wide free list keeps; with
+/// [`TRIM_KEEP`] for each of at most [`FREE_STACKS_MAX`] trimmed ones, the list holds at most
+/// 64 MiB resident. Documented on [`Stack`].
+const FREE_UNTRIMMED_BYTES_MAX: usize = 48 << 20;
 
 /// Stacks at least this long (1 MiB usable) that go back to the heap give their pages back to the
 /// OS (`MADV_DONTNEED`). Documented on [`Stack`].
@@ -85,14 +85,14 @@ const FREE_SIZES_MAX: usize = 64;
 ///   from it has its guard made inaccessible with one `mprotect`.
 /// * **The free list.** A dropped stack keeps its guard and waits in a process-wide free list for
 ///   the next `Stack::new` of its `len()`, which takes it without any system call. The list holds
-///   at most 1,024 stacks, and at most 64 MiB of resident memory: it counts the whole usable part
-///   of a stack that was not trimmed, and 16 KiB of one that was (a coroutine stack that its
-///   thread's pool trimmed; see [`Coroutine`](crate::Coroutine)). A dropped stack that does not
-///   fit untrimmed is trimmed (its pages below the top 16 KiB given back to the OS with one
-///   `madvise`) and kept if it then fits. When a dropped stack would pass a bound, stacks of
-///   other sizes leave first (the oldest of the size the list holds most of), so that the sizes
-///   in use now are kept rather than those of a past burst; a stack that still does not fit is
-///   not kept. A stack leaving the list has its guard made accessible again (one `mprotect`) and
+///   at most 1,024 stacks, and at most 64 MiB of resident memory: up to 48 MiB of untrimmed
+///   stacks, and 16 KiB of each trimmed one (a coroutine stack its thread's pool trimmed, see
+///   [`Coroutine`](crate::Coroutine), or a dropped stack that did not fit in the 48 MiB, whose
+///   pages below its top 16 KiB are given back to the OS with one `madvise`). A trimmed stack
+///   reads as zero below its top 16 KiB, so [`Stack::new_zeroed`] clears only that. When the
+///   list is full, stacks of other sizes leave first (the oldest of the size the list holds most
+///   of), so that the sizes in use now are kept rather than those of a past burst; a stack that
+///   still does not fit is not kept. A stack leaving the list has its guard made accessible again (one `mprotect`) and
 ///   its span returned to the heap, where it coalesces with its free neighbours and can serve any
 ///   later size. A stack waiting in the list is two of the process's mappings, so whenever
 ///   carving a new stack fails, the list is emptied into the heap and the stack carved again
@@ -387,8 +387,8 @@ struct FreeStacks {
     sizes: Vec<FreeSize>,
     /// Stacks in all entries.
     count: usize,
-    /// Bytes of their spans.
-    bytes: usize,
+    /// Usable bytes of the untrimmed ones.
+    untrimmed: usize,
 }
 
 struct FreeSize {
@@ -401,11 +401,11 @@ struct FreeSize {
 /// The bit of a free-list entry that marks a trimmed stack (bottoms are page aligned).
 const TRIMMED_ENTRY: usize = 1;
 
-/// The resident memory a free stack of `len` usable bytes may hold, trimmed or not.
+/// What a free stack of `len` usable bytes counts against [`FREE_UNTRIMMED_BYTES_MAX`].
 #[inline]
-fn resident_bound(len: usize, trimmed: bool) -> usize {
+fn untrimmed_bytes(len: usize, trimmed: bool) -> usize {
     if trimmed {
-        len.min(TRIM_KEEP)
+        0
     } else {
         len
     }
@@ -440,11 +440,13 @@ impl StackHeap {
     fn take(&self, len: usize, npages: usize, zeroed: bool) -> Result<usize, Error> {
         // The lock is released before the stack is cleared.
         let recycled = self.free_list().pop(len);
-        if let Some(bottom) = recycled {
+        if let Some((bottom, trimmed)) = recycled {
             if zeroed {
+                // A trimmed stack reads as zero below its top TRIM_KEEP bytes.
+                let dirty = if trimmed { len.min(TRIM_KEEP) } else { len };
                 // SAFETY: the usable part of a free stack, ours alone now, mapped read-write.
-                unsafe { memclr_raw(bottom as *mut u8, len) };
-                self.spans.count_zeroed(len);
+                unsafe { memclr_raw((bottom + len - dirty) as *mut u8, dirty) };
+                self.spans.count_zeroed(dirty, len - dirty);
             }
             return Ok(bottom);
         }
@@ -522,7 +524,7 @@ impl StackHeap {
         let sizes = {
             let mut free = self.free_list();
             free.count = 0;
-            free.bytes = 0;
+            free.untrimmed = 0;
             std::mem::take(&mut free.sizes)
         };
         let mut flushed = 0;
@@ -537,20 +539,23 @@ impl StackHeap {
 }
 
 impl FreeStacks {
-    /// The most recently dropped free stack of `len` usable bytes.
-    fn pop(&mut self, len: usize) -> Option<usize> {
+    /// The most recently dropped free stack of `len` usable bytes: its bottom, and whether it is
+    /// trimmed.
+    fn pop(&mut self, len: usize) -> Option<(usize, bool)> {
         let size = self.sizes.iter_mut().find(|s| s.len == len)?;
         let entry = size.bottoms.pop()?;
+        let trimmed = entry & TRIMMED_ENTRY != 0;
         self.count -= 1;
-        self.bytes -= resident_bound(len, entry & TRIMMED_ENTRY != 0);
-        Some(entry & !TRIMMED_ENTRY)
+        self.untrimmed -= untrimmed_bytes(len, trimmed);
+        Some((entry & !TRIMMED_ENTRY, trimmed))
     }
 
-    /// Keeps a dropped stack; returns whether it was kept. When keeping it would pass a bound,
-    /// free stacks of other sizes make room first (the oldest of the size with the most), so
-    /// that the sizes in use now win over the ones a past burst left behind; those go into
-    /// `evicted` (bottom and length), for the caller to give back to the heap. Without other
-    /// sizes to give up, the stack itself is not kept.
+    /// Keeps a dropped stack; returns whether it was kept. An untrimmed stack that would pass
+    /// [`FREE_UNTRIMMED_BYTES_MAX`] is not kept (the caller trims it and offers it again). When
+    /// the list holds [`FREE_STACKS_MAX`] stacks, free stacks of other sizes make room (the
+    /// oldest of the size with the most), so that the sizes in use now win over the ones a past
+    /// burst left behind; those go into `evicted` (bottom and length), for the caller to give
+    /// back to the heap. Without other sizes to give up, the stack itself is not kept.
     fn push(
         &mut self,
         bottom: usize,
@@ -558,11 +563,11 @@ impl FreeStacks {
         trimmed: bool,
         evicted: &mut Vec<(usize, usize)>,
     ) -> bool {
-        let bytes = resident_bound(len, trimmed);
-        if bytes > FREE_STACK_BYTES_MAX {
+        let bytes = untrimmed_bytes(len, trimmed);
+        if self.untrimmed + bytes > FREE_UNTRIMMED_BYTES_MAX {
             return false;
         }
-        while self.count >= FREE_STACKS_MAX || self.bytes + bytes > FREE_STACK_BYTES_MAX {
+        while self.count >= FREE_STACKS_MAX {
             let victim = self
                 .sizes
                 .iter_mut()
@@ -574,7 +579,7 @@ impl FreeStacks {
             let oldest = victim.bottoms.remove(0);
             let victim_len = victim.len;
             self.count -= 1;
-            self.bytes -= resident_bound(victim_len, oldest & TRIMMED_ENTRY != 0);
+            self.untrimmed -= untrimmed_bytes(victim_len, oldest & TRIMMED_ENTRY != 0);
             evicted.push((oldest & !TRIMMED_ENTRY, victim_len));
         }
         let index = match self.sizes.iter().position(|s| s.len == len) {
@@ -592,7 +597,7 @@ impl FreeStacks {
         };
         self.sizes[index].bottoms.push(bottom | (usize::from(trimmed) * TRIMMED_ENTRY));
         self.count += 1;
-        self.bytes += bytes;
+        self.untrimmed += bytes;
         true
     }
 }

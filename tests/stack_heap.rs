@@ -302,3 +302,42 @@ fn a_full_free_list_makes_room_for_the_size_in_use_now() {
     }
     assert_child_passes("a_full_free_list_makes_room_for_the_size_in_use_now", "make-room");
 }
+
+#[test]
+fn the_free_list_trims_what_passes_its_resident_bound_and_skips_clearing_it() {
+    if child_case().as_deref() == Some("trim") {
+        if !heap_backed() {
+            println!("skipped: OS pages larger than the heap's; done");
+            return;
+        }
+        // 80 stacks of 1 MiB, every byte written: 80 MiB of resident pages dropped into a list
+        // that keeps at most 64 MiB resident. The stacks past the bound are trimmed, not lost.
+        let stacks: Vec<Stack> = (0..80).map(|_| Stack::new(1 << 20).unwrap()).collect();
+        let bottoms: Vec<_> = stacks.iter().map(|s| s.bottom() as usize).collect();
+        for stack in &stacks {
+            scribble(stack);
+        }
+        let carved = Stack::heap_stats().allocs;
+        drop(stacks);
+        // All 80 come back from the list (no new span), each all zero; the trimmed ones are
+        // cleared only in their top 16 KiB.
+        let before = Stack::heap_stats();
+        let again: Vec<Stack> = (0..80).map(|_| Stack::new_zeroed(1 << 20).unwrap()).collect();
+        let after = Stack::heap_stats();
+        assert_eq!(after.allocs, carved, "a stack was carved anew instead of reused");
+        for stack in &again {
+            assert!(bottoms.contains(&(stack.bottom() as usize)));
+            assert!(all_zero(stack), "a recycled stack is not zero");
+        }
+        let skipped = after.bytes_zeroing_skipped - before.bytes_zeroing_skipped;
+        let cleared = after.bytes_zeroed - before.bytes_zeroed;
+        assert!(skipped >= 16 * ((1 << 20) - 16 * 1024), "skipped only {skipped} bytes");
+        assert!(cleared < 80 << 20, "cleared {cleared} bytes");
+        println!("skipped {skipped}, cleared {cleared}; done");
+        return;
+    }
+    assert_child_passes(
+        "the_free_list_trims_what_passes_its_resident_bound_and_skips_clearing_it",
+        "trim",
+    );
+}
