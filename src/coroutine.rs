@@ -45,7 +45,7 @@ use crate::arch;
 use crate::error::Error;
 use crate::machine;
 use crate::sanitizer::{self, FakeStack, Fiber, StackBounds};
-use crate::stack::{page_size, Stack};
+use crate::stack::{close_headroom_of, page_size, Stack};
 use std::any::Any;
 use std::marker::PhantomData;
 use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
@@ -405,7 +405,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // it from memory at every resume instead of keeping it in a register.
         self.co_sp = 0;
         // SAFETY: the coroutine has finished with its outcome in the record.
-        CoroutineResult::Return(unsafe { finished(shared, &*self.stack) })
+        CoroutineResult::Return(unsafe { finished(shared, self.stack.guard_slot()) })
     }
 
     /// Whether the coroutine has finished (returned or panicked); resuming it would panic.
@@ -437,10 +437,10 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
         if co_sp != 0 {
             self.co_sp = RUNNING;
             let (shared, drop_closure, closure) = (self.shared, self.drop_closure, self.closure);
-            let stack: *const Stack = &*self.stack;
+            let slot = self.stack.guard_slot();
             // SAFETY: `co_sp` is the context of the fresh or suspended coroutine whose record is
-            // `shared`, and whose closure (if fresh) is at `closure`; `stack` is its stack.
-            let panic = unsafe { drop_unfinished(shared, co_sp, drop_closure, closure, stack) };
+            // `shared`, and whose closure (if fresh) is at `closure`; `slot` is its stack's.
+            let panic = unsafe { drop_unfinished(shared, co_sp, drop_closure, closure, slot) };
             self.co_sp = 0;
             // SAFETY: the coroutine has finished; the stack is taken exactly once.
             release_stack(unsafe { ManuallyDrop::take(&mut self.stack) });
@@ -504,20 +504,22 @@ unsafe fn suspended_stack<I, Y>(link: *const Link<I, Y>) -> StackBounds {
 }
 
 /// The coroutine has switched out for the last time: its return value (or its panic, continued
-/// here, after closing the guard headroom the panic may have opened on `stack`). Its stack stays
-/// with the `Coroutine` until that is dropped. Out of line, to keep the inlined resume short.
+/// here, after closing the guard headroom the panic may have opened on its stack, whose
+/// `guard_slot` is given). Its stack stays with the `Coroutine` until that is dropped. Out of
+/// line, to keep the inlined resume short; it takes scalars, not the `Coroutine` or its
+/// `Stack`, whose address would then escape and keep the resume loop's context in memory.
 ///
 /// # Safety
-/// The coroutine whose record is `shared` and whose stack is `stack` has finished and runs no
-/// more: before its last switch out it wrote its value, or its panic payload.
+/// The coroutine whose record is `shared` has finished and runs no more: before its last switch
+/// out it wrote its value, or its panic payload.
 #[cold]
 #[inline(never)]
-unsafe fn finished<I, Y, R>(shared: *mut Shared<I, Y, R>, stack: *const Stack) -> R {
+unsafe fn finished<I, Y, R>(shared: *mut Shared<I, Y, R>, guard_slot: u32) -> R {
     // SAFETY: (forwarded)
     unsafe {
         (*shared).link.co_fiber.destroy();
         if let Some(payload) = (*shared).panic.take() {
-            (*stack).close_headroom();
+            close_headroom_of(guard_slot);
             resume_unwind(payload);
         }
         (*shared).value.assume_init_read()
@@ -550,7 +552,8 @@ fn drop_payload(mut payload: Box<dyn Any + Send>) {
 /// line, so that dropping a finished coroutine is one test.
 ///
 /// # Safety
-/// As the caller in `Drop` says: the coroutine is fresh or suspended at `co_sp`, on `stack`.
+/// As the caller in `Drop` says: the coroutine is fresh or suspended at `co_sp`, on the stack
+/// whose guard slot is `guard_slot`.
 #[cold]
 #[inline(never)]
 unsafe fn drop_unfinished<I, Y, R>(
@@ -558,7 +561,7 @@ unsafe fn drop_unfinished<I, Y, R>(
     mut co_sp: usize,
     drop_closure: unsafe fn(*mut u8),
     closure: *mut u8,
-    stack: *const Stack,
+    guard_slot: u32,
 ) -> Option<Box<dyn Any + Send>> {
     let mut panic = None;
     // SAFETY: (forwarded) the record is ours while the coroutine is not running.
@@ -591,7 +594,7 @@ unsafe fn drop_unfinished<I, Y, R>(
         }
         (*shared).link.co_fiber.destroy();
         // The unwinding may have opened the guard's headroom.
-        (*stack).close_headroom();
+        close_headroom_of(guard_slot);
     }
     panic
 }

@@ -259,9 +259,14 @@ impl Stack {
 
     /// Closes the guard's headroom if a panic opened it (see [`Stack`]); nothing may run in it.
     pub(crate) fn close_headroom(&self) {
-        if self.guard_slot != NO_GUARD_SLOT {
-            crate::guard::close_headroom(self.guard_slot as usize);
-        }
+        close_headroom_of(self.guard_slot);
+    }
+
+    /// The stack's slot in the guard registry, for [`close_headroom_of`]: a cold path that is
+    /// handed this by value leaves the stack's owner in registers.
+    #[inline(always)]
+    pub(crate) fn guard_slot(&self) -> u32 {
+        self.guard_slot
     }
 
     /// Whether a panic on this stack has opened its guard's headroom (and it is not closed yet).
@@ -308,6 +313,13 @@ impl Drop for Stack {
         } else {
             stack_heap().release(self.bottom, len, self.len_and_origin & TRIMMED != 0);
         }
+    }
+}
+
+/// [`Stack::close_headroom`] for the stack whose [`Stack::guard_slot`] is `slot`.
+pub(crate) fn close_headroom_of(slot: u32) {
+    if slot != NO_GUARD_SLOT {
+        crate::guard::close_headroom(slot as usize);
     }
 }
 
