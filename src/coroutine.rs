@@ -320,6 +320,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         let link_word = align_down(closure - size_of::<usize>(), 16);
         let sp = link_word - arch::CO_CONTEXT_BYTES;
         debug_assert!(sp >= stack.bottom() as usize + page_size());
+        sanitizer::unpoison(sp, top - sp);
         let shared = shared as *mut Shared<I, Y, R>;
         // SAFETY: the places lie inside the stack, which nothing runs on yet, and are aligned
         // for their types; the entry function takes `f` back out exactly once, or Drop drops it

@@ -62,6 +62,17 @@ cfg_if::cfg_if! {
                 bottom_old: *mut *const core::ffi::c_void,
                 size_old: *mut usize,
             );
+            fn __asan_unpoison_memory_region(addr: *const core::ffi::c_void, size: usize);
+        }
+
+        /// Clears ASan's poisoning of `[addr, addr + size)`: a recycled stack's top, which the
+        /// frames of its last context may have left poisoned (their scopes' poison stays when a
+        /// context is abandoned rather than returned from), before a new context's record is
+        /// written there.
+        #[inline(always)]
+        pub(crate) fn unpoison(addr: usize, size: usize) {
+            // SAFETY: ASan's documented interface; the range is memory we own.
+            unsafe { __asan_unpoison_memory_region(addr as *const _, size) };
         }
 
         /// Announces a switch to the stack `to`. With `keep`, the current context's fake stack
@@ -96,6 +107,10 @@ cfg_if::cfg_if! {
         pub(crate) fn finish_switch(_kept: FakeStack) -> StackBounds {
             StackBounds::default()
         }
+
+        /// Without the `asan` feature: nothing is poisoned.
+        #[inline(always)]
+        pub(crate) fn unpoison(_addr: usize, _size: usize) {}
     }
 }
 
