@@ -2,8 +2,8 @@
 # The whole test suite, as README.md gives it and as .ci/run calls it: installs what is missing
 # (ci/setup.sh), then checks formatting, lints both targets, builds the docs, runs the tests on
 # the host, under valgrind memcheck, and on AArch64 under qemu-user, holds the hot paths to
-# their instruction-count ceilings, runs the tests under AddressSanitizer, and fuzzes the span
-# heap and memclr briefly. Prints each step; the first failure stops it with a nonzero
+# their instruction-count ceilings, runs the tests under AddressSanitizer and under
+# ThreadSanitizer, and fuzzes the span heap and memclr briefly. Prints each step; the first failure stops it with a nonzero
 # status.
 set -euo pipefail
 cd "$(dirname "$0")/.."

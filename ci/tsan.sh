@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# ThreadSanitizer over the multi-thread tests and the stack-switching tests: nightly's
+# ThreadSanitizer over the multi-thread tests and the stack-switching tests (the span heap,
+# stress, segments, coroutines, the robustness cases with their forks and panics, and
+# corosensei's ported tests): nightly's
 # -Zsanitizer=thread with -Zbuild-std (std rebuilt with TSan, so that its atomics and locks are
 # seen), and the `tsan` feature, which runs each coroutine as a TSan fiber and announces every
 # coroutine switch with __tsan_switch_to_fiber. Fails on any test failure or TSan report.
@@ -32,7 +34,8 @@ mkdir -p target
 status=0
 RUSTFLAGS="-Zsanitizer=thread" CARGO_TARGET_DIR=target/tsan \
     run cargo +nightly test -Zbuild-std --release --features tsan --target "$host" \
-    --test span_heap --test stress --test segments --test coroutine --no-fail-fast -- \
+    --test span_heap --test stress --test segments --test coroutine --test robustness \
+    --test corosensei_ported --no-fail-fast -- \
     --skip a_million_levels_of_maybe_grow \
     --skip maybe_grow_doubles_the_stack_it_leaves \
     >"$log" 2>&1 || status=$?
