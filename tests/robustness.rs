@@ -111,15 +111,24 @@ fn grow_1_panics_with_rust_backtrace_set_before_any_coroutine() {
 }
 
 #[test]
-fn a_backtrace_capturing_hook_set_after_the_first_coroutine_does_not_abort() {
-    if child_case().as_deref() == Some("hook") {
+fn a_backtrace_capturing_hook_set_before_or_after_the_first_coroutine_does_not_abort() {
+    if let Some(case) = child_case() {
+        // What color-eyre, sentry or human-panic install: a hook that captures a backtrace,
+        // before any coroutine exists or after the first.
+        let capturing = || {
+            std::panic::set_hook(Box::new(|info| {
+                let trace = std::backtrace::Backtrace::force_capture();
+                eprintln!("hook saw: {info}\n{trace}");
+            }))
+        };
+        if case == "before" {
+            capturing();
+        }
         let mut first = Coroutine::new(|_: &Yielder<(), u32>, ()| 1);
         assert_eq!(first.resume(()), CoroutineResult::Return(1));
-        // What color-eyre, sentry or human-panic install: a hook that captures a backtrace.
-        std::panic::set_hook(Box::new(|info| {
-            let trace = std::backtrace::Backtrace::force_capture();
-            eprintln!("hook saw: {info}\n{trace}");
-        }));
+        if case == "after" {
+            capturing();
+        }
         // The smallest stacks a user can get, and the default one.
         assert_eq!(panic_in_coroutine(16 * 1024, "small"), "small");
         assert_eq!(panic_in_coroutine(4096 * 3, "three pages"), "three pages");
@@ -135,12 +144,15 @@ fn a_backtrace_capturing_hook_set_after_the_first_coroutine_does_not_abort() {
         println!("all panics caught");
         return;
     }
-    let output = run_child(
-        "a_backtrace_capturing_hook_set_after_the_first_coroutine_does_not_abort",
-        "hook",
-    );
-    let stderr = assert_child_exited(&output, 0, "all panics caught");
-    assert!(stderr.contains("hook saw") && stderr.contains("heavy hook"), "{stderr}");
+    for (case, backtrace) in [("after", "0"), ("after", "full"), ("before", "full")] {
+        let output = run_child_with_env(
+            "a_backtrace_capturing_hook_set_before_or_after_the_first_coroutine_does_not_abort",
+            case,
+            &[("RUST_BACKTRACE", backtrace)],
+        );
+        let stderr = assert_child_exited(&output, 0, "all panics caught");
+        assert!(stderr.contains("hook saw") && stderr.contains("heavy hook"), "{stderr}");
+    }
 }
 
 // Not with the sanitizers: their runtimes need new mappings for their own bookkeeping, and
@@ -673,4 +685,41 @@ fn suspended_coroutines_dropped_during_a_panic_are_unwound() {
     .unwrap_err();
     assert_eq!(message(&*payload), "outer");
     assert_eq!(DROPPED.load(Ordering::SeqCst), 3, "a suspended coroutine was not unwound");
+}
+
+/// A value whose destructor needs 96 KiB of stack: more than a small coroutine or segment has.
+struct HeavyDrop;
+
+impl Drop for HeavyDrop {
+    // Not inlined: its frame must not become the caller's, which runs before the panic.
+    #[inline(never)]
+    fn drop(&mut self) {
+        let pad = std::hint::black_box([7u8; 96 * 1024]);
+        std::hint::black_box(&pad);
+    }
+}
+
+#[test]
+fn destructors_that_run_during_a_panic_get_the_guard_headroom() {
+    // In-process (so also under valgrind), twice each: the headroom opens, closes after the
+    // coroutine or split is left, and opens again.
+    for _ in 0..2 {
+        let mut co = Coroutine::with_stack_size(16 * 1024, |_: &Yielder<(), ()>, ()| {
+            let _heavy = HeavyDrop;
+            if std::hint::black_box(true) {
+                panic!("heavy drop in a coroutine");
+            }
+        })
+        .unwrap();
+        let payload = catch_unwind(AssertUnwindSafe(|| co.resume(()))).unwrap_err();
+        assert_eq!(message(&*payload), "heavy drop in a coroutine");
+        let payload = catch_unwind(|| {
+            grow(1, || {
+                let _heavy = HeavyDrop;
+                panic!("heavy drop in a segment");
+            })
+        })
+        .unwrap_err();
+        assert_eq!(message(&*payload), "heavy drop in a segment");
+    }
 }
