@@ -28,14 +28,143 @@
 //! not panicking) prints `splitstack: stack overflow: ...` and aborts. Every other fault goes to
 //! the handler that was installed before, with that handler's own mask and flags.
 //!
+//! How a guard is made inaccessible depends on the kernel, decided once per process by proof
+//! ([`guard_kind`]): Linux's guard regions (`MADV_GUARD_INSTALL`, 6.13 and later), which cost no
+//! mapping, or `mprotect`, which makes every guard a mapping of its own.
+//!
 //! The registry is a fixed table of atomics, so the handler reads it without locks or
-//! allocation. Its size, [`GUARD_SLOTS`], is above what the kernel allows anyway: each guarded
-//! stack is two mappings and `vm.max_map_count` defaults to 65,530. A stack created when the
+//! allocation. Its size, [`GUARD_SLOTS`], is two million live stacks. A stack created when the
 //! table is full works normally, but its overflow is reported by the previous handler, and its
 //! headroom does not open.
 
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Once;
+
+/// How this process makes guard regions inaccessible: decided once, by proof
+/// ([`guard_kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardKind {
+    /// Linux's guard regions (`madvise(MADV_GUARD_INSTALL)`, kernel 6.13 and later): markers in
+    /// the page tables of the stack heap's arena mapping. A guard costs no mapping, so live
+    /// stacks are bounded by memory, not by `vm.max_map_count`.
+    Regions,
+    /// `mprotect(PROT_NONE)`: the guard is a mapping of its own, so every live stack costs two
+    /// of the process's mappings and `vm.max_map_count` (65,530 by default) bounds them to about
+    /// 32,000.
+    Mprotect,
+}
+
+/// `madvise` advice that installs guard markers on a range (Linux 6.13): any access faults.
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+/// `madvise` advice that removes them again.
+const MADV_GUARD_REMOVE: libc::c_int = 103;
+
+/// The environment variable that makes a process use [`GuardKind::Mprotect`] even where the
+/// kernel has guard regions (`SPLITSTACK_GUARD=mprotect`), to compare or to test that path.
+pub const GUARD_ENV: &str = "SPLITSTACK_GUARD";
+
+/// How this process makes its guards, decided on first use by proof rather than by a return
+/// code: an emulator or a kernel that does not know the advice may accept it and install nothing
+/// (qemu-user 7.2 returns 0). The proof maps two pages, installs a guard on the second, and reads
+/// both with `process_vm_readv` from this process: the kernel copies the first and fails on the
+/// guarded one with `EFAULT`, without a signal. Any other outcome (an error from `madvise`,
+/// `ENOSYS` from an emulator, a read that succeeds) means [`GuardKind::Mprotect`]. The
+/// [`GUARD_ENV`] variable set to `mprotect` forces that kind.
+pub fn guard_kind() -> GuardKind {
+    static KIND: AtomicU8 = AtomicU8::new(0);
+    match KIND.load(Ordering::Relaxed) {
+        1 => GuardKind::Regions,
+        2 => GuardKind::Mprotect,
+        _ => {
+            let kind = if std::env::var_os(GUARD_ENV).is_some_and(|v| v == "mprotect") {
+                GuardKind::Mprotect
+            } else {
+                prove_guard_regions()
+            };
+            KIND.store(if kind == GuardKind::Regions { 1 } else { 2 }, Ordering::Relaxed);
+            kind
+        }
+    }
+}
+
+/// The proof behind [`guard_kind`].
+fn prove_guard_regions() -> GuardKind {
+    let page = crate::stack::page_size();
+    // SAFETY: a fresh private mapping of two pages, used only here and unmapped before return;
+    // process_vm_readv reads from it into a local buffer.
+    unsafe {
+        let base = libc::mmap(
+            core::ptr::null_mut(),
+            2 * page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if base == libc::MAP_FAILED {
+            return GuardKind::Mprotect;
+        }
+        let guarded = base.cast::<u8>().add(page);
+        let mut kind = GuardKind::Mprotect;
+        if libc::madvise(guarded.cast(), page, MADV_GUARD_INSTALL) == 0 {
+            let read = |addr: *mut u8| {
+                let mut word = 0u64;
+                let local = libc::iovec { iov_base: (&mut word as *mut u64).cast(), iov_len: 8 };
+                let remote = libc::iovec { iov_base: addr.cast(), iov_len: 8 };
+                let n = libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0);
+                (n, std::io::Error::last_os_error().raw_os_error())
+            };
+            let plain = read(base.cast());
+            let guard = read(guarded);
+            if plain.0 == 8 && guard.0 == -1 && guard.1 == Some(libc::EFAULT) {
+                kind = GuardKind::Regions;
+            }
+        }
+        libc::munmap(base, 2 * page);
+        kind
+    }
+}
+
+/// Makes `[addr, addr + len)` (page aligned, inside a private anonymous mapping) a guard, the
+/// way [`guard_kind`] says; `Err` with the OS's error if it refused.
+///
+/// # Safety
+/// Nothing in the range is in use.
+pub(crate) unsafe fn install(addr: usize, len: usize) -> std::io::Result<()> {
+    // SAFETY: the caller's contract.
+    let rc = unsafe {
+        match guard_kind() {
+            GuardKind::Regions => libc::madvise(addr as *mut _, len, MADV_GUARD_INSTALL),
+            GuardKind::Mprotect => libc::mprotect(addr as *mut _, len, libc::PROT_NONE),
+        }
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Makes a guard made by [`install`] ordinary read-write memory again.
+///
+/// # Safety
+/// The range is a guard this crate installed, which nothing relies on any more.
+pub(crate) unsafe fn remove(addr: usize, len: usize) -> std::io::Result<()> {
+    // SAFETY: the caller's contract.
+    let rc = unsafe {
+        match guard_kind() {
+            GuardKind::Regions => libc::madvise(addr as *mut _, len, MADV_GUARD_REMOVE),
+            GuardKind::Mprotect => {
+                libc::mprotect(addr as *mut _, len, libc::PROT_READ | libc::PROT_WRITE)
+            }
+        }
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
 
 /// The part of every guard region that always stays inaccessible: the stack-clash margin.
 pub const GUARD_FLOOR: usize = 64 * 1024;
@@ -52,8 +181,10 @@ pub const PANIC_HEADROOM: usize = 256 * 1024;
 /// whole OS pages, and for stacks from the stack heap to whole heap pages).
 pub const GUARD_SIZE: usize = GUARD_FLOOR + PANIC_HEADROOM;
 
-/// Registry slots: one per live stack.
-pub(crate) const GUARD_SLOTS: usize = 1 << 16;
+/// Registry slots: one per live stack. With guard regions live stacks are bounded by memory, not
+/// by the map count: two million slots (32 MiB of address space, resident only as far as slots
+/// have been used) cover 2 TiB of default coroutine stacks.
+pub(crate) const GUARD_SLOTS: usize = 1 << 21;
 
 /// The bit of a `STARTS` entry set while the headroom is open (starts are page aligned).
 const OPENED: usize = 1;
@@ -67,6 +198,8 @@ static STARTS: [AtomicUsize; GUARD_SLOTS] = [const { AtomicUsize::new(0) }; GUAR
 static ENDS: [AtomicUsize; GUARD_SLOTS] = [const { AtomicUsize::new(0) }; GUARD_SLOTS];
 /// Where the next registration starts looking for a free slot.
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+/// One past the highest slot ever used: where the handler's search stops.
+static SLOTS_USED: AtomicUsize = AtomicUsize::new(0);
 
 /// Registers the guard region `[start, end)` (page aligned); returns its slot, or `None` if the
 /// table is full.
@@ -80,8 +213,9 @@ pub(crate) fn register(start: usize, end: usize) -> Option<usize> {
         if STARTS[slot].compare_exchange(0, RESERVED, Ordering::Acquire, Ordering::Relaxed).is_ok()
         {
             ENDS[slot].store(end, Ordering::Relaxed);
+            SLOTS_USED.fetch_max(slot + 1, Ordering::Release);
             STARTS[slot].store(start, Ordering::Release);
-            NEXT_SLOT.store(slot + 1, Ordering::Relaxed);
+            NEXT_SLOT.store((slot + 1) % GUARD_SLOTS, Ordering::Relaxed);
             return Some(slot);
         }
     }
@@ -114,7 +248,7 @@ pub(crate) fn close_headroom(slot: usize) {
     // its contents are dead.
     unsafe {
         libc::madvise(addr, len, libc::MADV_DONTNEED);
-        if libc::mprotect(addr, len, libc::PROT_NONE) != 0 {
+        if install(room.start, len).is_err() {
             // It stays open: the floor still guards the stack.
             return;
         }
@@ -129,7 +263,7 @@ pub(crate) fn headroom_open(slot: usize) -> bool {
 
 /// The registered guard region that contains `addr`: its slot, start and end.
 fn find(addr: usize) -> Option<(usize, usize, usize)> {
-    (0..GUARD_SLOTS).find_map(|slot| {
+    (0..SLOTS_USED.load(Ordering::Acquire)).find_map(|slot| {
         let start = STARTS[slot].load(Ordering::Acquire) & !OPENED;
         let end = ENDS[slot].load(Ordering::Relaxed);
         (start != 0 && addr >= start && addr < end).then_some((slot, start, end))
@@ -211,9 +345,11 @@ fn open_headroom(slot: usize) -> bool {
     }
     let base = start & !OPENED;
     let room = headroom(base, ENDS[slot].load(Ordering::Relaxed));
-    let rw = libc::PROT_READ | libc::PROT_WRITE;
     // SAFETY: the headroom of a registered stack's guard, which only that stack's thread uses.
-    if unsafe { libc::mprotect(room.start as *mut libc::c_void, room.end - room.start, rw) } != 0 {
+    // Both kinds of removal are a single system call, async-signal-safe in practice; neither
+    // needs a new mapping (mprotect moves the boundary between the guard's mapping and the
+    // stack's).
+    if unsafe { remove(room.start, room.end - room.start) }.is_err() {
         return false;
     }
     STARTS[slot].store(base | OPENED, Ordering::Release);

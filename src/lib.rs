@@ -18,7 +18,7 @@ mod stack;
 pub use context::{gogo, gosave, prepare, swap, swap_out_of_line, Gobuf};
 pub use coroutine::{Coroutine, CoroutineResult, Yielder, DEFAULT_STACK_SIZE};
 pub use error::{Error, ErrorKind};
-pub use guard::{GUARD_FLOOR, GUARD_SIZE, PANIC_HEADROOM};
+pub use guard::{guard_kind, GuardKind, GUARD_ENV, GUARD_FLOOR, GUARD_SIZE, PANIC_HEADROOM};
 pub use memclr::{memclr, memclr_raw, memclr_strategy, memclr_with, MemclrStrategy};
 pub use segment::{
     grow, maybe_grow, remaining_stack, try_grow, MAX_DOUBLED_SEGMENT, MIN_SEGMENT_SIZE,

@@ -375,8 +375,7 @@ fn map_own(len: usize, page: usize) -> Result<usize, Error> {
         return Err(Error::os(format!("mapping a stack of {len} bytes"), err));
     }
     // SAFETY: [base, base + guard) lies inside the mapping just made, which we own.
-    if unsafe { libc::mprotect(base, guard, libc::PROT_NONE) } != 0 {
-        let err = std::io::Error::last_os_error();
+    if let Err(err) = unsafe { crate::guard::install(base as usize, guard) } {
         // SAFETY: the mapping just made; nothing refers to it.
         unsafe { libc::munmap(base, total) };
         return Err(Error::os("protecting a stack's guard region", err));
@@ -476,9 +475,9 @@ impl StackHeap {
         let guard = npages * SpanHeap::PAGE_SIZE - len;
         let base = self.spans.alloc_raw(npages, zeroed.then_some(guard))?;
         // SAFETY: [base, base + guard) is in the span just carved, which nothing else uses.
-        if unsafe { libc::mprotect(base as *mut libc::c_void, guard, libc::PROT_NONE) } != 0 {
-            let err = std::io::Error::last_os_error();
-            self.give_back(base + guard, len);
+        if let Err(err) = unsafe { crate::guard::install(base, guard) } {
+            // SAFETY: the span just carved, whose guard is not installed.
+            unsafe { self.spans.free_raw(base, npages, false) };
             return Err(Error::os("protecting a stack's guard region", err));
         }
         Ok(base + guard)
@@ -515,9 +514,8 @@ impl StackHeap {
         let guard = bytes - len;
         let base = bottom - guard;
         let npages = bytes / SpanHeap::PAGE_SIZE;
-        let rw = libc::PROT_READ | libc::PROT_WRITE;
         // SAFETY: the guard of a span this heap handed out, which nothing uses any more.
-        if unsafe { libc::mprotect(base as *mut libc::c_void, guard, rw) } != 0 {
+        if unsafe { crate::guard::remove(base, guard) }.is_err() {
             return;
         }
         // SAFETY: as above; afterwards the span reads as zero.

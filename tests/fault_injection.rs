@@ -5,12 +5,17 @@
 
 mod common;
 
-use common::{child_case, run_child};
+use common::{child_case, run_child_with_env};
 use splitstack::{try_grow, Coroutine, CoroutineResult, ErrorKind, SpanHeap, Stack, Yielder};
 
 /// Runs `case` in a child and asserts that it printed `done`.
 fn assert_child_passes(test_name: &str, case: &str) {
-    let output = run_child(test_name, case);
+    assert_child_passes_with_env(test_name, case, &[]);
+}
+
+/// [`assert_child_passes`] with extra environment variables for the child.
+fn assert_child_passes_with_env(test_name: &str, case: &str, env: &[(&str, &str)]) {
+    let output = run_child_with_env(test_name, case, env);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -107,7 +112,7 @@ fn with_the_address_space_limited_allocations_fail_cleanly_and_recover() {
         assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
         let after = Stack::heap_stats();
         assert_eq!(after.arenas, before.arenas, "an arena was mapped under the limit");
-        let span_pages = (EIGHT_MIB + splitstack::page_size()).div_ceil(SpanHeap::PAGE_SIZE);
+        let span_pages = (EIGHT_MIB + splitstack::GUARD_SIZE).div_ceil(SpanHeap::PAGE_SIZE);
         let from_heap = (after.pages_in_use - before.pages_in_use) / span_pages;
         assert!(
             from_heap > 0 && held.len() > from_heap,
@@ -136,7 +141,9 @@ fn with_the_address_space_limited_allocations_fail_cleanly_and_recover() {
 #[test]
 fn with_the_map_count_exhausted_stacks_fail_with_the_reason_and_recover() {
     if child_case().as_deref() == Some("maps") {
-        // Each live stack is two mappings; hold stacks until the kernel refuses.
+        // With mprotect guards (forced here; the only kind under qemu-user or before Linux
+        // 6.13), each live stack is two mappings; hold stacks until the kernel refuses.
+        assert_eq!(splitstack::guard_kind(), splitstack::GuardKind::Mprotect);
         let mut live = Vec::new();
         let err = loop {
             match Stack::new(4096) {
@@ -179,8 +186,9 @@ fn with_the_map_count_exhausted_stacks_fail_with_the_reason_and_recover() {
         println!("held {held} stacks at the limit; done");
         return;
     }
-    assert_child_passes(
+    assert_child_passes_with_env(
         "with_the_map_count_exhausted_stacks_fail_with_the_reason_and_recover",
         "maps",
+        &[(splitstack::GUARD_ENV, "mprotect")],
     );
 }
