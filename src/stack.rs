@@ -61,9 +61,9 @@ const FREE_SIZES_MAX: usize = 64;
 ///   top()    -> +-----------------+  page aligned (so 16-byte aligned)
 ///               |  usable: len()  |  stacks grow down
 ///   bottom() -> +-----------------+
-///               |  panic headroom |  PROT_NONE; opened while the thread panics
+///               |  panic headroom |  inaccessible; opened while the thread panics
 ///               +-----------------+
-///               |  floor          |  PROT_NONE, 64 KiB: the stack-clash margin
+///               |  floor          |  inaccessible, 64 KiB: the stack-clash margin
 ///               +-----------------+  guard().start: the start of the span (or mapping)
 /// ```
 ///
@@ -82,7 +82,10 @@ const FREE_SIZES_MAX: usize = 64;
 /// * **The stack heap.** One process-wide [`SpanHeap`] (8 KiB pages, 256 MiB arenas mapped on
 ///   first use without a commit charge, kept out of transparent huge pages) holds every stack
 ///   whose span (usable part plus guard, in whole heap pages) fits in an arena. A stack carved
-///   from it has its guard made inaccessible with one `mprotect`.
+///   from it has its guard made inaccessible with one system call: `madvise(MADV_GUARD_INSTALL)`
+///   where the kernel has guard regions (Linux 6.13 and later), which costs no mapping, and
+///   `mprotect(PROT_NONE)` elsewhere, which makes the guard a mapping of its own
+///   ([`guard_kind`](crate::guard_kind) says which this process uses).
 /// * **The free list.** A dropped stack keeps its guard and waits in a process-wide free list for
 ///   the next `Stack::new` of its `len()`, which takes it without any system call. The list holds
 ///   at most 1,024 stacks, and at most 64 MiB of resident memory: up to 48 MiB of untrimmed
@@ -92,7 +95,7 @@ const FREE_SIZES_MAX: usize = 64;
 ///   reads as zero below its top 16 KiB, so [`Stack::new_zeroed`] clears only that. When the
 ///   list is full, stacks of other sizes leave first (the oldest of the size the list holds most
 ///   of), so that the sizes in use now are kept rather than those of a past burst; a stack that
-///   still does not fit is not kept. A stack leaving the list has its guard made accessible again (one `mprotect`) and
+///   still does not fit is not kept. A stack leaving the list has its guard removed (one system call) and
 ///   its span returned to the heap, where it coalesces with its free neighbours and can serve any
 ///   later size. A stack waiting in the list is two of the process's mappings, so whenever
 ///   carving a new stack fails, the list is emptied into the heap and the stack carved again
@@ -108,7 +111,7 @@ const FREE_SIZES_MAX: usize = 64;
 /// * **Own mappings.** A stack whose span is larger than an arena, every stack where the OS page
 ///   is larger than the heap's (AArch64 kernels with 16 or 64 KiB pages), and a stack the heap
 ///   cannot provide (its next arena does not fit under `RLIMIT_AS`, say) is mapped on its own:
-///   `mmap` and `mprotect` when made, `munmap` when dropped.
+///   `mmap` and a guard when made, `munmap` when dropped.
 ///
 /// A recycled stack holds whatever its last user left on it; [`Stack::new_zeroed`] hands out one
 /// whose usable part is all zero.
