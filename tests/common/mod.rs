@@ -103,3 +103,13 @@ pub fn resident_bytes() -> usize {
 pub fn mapping_count() -> usize {
     std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps").lines().count()
 }
+
+/// Whether the kernel can read 8 bytes at `addr` of this process (`process_vm_readv`, which fails
+/// with EFAULT, without a signal, on an inaccessible page or a guard region).
+pub fn readable(addr: usize) -> bool {
+    let mut word = 0u64;
+    let local = libc::iovec { iov_base: (&mut word as *mut u64).cast(), iov_len: 8 };
+    let remote = libc::iovec { iov_base: addr as *mut _, iov_len: 8 };
+    // SAFETY: reads into a local; the kernel checks the remote range.
+    unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) == 8 }
+}
