@@ -8,13 +8,19 @@
 //! them all and so knows the state behind them is consistent) and release them after it, in the
 //! parent and in the child alike.
 //!
+//! One-time setups (the stack heap, the overflow handler) are the other hazard: a child forked
+//! while another thread is inside one would wait for it forever. So the handlers are installed
+//! when the program is loaded, before any thread exists, and the prepare handler finishes any
+//! such setup before the fork.
+//!
 //! The locks are taken in one order: the registry's, then each registered lock in registration
 //! order. No code of this crate holds one of them while it waits for another, so that order
 //! cannot deadlock with a thread that is in the middle of an allocation.
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex, MutexGuard, Once, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 /// A lock the fork handlers take: [`hold`](ForkLock::hold) locks it and returns what unlocks it
 /// when dropped.
@@ -60,22 +66,46 @@ thread_local! {
     static HELD: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Registers `lock` with the fork handlers (installed with the first registration).
+/// Registers `lock` with the fork handlers.
 pub(crate) fn register(lock: Weak<dyn ForkLock>) {
-    static INSTALL: Once = Once::new();
-    // The closure cannot panic, so the Once is never poisoned.
-    INSTALL.call_once(|| {
-        // SAFETY: the handlers are plain functions that live for the process's life. Failure
-        // (ENOMEM) leaves fork as unsafe as it would be without them; nothing to undo.
-        unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(release)) };
-    });
+    USED.store(true, Ordering::Release);
     let mut registry = REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     registry.retain(|weak| weak.strong_count() > 0);
     registry.push(lock);
 }
 
-/// Before `fork`: takes the registry's lock, then every registered lock.
+/// Whether this process has used splitstack's stacks or heaps: only then do the handlers act.
+static USED: AtomicBool = AtomicBool::new(false);
+
+/// Notes that the process uses splitstack's stacks, before any of their one-time setup begins.
+#[inline]
+pub(crate) fn note_use() {
+    if !USED.load(Ordering::Relaxed) {
+        USED.store(true, Ordering::Release);
+    }
+}
+
+/// Installs the fork handlers when the program is loaded, before `main` and before any thread
+/// exists: installed later, a fork could come between another thread's start of a one-time
+/// setup and the handlers' installation, and the child would wait for that setup forever.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static INSTALL_HANDLERS: extern "C" fn() = install_handlers;
+
+extern "C" fn install_handlers() {
+    // SAFETY: the handlers are plain functions that live for the process's life. Failure
+    // (ENOMEM) leaves fork as unsafe as it would be without them; nothing to undo.
+    unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(release)) };
+}
+
+/// Before `fork`, in a process that uses splitstack: finishes the one-time setups (the stack
+/// heap, the overflow handler) if another thread is in the middle of one, since the child would
+/// wait for it forever; then takes the registry's lock and every registered lock.
 extern "C" fn prepare() {
+    if !USED.load(Ordering::Acquire) {
+        return;
+    }
+    crate::stack::set_up_once();
     let registry = REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut held: Vec<Box<dyn Any>> = Vec::with_capacity(registry.len() + 1);
     let locks: Vec<Arc<dyn ForkLock>> = registry.iter().filter_map(Weak::upgrade).collect();
@@ -84,7 +114,8 @@ extern "C" fn prepare() {
     HELD.with(|cell| *cell.borrow_mut() = held);
 }
 
-/// After `fork`, in the parent and in the child: releases what [`prepare`] took, in reverse.
+/// After `fork`, in the parent and in the child: releases what [`prepare`] took (nothing, in a
+/// process that does not use splitstack), in reverse.
 extern "C" fn release() {
     HELD.with(|cell| {
         let mut held = cell.take();

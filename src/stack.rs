@@ -170,6 +170,7 @@ impl Stack {
     }
 
     fn make(size: usize, zeroed: bool) -> Result<Stack, Error> {
+        crate::fork::note_use();
         let page = page_size();
         if size == 0 {
             return Err(Error::invalid_size("a stack of 0 bytes was requested"));
@@ -423,6 +424,13 @@ fn untrimmed_bytes(len: usize, trimmed: bool) -> usize {
     } else {
         len
     }
+}
+
+/// The one-time setups every stack needs, done now if not yet (or finished, if another thread is
+/// in the middle of one): the fork handlers call this before a fork.
+pub(crate) fn set_up_once() {
+    stack_heap();
+    crate::guard::install_handler();
 }
 
 fn stack_heap() -> &'static StackHeap {
