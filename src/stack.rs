@@ -241,17 +241,8 @@ impl Stack {
     /// # Safety
     /// Nothing runs on the stack, and nothing it holds below its top `TRIM_KEEP` bytes is live.
     pub(crate) unsafe fn trim(&self) {
-        let len = self.len();
-        if len > TRIM_KEEP {
-            // SAFETY: the caller's contract; the range lies in this stack's usable part.
-            unsafe {
-                libc::madvise(
-                    self.bottom as *mut libc::c_void,
-                    len - TRIM_KEEP,
-                    libc::MADV_DONTNEED,
-                )
-            };
-        }
+        // SAFETY: the caller's contract.
+        unsafe { trim_usable(self.bottom, self.len()) };
         self.close_headroom();
     }
 
@@ -317,6 +308,20 @@ impl Drop for Stack {
         } else {
             stack_heap().release(self.bottom, len, self.len_and_origin & TRIMMED != 0);
         }
+    }
+}
+
+/// Gives the pages of the usable part `[bottom, bottom + len)` below its top [`TRIM_KEEP`] bytes
+/// back to the OS: they read as zero afterwards. One `madvise`, none for a stack no larger than
+/// that.
+///
+/// # Safety
+/// The range is a stack's usable part, and nothing it holds below its top `TRIM_KEEP` bytes is
+/// live.
+unsafe fn trim_usable(bottom: usize, len: usize) {
+    if len > TRIM_KEEP {
+        // SAFETY: the caller's contract.
+        unsafe { libc::madvise(bottom as *mut libc::c_void, len - TRIM_KEEP, libc::MADV_DONTNEED) };
     }
 }
 
@@ -500,11 +505,8 @@ impl StackHeap {
         let mut evicted = Vec::new();
         let mut kept = self.free_list().push(bottom, len, trimmed, &mut evicted);
         if !kept && !trimmed && len > TRIM_KEEP {
-            // SAFETY: the usable part of a dropped stack, below its top TRIM_KEEP bytes; nothing
-            // uses it. Outside the lock: a system call.
-            unsafe {
-                libc::madvise(bottom as *mut libc::c_void, len - TRIM_KEEP, libc::MADV_DONTNEED)
-            };
+            // SAFETY: a dropped stack, which nothing uses. Outside the lock: a system call.
+            unsafe { trim_usable(bottom, len) };
             kept = self.free_list().push(bottom, len, true, &mut evicted);
         }
         // Outside the lock: each is a system call.

@@ -71,16 +71,18 @@ fn the_first_symbolization_fits_in_a_default_coroutine() {
     assert_child_exited(&output, 0, "symbolized");
 }
 
+/// Recursion with 512-byte frames and no `maybe_grow`, as library code recurses.
+#[inline(never)]
+fn plain(depth: usize) -> usize {
+    let frame = std::hint::black_box([depth as u8; 512]);
+    if depth == 0 {
+        return frame[0] as usize;
+    }
+    frame[depth % 512] as usize + plain(depth - 1)
+}
+
 #[test]
 fn half_a_megabyte_of_plain_recursion_fits_in_a_default_coroutine() {
-    #[inline(never)]
-    fn plain(depth: usize) -> usize {
-        let frame = std::hint::black_box([depth as u8; 512]);
-        if depth == 0 {
-            return frame[0] as usize;
-        }
-        frame[depth % 512] as usize + plain(depth - 1)
-    }
     let mut co = Coroutine::new(|_: &Yielder<usize, ()>, n: usize| plain(n));
     // About 1,000 levels of 512-byte frames: half a megabyte, no maybe_grow.
     let CoroutineResult::Return(sum) = co.resume(1_000) else { panic!("no return") };
@@ -623,14 +625,6 @@ fn an_idle_coroutine_holds_at_most_8_kib() {
 #[test]
 fn the_pool_keeps_a_bounded_resident_memory_after_deep_use() {
     if child_case().as_deref() == Some("pool") {
-        #[inline(never)]
-        fn plain(depth: usize) -> usize {
-            let frame = std::hint::black_box([depth as u8; 1024]);
-            if depth == 0 {
-                return frame[0] as usize;
-            }
-            frame[depth % 1024] as usize + plain(depth - 1)
-        }
         let count = machine::COROUTINE_POOL_CAPACITY;
         let before = resident_bytes();
         // Each goes about 900 KiB deep, without maybe_grow, and suspends there.
