@@ -4,8 +4,11 @@
  * FUNC_BEGIN(name) / FUNC_END(name) open and close a global, hidden, aligned function symbol with
  * its ELF type and size and its CFI frame. ENTRY_LANDING is the first instruction of every
  * function: `endbr64` on x86-64 (a NOP without CET), `bti c` on AArch64 (a hint, a NOP without
- * BTI). Symbols carry the `splitstack_` prefix through SYM(). The GNU-stack note that keeps the
- * stack non-executable is emitted by including this header.
+ * BTI). ALT_ENTRY(name) names a second entry inside an open function that is reached only as a
+ * return address (lessstack), so it needs no landing pad. Symbols carry the `splitstack_` prefix
+ * through SYM(). Including this header emits the GNU-stack note that keeps the stack
+ * non-executable and the GNU property note described at the end, and defines CFI_OPERAND, the
+ * check that an offset fits the one byte a .cfi_escape writes for it.
  */
 #ifndef SPLITSTACK_ASM_H
 #define SPLITSTACK_ASM_H
@@ -40,11 +43,59 @@
     .cfi_endproc;                         \
     .size SYM(name), . - SYM(name)
 
-/* A local code label inside a function that is the target of an indirect jump. */
-#define LOCAL_LABEL(name) .L##name
+/* A second global, hidden entry inside the open function, covered by its CFI. Only ever a
+ * return address (returns are not subject to IBT or BTI), so it has no landing pad. */
+#define ALT_ENTRY(name)                   \
+    .globl SYM(name);                     \
+    .hidden SYM(name);                    \
+    .type SYM(name), %function;           \
+    SYM(name):
+
+/* CFI_OPERAND value: fails the assembly unless value fits one byte as a DWARF SLEB128 operand
+ * (0..63), the form every .cfi_escape in these files writes an offset in. The offsets come from
+ * offsets.h, generated from src/layout.rs, so a layout that outgrows the encoding stops here. */
+    .macro CFI_OPERAND value
+    .if (\value) < 0 || (\value) > 63
+    .error "splitstack: an offset in a .cfi_escape does not fit one SLEB128 byte"
+    .endif
+    .endm
 
 /* Every object file says its stack need not be executable. */
     .section .note.GNU-stack, "", %progbits
+
+/*
+ * The GNU property note (NT_GNU_PROPERTY_TYPE_0) that declares the indirect-branch landing pads,
+ * so that a program whose every object declares them can run with the CPU checking them: the
+ * linker keeps a feature only if every input object has it.
+ * - x86-64: GNU_PROPERTY_X86_FEATURE_1_AND (0xc0000002) with IBT (bit 0). Every function starts
+ *   with `endbr64`, so every indirect call or jump to a function lands on a pad. A resume (gogo,
+ *   swap, a coroutine switch, lessstack's return) goes back to a continuation that was saved
+ *   like a return address, so, like `ret`, which IBT does not check, it is a `notrack` jump;
+ *   compilers emit their jump tables the same way, so a system that enforces IBT honours
+ *   `notrack`. SHSTK (bit 1) is not claimed and must not be: the switches move between stacks
+ *   without switching shadow stacks, and a coroutine switch's `call` is never matched by a
+ *   `ret`, so a shadow stack would fault at the first return after a switch.
+ * - AArch64: GNU_PROPERTY_AARCH64_FEATURE_1_AND (0xc0000000) with BTI (bit 0). Every function
+ *   starts with `bti c`; every `br` goes through x16 to a `bti c`, `bti j` or `bti jc`; resumes
+ *   are `ret`s, which BTI does not check. PAC (bit 1) is not claimed: return addresses are
+ *   saved and resumed across stacks without signing.
+ * Layout: namesz 4, descsz 16, type 5, "GNU\0", then one property: type, datasz 4, the feature
+ * bits, padded to 8 bytes.
+ */
+    .section .note.gnu.property, "a"
+    .p2align 3
+    .long 4
+    .long 16
+    .long 5
+    .asciz "GNU"
+#if defined(__x86_64__)
+    .long 0xc0000002
+#else
+    .long 0xc0000000
+#endif
+    .long 4
+    .long 1
+    .long 0
     .text
 
 #endif /* SPLITSTACK_ASM_H */

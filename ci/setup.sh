@@ -21,7 +21,7 @@ need=()
 command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu)
 [ -e /usr/aarch64-linux-gnu/include/stdio.h ] || need+=(libc6-dev-arm64-cross)
 command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
-[ -e /usr/include/valgrind/valgrind.h ] || need+=(valgrind)
+command -v valgrind >/dev/null || need+=(valgrind)
 if [ "${#need[@]}" -eq 0 ]; then
     say "debian packages: present"
 else

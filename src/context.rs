@@ -27,21 +27,15 @@ pub struct Gobuf {
     pub(crate) base: usize,
 }
 
-/// Field offsets for the inline `asm!` switch; the `.S` files read the same numbers from
-/// asm/offsets.h. Each is asserted against the struct below, so a layout change that forgets
-/// either side does not build.
-pub(crate) const GOBUF_SP: usize = 0;
-pub(crate) const GOBUF_PC: usize = 8;
-pub(crate) const GOBUF_FP: usize = 16;
-pub(crate) const GOBUF_BASE: usize = 24;
-
+// The layout the assembly and the `asm!` switches read (src/layout.rs).
 const _: () = {
+    use crate::layout::LAYOUT;
     use core::mem::{offset_of, size_of};
-    assert!(offset_of!(Gobuf, sp) == GOBUF_SP);
-    assert!(offset_of!(Gobuf, pc) == GOBUF_PC);
-    assert!(offset_of!(Gobuf, fp) == GOBUF_FP);
-    assert!(offset_of!(Gobuf, base) == GOBUF_BASE);
-    assert!(size_of::<Gobuf>() == 32); // GOBUF_SIZE
+    assert!(offset_of!(Gobuf, sp) == LAYOUT.GOBUF_SP);
+    assert!(offset_of!(Gobuf, pc) == LAYOUT.GOBUF_PC);
+    assert!(offset_of!(Gobuf, fp) == LAYOUT.GOBUF_FP);
+    assert!(offset_of!(Gobuf, base) == LAYOUT.GOBUF_BASE);
+    assert!(size_of::<Gobuf>() == LAYOUT.GOBUF_SIZE);
 };
 
 impl Gobuf {

@@ -135,8 +135,10 @@ struct Shared<I, Y, R> {
     panic: Option<Box<dyn Any + Send>>,
 }
 
-/// The offset of the resumer's context in every `Link` (asm/offsets.h: LINK_PARENT_SP).
-const _: () = assert!(core::mem::offset_of!(Link<u8, u8>, parent_sp) == 0);
+// The offset of the resumer's context in every `Link`, which the trampolines read
+// (src/layout.rs).
+const _: () =
+    assert!(core::mem::offset_of!(Link<u8, u8>, parent_sp) == crate::layout::LAYOUT.LINK_PARENT_SP);
 
 /// Installs `incoming` as the thread's stack limit (the word at `cell`), first keeping the one
 /// in place in `keep` if it changed since it was last kept. Writing `keep` only on a change keeps
@@ -301,7 +303,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             .checked_add(size_of::<F>())
             .and_then(|bytes| bytes.checked_add(align_of::<Shared<I, Y, R>>().max(64)))
             .and_then(|bytes| bytes.checked_add(align_of::<F>().max(16)))
-            .and_then(|bytes| bytes.checked_add(size_of::<usize>() + 16 + arch::CO_CONTEXT_BYTES))
+            .and_then(|bytes| {
+                bytes.checked_add(size_of::<usize>() + 16 + size_of::<arch::CoContext>())
+            })
             .filter(|&bytes| bytes.saturating_add(page_size()) <= len);
         let Some(_) = record else {
             return Err(Error::invalid_size(format!(
@@ -318,7 +322,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         let shared = align_down(top - size_of::<Shared<I, Y, R>>(), align_of::<Shared<I, Y, R>>());
         let closure = align_down(shared - size_of::<F>(), align_of::<F>().max(16));
         let link_word = align_down(closure - size_of::<usize>(), 16);
-        let sp = link_word - arch::CO_CONTEXT_BYTES;
+        let sp = link_word - size_of::<arch::CoContext>();
         debug_assert!(sp >= stack.bottom() as usize + page_size());
         sanitizer::unpoison(sp, top - sp);
         let shared = shared as *mut Shared<I, Y, R>;
@@ -349,16 +353,14 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             addr_of_mut!((*shared).panic).write(None);
             (closure as *mut F).write(f);
             (link_word as *mut usize).write(addr_of!((*shared).link.parent_sp) as usize);
-            // The initial context, as a switch leaves it (arch::co_switch): the pc, then the
-            // base register and the frame pointer, here the entry function and the Link, which
-            // the trampoline takes from them; then padding on AArch64.
-            let context = sp as *mut usize;
-            context.write(arch::splitstack_coroutine_trampoline as unsafe extern "C" fn() as usize);
-            context.add(1).write(entry::<I, Y, R, F> as unsafe extern "C" fn(usize) -> ! as usize);
-            context.add(2).write(shared as usize);
-            for word in 3..arch::CO_CONTEXT_BYTES / size_of::<usize>() {
-                context.add(word).write(0);
-            }
+            // The initial context, as a switch leaves it (arch::co_switch): the trampoline's pc,
+            // and in the base register and frame pointer the entry function and the Link, which
+            // the trampoline takes from them.
+            (sp as *mut arch::CoContext).write(arch::CoContext::new(
+                arch::splitstack_coroutine_trampoline as unsafe extern "C" fn() as usize,
+                entry::<I, Y, R, F> as unsafe extern "C" fn(usize) -> ! as usize,
+                shared as usize,
+            ));
         }
         Ok(Coroutine {
             stack: ManuallyDrop::new(stack),

@@ -8,12 +8,19 @@ mod coroutine;
 mod error;
 mod fork;
 mod guard;
+mod layout;
 pub mod machine;
 mod memclr;
 mod sanitizer;
 mod segment;
 mod span_heap;
 mod stack;
+mod valgrind;
+
+/// The build script's target table, checked by its unit tests.
+#[cfg(test)]
+#[path = "../build/targets.rs"]
+mod build_targets;
 
 pub use context::{gogo, gosave, prepare, swap, swap_out_of_line, Gobuf};
 pub use coroutine::{Coroutine, CoroutineResult, Yielder, DEFAULT_STACK_SIZE};
@@ -26,9 +33,4 @@ pub use segment::{
 };
 pub use span_heap::{HeapStats, Span, SpanHeap};
 pub use stack::{page_size, Stack};
-
-/// Whether this process runs under valgrind (memcheck, callgrind, ...).
-pub fn running_on_valgrind() -> bool {
-    // SAFETY: a valgrind client request; a few no-op instructions outside valgrind.
-    unsafe { arch::splitstack_running_on_valgrind() != 0 }
-}
+pub use valgrind::running_on_valgrind;

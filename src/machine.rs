@@ -167,8 +167,8 @@ pub(crate) struct M {
     alt_stack: Option<AltStack>,
 }
 
-// asm/offsets.h: M_CRET.
-const _: () = assert!(core::mem::offset_of!(M, cret) == 0);
+// The offset lessstack writes (src/layout.rs).
+const _: () = assert!(core::mem::offset_of!(M, cret) == crate::layout::LAYOUT.M_CRET);
 
 /// This thread's counters. Each thread has its own; they only grow, except the gauges noted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

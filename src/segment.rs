@@ -94,12 +94,14 @@ impl Stktop {
     }
 }
 
-// asm/offsets.h: STKTOP_GOBUF, STKTOP_M, STKTOP_SIZE (a multiple of 16, so stktop stays aligned).
+// The layout morestack and lessstack read (src/layout.rs); the size keeps the stack below the
+// record 16-byte aligned.
 const _: () = {
+    use crate::layout::LAYOUT;
     use core::mem::{offset_of, size_of};
-    assert!(offset_of!(Stktop, gobuf) == 0);
-    assert!(offset_of!(Stktop, m) == 32);
-    assert!(size_of::<Stktop>() == 128);
+    assert!(offset_of!(Stktop, gobuf) == LAYOUT.STKTOP_GOBUF);
+    assert!(offset_of!(Stktop, m) == LAYOUT.STKTOP_M);
+    assert!(size_of::<Stktop>() == LAYOUT.STKTOP_SIZE);
     assert!(size_of::<Stktop>().is_multiple_of(16));
 };
 

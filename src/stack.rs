@@ -1,7 +1,6 @@
 //! Guard-paged stacks, carved from a process-wide span heap and recycled without system calls;
 //! see [`Stack`] for where their memory comes from and where it goes.
 
-use crate::arch;
 use crate::error::Error;
 use crate::fork::ForkLock;
 use crate::guard::{GUARD_FLOOR, GUARD_SIZE};
@@ -194,10 +193,8 @@ impl Stack {
         };
         let guard_start = bottom - guard_len(len_and_origin, page);
         let room = guard_start + GUARD_FLOOR.min(bottom - guard_start);
-        // SAFETY: registers an address range with valgrind (the usable part and the headroom,
-        // where a panic may run); no memory is touched.
-        let valgrind_id =
-            unsafe { arch::splitstack_valgrind_stack_register(room, bottom + usable) } as u32;
+        // The usable part and the headroom, where a panic may run.
+        let valgrind_id = crate::valgrind::stack_register(room, bottom + usable) as u32;
         let guard_slot =
             crate::guard::register(guard_start, bottom).map_or(NO_GUARD_SLOT, |slot| slot as u32);
         crate::guard::install_handler();
@@ -290,8 +287,8 @@ impl fmt::Debug for Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        // SAFETY: forgets an id this stack registered; the memory is released after this.
-        unsafe { arch::splitstack_valgrind_stack_deregister(self.valgrind_id as usize) };
+        // The id this stack registered; the memory is released after this.
+        crate::valgrind::stack_deregister(self.valgrind_id as usize);
         if self.guard_slot != NO_GUARD_SLOT {
             crate::guard::unregister(self.guard_slot as usize);
         }
@@ -299,8 +296,7 @@ impl Drop for Stack {
         // The dead frames of whatever ran on the stack are inaccessible to memcheck; whoever
         // takes the memory next may write anywhere in it (memclr for new_zeroed, a segment's
         // record at its top), so it is made accessible again, as uninitialised.
-        // SAFETY: a client request about memory we own; no memory is touched.
-        unsafe { arch::splitstack_valgrind_make_mem_undefined(self.bottom, len) };
+        crate::valgrind::make_mem_undefined(self.bottom, len);
         if self.len_and_origin & OWN_MAPPING != 0 {
             let guard = own_guard_len(page_size());
             // SAFETY: the mapping map_own made for this stack, which nothing uses any more.
@@ -535,8 +531,7 @@ impl StackHeap {
         let zero = len >= RETURN_PAGES_MIN
             && unsafe { libc::madvise(base as *mut libc::c_void, bytes, libc::MADV_DONTNEED) } == 0;
         if zero {
-            // SAFETY: a client request about memory we own; no memory is touched.
-            unsafe { arch::splitstack_valgrind_make_mem_defined(base, bytes) };
+            crate::valgrind::make_mem_defined(base, bytes);
         }
         // SAFETY: the span alloc_raw returned, not freed since, all readable and writable.
         unsafe { self.spans.free_raw(base, npages, zero) };

@@ -7,11 +7,12 @@
 //! `clobber_abi("C")` covers the rest, x30 included.
 
 use super::*;
-use crate::context::{GOBUF_BASE, GOBUF_FP, GOBUF_PC, GOBUF_SP};
+use crate::layout::LAYOUT;
 use core::arch::asm;
 
 // The paired loads and stores below rely on pc following sp and base following fp.
-const _: () = assert!(GOBUF_PC == GOBUF_SP + 8 && GOBUF_BASE == GOBUF_FP + 8);
+const _: () =
+    assert!(LAYOUT.GOBUF_PC == LAYOUT.GOBUF_SP + 8 && LAYOUT.GOBUF_BASE == LAYOUT.GOBUF_FP + 8);
 
 /// `asm!` with every register a switch may change declared clobbered: x20-x28 and v8-v15
 /// (callee-saved, so outside `clobber_abi("C")`) and everything `clobber_abi("C")` names. x19
@@ -57,8 +58,8 @@ pub(crate) unsafe fn swap(save: *mut Gobuf, resume: *const Gobuf, arg: usize) ->
             "br x16",                        // resume; x0 = arg for the other side
             "2:",
             "hint #38",                      // bti jc; x0 = the word whoever resumed us passed
-            sp = const GOBUF_SP,
-            fp = const GOBUF_FP,
+            sp = const LAYOUT.GOBUF_SP,
+            fp = const LAYOUT.GOBUF_FP,
             in("x1") save,
             in("x2") resume,
             inout("x0") arg => ret,
@@ -89,10 +90,38 @@ pub(crate) unsafe fn swap_out_of_line(save: *mut Gobuf, resume: *const Gobuf, ar
     ret
 }
 
-/// Bytes a suspended side of a coroutine keeps at its saved stack pointer (its context): the
-/// resume pc, x19, x29 and a pad word (what [`co_switch`] stores), as
-/// `splitstack_coroutine_trampoline` reads them.
-pub(crate) const CO_CONTEXT_BYTES: usize = 32;
+/// A suspended coroutine side's context, at its saved stack pointer: what [`co_switch`]
+/// stores there, and what `splitstack_coroutine_trampoline`'s CFI reads; padded to keep sp
+/// 16-byte aligned.
+#[repr(C)]
+pub(crate) struct CoContext {
+    /// The pc to resume at.
+    pc: usize,
+    /// x19.
+    base: usize,
+    /// x29.
+    fp: usize,
+    /// Keeps the size a multiple of 16.
+    pad: usize,
+}
+
+impl CoContext {
+    /// The context that resumes at `pc` with `base` in x19 and `fp` in x29.
+    pub(crate) const fn new(pc: usize, base: usize, fp: usize) -> CoContext {
+        CoContext { pc, base, fp, pad: 0 }
+    }
+}
+
+// The layout the trampoline reads (src/layout.rs); co_switch stores pc and base as a pair, at
+// the stack pointer it pre-decrements by the size.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(offset_of!(CoContext, pc) == LAYOUT.CO_CONTEXT_PC);
+    assert!(offset_of!(CoContext, base) == LAYOUT.CO_CONTEXT_BASE);
+    assert!(offset_of!(CoContext, fp) == LAYOUT.CO_CONTEXT_FP);
+    assert!(size_of::<CoContext>() == LAYOUT.CO_CONTEXT_SIZE);
+    assert!(LAYOUT.CO_CONTEXT_PC == 0 && LAYOUT.CO_CONTEXT_BASE == LAYOUT.CO_CONTEXT_PC + 8);
+};
 
 /// The coroutine switch (src/coroutine.rs), the twin of the x86-64 one: suspend this side and
 /// resume the other, whose context is `target`; returns the other side's context when it
@@ -110,15 +139,18 @@ pub(crate) unsafe fn co_switch(target: usize) -> usize {
     unsafe {
         asm_clobbering_all!(
             "adr x16, 2f",                   // our resume pc
-            "stp x16, x19, [sp, #-32]!",     // [sp] = pc, [sp + 8] = x19
-            "str x29, [sp, #16]",            // [sp + 16] = x29
+            "stp x16, x19, [sp, #-{size}]!", // save: pc, base register (our CoContext)
+            "str x29, [sp, #{fp}]",          // save: frame pointer
             "mov x13, sp",                   // our context, for the other side's landing
-            "ldp x16, x19, [x2]",            // the other side's
-            "ldr x29, [x2, #16]",
-            "add sp, x2, #32",
+            "ldp x16, x19, [x2, #{pc}]",     // restore: the other side's pc, base register
+            "ldr x29, [x2, #{fp}]",          // restore: frame pointer
+            "add sp, x2, #{size}",           // restore: sp above its CoContext
             "br x16",                        // x16: a register BTI admits at `bti c`
             "2:",
             "hint #36",                      // bti j; x13 = the other side's context
+            pc = const LAYOUT.CO_CONTEXT_PC,
+            fp = const LAYOUT.CO_CONTEXT_FP,
+            size = const LAYOUT.CO_CONTEXT_SIZE,
             inout("x2") target => _,
             lateout("x13") other,
         )
@@ -136,11 +168,14 @@ pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
     // SAFETY: the caller upholds the contract.
     unsafe {
         asm!(
-            "mov x13, x1",
-            "ldp x16, x19, [x2]",
-            "ldr x29, [x2, #16]",
-            "add sp, x2, #32",
+            "mov x13, x1",                   // the Link, as this side's context
+            "ldp x16, x19, [x2, #{pc}]",     // restore: the resumer's pc, base register
+            "ldr x29, [x2, #{fp}]",          // restore: frame pointer
+            "add sp, x2, #{size}",           // restore: sp above its CoContext
             "br x16",
+            pc = const LAYOUT.CO_CONTEXT_PC,
+            fp = const LAYOUT.CO_CONTEXT_FP,
+            size = const LAYOUT.CO_CONTEXT_SIZE,
             in("x1") link,
             in("x2") target,
             options(noreturn),

@@ -65,21 +65,14 @@ extern "C" {
     #[allow(dead_code)] // reached only from assembly; declared here for its contract
     pub(crate) fn splitstack_lessstack();
 
-    /// Register `[lo, hi)` as a stack with valgrind; returns its id (0 outside valgrind).
-    /// (asm/valgrind_stacks.c)
-    pub(crate) fn splitstack_valgrind_stack_register(lo: usize, hi: usize) -> usize;
-
-    /// Forget the valgrind stack `id`; called before the stack is unmapped.
-    pub(crate) fn splitstack_valgrind_stack_deregister(id: usize);
-
-    /// Nonzero when the process runs under valgrind.
-    pub(crate) fn splitstack_running_on_valgrind() -> usize;
-
-    /// memcheck: `[addr, addr + len)` is accessible and undefined (a recycled stack).
-    pub(crate) fn splitstack_valgrind_make_mem_undefined(addr: usize, len: usize);
-
-    /// memcheck: `[addr, addr + len)` is accessible and defined (pages that read as zero).
-    pub(crate) fn splitstack_valgrind_make_mem_defined(addr: usize, len: usize);
+    /// Make the valgrind client request whose words (the request code, then up to five
+    /// arguments) are at `args`; returns valgrind's answer, or `default` outside valgrind.
+    /// (asm/valgrind_*.S; the requests: src/valgrind.rs)
+    ///
+    /// # Safety
+    /// `args` must be valid for reading six words, and the request must be one whose effect on
+    /// valgrind's bookkeeping the caller intends (valgrind may act on any address it names).
+    pub(crate) fn splitstack_valgrind_request(args: *const [usize; 6], default: usize) -> usize;
 }
 
 extern "C-unwind" {

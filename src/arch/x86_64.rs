@@ -5,7 +5,7 @@
 //! [`Gobuf`]. The compiler then spills only what is live across the switch.
 
 use super::*;
-use crate::context::{GOBUF_BASE, GOBUF_FP, GOBUF_PC, GOBUF_SP};
+use crate::layout::LAYOUT;
 use core::arch::asm;
 
 /// `asm!` with every register a switch may change declared clobbered: r12-r15 (callee-saved,
@@ -30,8 +30,8 @@ macro_rules! asm_clobbering_all {
 /// one shared `jmp` of the out-of-line routine, the target alternates between the two sides
 /// and is mispredicted on every switch: 7.4 ns against corosensei's 3.7 ns per round trip,
 /// measured with benches/switch.rs, where this form is benched as `splitstack` and the
-/// out-of-line routine as `splitstack_out_of_line`. The resume point carries `endbr64` for
-/// CET's indirect-branch tracking (a NOP without it). The label is numeric because the block is
+/// out-of-line routine as `splitstack_out_of_line`. The jump is `notrack`, as every resume is
+/// (asm/asm.h says why), so the resume point needs no `endbr64`. The label is numeric because the block is
 /// inlined many times (Rust's rule for labels in `asm!`).
 ///
 /// # Safety
@@ -52,13 +52,12 @@ pub(crate) unsafe fn swap(save: *mut Gobuf, resume: *const Gobuf, arg: usize) ->
             "mov rsp, [rsi + {sp}]",         // restore: sp
             "mov rbp, [rsi + {fp}]",         // restore: frame pointer
             "mov rbx, [rsi + {base}]",       // restore: base register
-            "jmp qword ptr [rsi + {pc}]",    // resume; rax = arg for the other side
-            "2:",
-            "endbr64",                       // rax = the word whoever resumed us passed
-            sp = const GOBUF_SP,
-            pc = const GOBUF_PC,
-            fp = const GOBUF_FP,
-            base = const GOBUF_BASE,
+            "notrack jmp qword ptr [rsi + {pc}]", // resume; rax = arg for the other side
+            "2:",                            // rax = the word whoever resumed us passed
+            sp = const LAYOUT.GOBUF_SP,
+            pc = const LAYOUT.GOBUF_PC,
+            fp = const LAYOUT.GOBUF_FP,
+            base = const LAYOUT.GOBUF_BASE,
             in("rdi") save,
             in("rsi") resume,
             inout("rax") arg => ret,
@@ -67,10 +66,36 @@ pub(crate) unsafe fn swap(save: *mut Gobuf, resume: *const Gobuf, arg: usize) ->
     ret
 }
 
-/// Bytes a suspended side of a coroutine keeps at its saved stack pointer (its context): the
-/// resume pc, then rbx and rbp (what [`co_switch`] pushes), as
-/// `splitstack_coroutine_trampoline` reads them.
-pub(crate) const CO_CONTEXT_BYTES: usize = 24;
+/// A suspended coroutine side's context, at its saved stack pointer: what [`co_switch`]
+/// leaves there, lowest address first (it pushes rbp, then rbx, then its `call` pushes the
+/// resume pc), and what `splitstack_coroutine_trampoline` and its CFI read from a fresh
+/// coroutine's initial one.
+#[repr(C)]
+pub(crate) struct CoContext {
+    /// The pc to resume at.
+    pc: usize,
+    /// rbx.
+    base: usize,
+    /// rbp.
+    fp: usize,
+}
+
+impl CoContext {
+    /// The context that resumes at `pc` with `base` in rbx and `fp` in rbp.
+    pub(crate) const fn new(pc: usize, base: usize, fp: usize) -> CoContext {
+        CoContext { pc, base, fp }
+    }
+}
+
+// The layout the trampoline reads (src/layout.rs), and the push order co_switch writes it in.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(offset_of!(CoContext, pc) == LAYOUT.CO_CONTEXT_PC);
+    assert!(offset_of!(CoContext, base) == LAYOUT.CO_CONTEXT_BASE);
+    assert!(offset_of!(CoContext, fp) == LAYOUT.CO_CONTEXT_FP);
+    assert!(size_of::<CoContext>() == LAYOUT.CO_CONTEXT_SIZE);
+    assert!(LAYOUT.CO_CONTEXT_PC == 0 && LAYOUT.CO_CONTEXT_BASE == 8 && LAYOUT.CO_CONTEXT_FP == 16);
+};
 
 /// The coroutine switch (src/coroutine.rs): suspend this side and resume the other, whose
 /// context is `target`; returns the other side's context when it switches back to this one.
@@ -84,8 +109,8 @@ pub(crate) const CO_CONTEXT_BYTES: usize = 24;
 /// coroutine's Link as its context instead, to say that the coroutine has finished.
 ///
 /// The `call`s are never matched by `ret`s, which costs the return-stack predictor nothing
-/// while the two sides ping-pong (each `ret` in between pairs with its own `call`). The landing
-/// has no `endbr64`: the coroutine switch does not support CET's indirect-branch tracking.
+/// while the two sides ping-pong (each `ret` in between pairs with its own `call`). The `call`
+/// is `notrack`, as every resume is (asm/asm.h says why), so the landing needs no `endbr64`.
 ///
 /// # Safety
 /// `target` is a context the other side saved with this function, or the coroutine's initial
@@ -100,7 +125,7 @@ pub(crate) unsafe fn co_switch(target: usize) -> usize {
         asm_clobbering_all!(
             "push rbp",
             "push rbx",
-            "call qword ptr [rdx]",          // push our resume pc, jump to the other side's
+            "notrack call qword ptr [rdx]",  // push our resume pc, jump to the other side's
             "xchg rdx, rsp",                 // landing: our stack back, the caller's context out
             "pop rcx",                       // our pc, spent
             "pop rbx",
@@ -124,7 +149,7 @@ pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
     unsafe {
         asm!(
             "mov rsp, rsi",
-            "jmp qword ptr [rdx]",
+            "notrack jmp qword ptr [rdx]",
             in("rsi") link,
             in("rdx") target,
             options(noreturn),

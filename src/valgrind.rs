@@ -1,0 +1,79 @@
+//! Valgrind client requests: telling memcheck and callgrind about the stacks splitstack maps, so
+//! that a switch between them is a change of stack rather than a huge frame (no "client
+//! switching stacks?" warnings), and telling memcheck when a stack's memory changes hands.
+//!
+//! Each request is the fixed instruction sequence valgrind.h documents, in
+//! `splitstack_valgrind_request` (asm/valgrind_*.S); outside valgrind it is a few no-op
+//! instructions that return the default. So the support does not depend on the machine that
+//! builds the crate: no header is searched for, and every build registers its stacks.
+
+use crate::arch::splitstack_valgrind_request;
+
+/// `VG_USERREQ__RUNNING_ON_VALGRIND` (valgrind.h): how deep under valgrind this runs, 0 outside.
+const RUNNING_ON_VALGRIND: usize = 0x1001;
+/// `VG_USERREQ__STACK_REGISTER` (valgrind.h): `[lo, hi)` is a stack; answers its id.
+const STACK_REGISTER: usize = 0x1501;
+/// `VG_USERREQ__STACK_DEREGISTER` (valgrind.h): forget the stack with this id.
+const STACK_DEREGISTER: usize = 0x1502;
+/// memcheck's requests start at `VG_USERREQ_TOOL_BASE('M', 'C')` (memcheck.h).
+const MEMCHECK_BASE: usize = (b'M' as usize) << 24 | (b'C' as usize) << 16;
+/// `VG_USERREQ__MAKE_MEM_UNDEFINED` (memcheck.h): accessible, holding nothing defined.
+const MAKE_MEM_UNDEFINED: usize = MEMCHECK_BASE + 1;
+/// `VG_USERREQ__MAKE_MEM_DEFINED` (memcheck.h): accessible and defined.
+const MAKE_MEM_DEFINED: usize = MEMCHECK_BASE + 2;
+
+/// Makes one client request with up to two arguments; `default` outside valgrind.
+#[inline]
+fn request(code: usize, arg1: usize, arg2: usize, default: usize) -> usize {
+    let block = [code, arg1, arg2, 0, 0, 0];
+    // SAFETY: the block is a live local; every request made here only reads its words and
+    // changes valgrind's own bookkeeping, never this program's memory.
+    unsafe { splitstack_valgrind_request(&block, default) }
+}
+
+/// Whether this process runs under valgrind (memcheck, callgrind, ...).
+pub fn running_on_valgrind() -> bool {
+    request(RUNNING_ON_VALGRIND, 0, 0, 0) != 0
+}
+
+/// Registers `[lo, hi)` as a stack; returns valgrind's id for it (0 outside valgrind).
+pub(crate) fn stack_register(lo: usize, hi: usize) -> usize {
+    request(STACK_REGISTER, lo, hi, 0)
+}
+
+/// Forgets the stack with this id; called before its memory is unmapped or reused.
+pub(crate) fn stack_deregister(id: usize) {
+    request(STACK_DEREGISTER, id, 0, 0);
+}
+
+/// memcheck: `[addr, addr + len)` is accessible again but holds nothing defined (a stack being
+/// recycled: memcheck marked the dead frames below the last stack pointer inaccessible).
+pub(crate) fn make_mem_undefined(addr: usize, len: usize) {
+    request(MAKE_MEM_UNDEFINED, addr, len, 0);
+}
+
+/// memcheck: `[addr, addr + len)` is accessible and defined (pages handed back to the OS with
+/// `MADV_DONTNEED`, which read as zero).
+pub(crate) fn make_mem_defined(addr: usize, len: usize) {
+    request(MAKE_MEM_DEFINED, addr, len, 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_codes_are_valgrinds() {
+        assert_eq!(MEMCHECK_BASE, 0x4d43_0000);
+        assert_eq!(MAKE_MEM_DEFINED, 0x4d43_0002);
+    }
+
+    #[test]
+    fn outside_valgrind_every_request_answers_its_default() {
+        if running_on_valgrind() {
+            return; // the suite's memcheck pass runs this binary too; there the answer is real
+        }
+        assert_eq!(request(RUNNING_ON_VALGRIND, 0, 0, 7), 7);
+        assert_eq!(stack_register(0x1000, 0x2000), 0);
+    }
+}
