@@ -5,25 +5,8 @@
 
 mod common;
 
-use common::{child_case, run_child_with_env};
+use common::{assert_child_passes, child_case};
 use splitstack::{try_grow, Coroutine, CoroutineResult, ErrorKind, SpanHeap, Stack, Yielder};
-
-/// Runs `case` in a child and asserts that it printed `done`.
-fn assert_child_passes(test_name: &str, case: &str) {
-    assert_child_passes_with_env(test_name, case, &[]);
-}
-
-/// [`assert_child_passes`] with extra environment variables for the child.
-fn assert_child_passes_with_env(test_name: &str, case: &str, env: &[(&str, &str)]) {
-    let output = run_child_with_env(test_name, case, env);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("done"),
-        "child case {case} failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-}
 
 /// Sets the soft address-space limit; returns the previous one.
 fn set_address_space_limit(bytes: libc::rlim_t) -> libc::rlimit {
@@ -135,6 +118,7 @@ fn with_the_address_space_limited_allocations_fail_cleanly_and_recover() {
     assert_child_passes(
         "with_the_address_space_limited_allocations_fail_cleanly_and_recover",
         "rlimit",
+        &[],
     );
 }
 
@@ -186,7 +170,7 @@ fn with_the_map_count_exhausted_stacks_fail_with_the_reason_and_recover() {
         println!("held {held} stacks at the limit; done");
         return;
     }
-    assert_child_passes_with_env(
+    assert_child_passes(
         "with_the_map_count_exhausted_stacks_fail_with_the_reason_and_recover",
         "maps",
         &[(splitstack::GUARD_ENV, "mprotect")],

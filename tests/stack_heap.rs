@@ -7,21 +7,8 @@
 
 mod common;
 
-use common::{child_case, run_child};
+use common::{assert_child_passes, child_case};
 use splitstack::{grow, machine, page_size, Coroutine, SpanHeap, Stack, Yielder};
-
-/// Runs `case` in a child and asserts that it printed `done`; returns its stdout.
-fn assert_child_passes(test_name: &str, case: &str) -> String {
-    let output = run_child(test_name, case);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("done"),
-        "child case {case} failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    stdout
-}
 
 /// Fills a stack's usable part with a nonzero pattern.
 fn scribble(stack: &Stack) {
@@ -95,7 +82,11 @@ fn a_dropped_stack_is_taken_again_at_its_size_without_new_memory() {
         println!("done");
         return;
     }
-    assert_child_passes("a_dropped_stack_is_taken_again_at_its_size_without_new_memory", "recycle");
+    assert_child_passes(
+        "a_dropped_stack_is_taken_again_at_its_size_without_new_memory",
+        "recycle",
+        &[],
+    );
 }
 
 #[test]
@@ -156,7 +147,7 @@ fn zeroed_stacks_clear_recycled_memory_and_skip_fresh_memory() {
         println!("done");
         return;
     }
-    assert_child_passes("zeroed_stacks_clear_recycled_memory_and_skip_fresh_memory", "zeroed");
+    assert_child_passes("zeroed_stacks_clear_recycled_memory_and_skip_fresh_memory", "zeroed", &[]);
 }
 
 #[test]
@@ -265,10 +256,12 @@ fn a_threads_stacks_are_reused_after_it_exits_without_new_mappings() {
         );
         return;
     }
-    let stdout = assert_child_passes(
+    let output = assert_child_passes(
         "a_threads_stacks_are_reused_after_it_exits_without_new_mappings",
         "thread-exit",
+        &[],
     );
+    let stdout = String::from_utf8_lossy(&output.stdout);
     let line = &stdout[stdout.find("cached=").expect("the child's report")..];
     let field = |name: &str| -> usize {
         let start = line.find(name).unwrap() + name.len();
@@ -306,7 +299,7 @@ fn a_full_free_list_makes_room_for_the_size_in_use_now() {
         println!("done");
         return;
     }
-    assert_child_passes("a_full_free_list_makes_room_for_the_size_in_use_now", "make-room");
+    assert_child_passes("a_full_free_list_makes_room_for_the_size_in_use_now", "make-room", &[]);
 }
 
 #[test]
@@ -345,5 +338,6 @@ fn the_free_list_trims_what_passes_its_resident_bound_and_skips_clearing_it() {
     assert_child_passes(
         "the_free_list_trims_what_passes_its_resident_bound_and_skips_clearing_it",
         "trim",
+        &[],
     );
 }

@@ -80,15 +80,28 @@ pub fn run_child_with_env(test_name: &str, case: &str, env: &[(&str, &str)]) -> 
 
 /// Asserts that a child exited with `code` and printed `marker` on stdout; returns its stderr.
 pub fn assert_child_exited(output: &Output, code: i32, marker: &str) -> String {
+    assert_exited(output, code, marker, "child")
+}
+
+/// Runs `case` of `test_name` in a child with `env` set for it, and asserts that it exited 0
+/// after printing `done` on stdout; returns what it did.
+pub fn assert_child_passes(test_name: &str, case: &str, env: &[(&str, &str)]) -> Output {
+    let output = run_child_with_env(test_name, case, env);
+    assert_exited(&output, 0, "done", &format!("child case {case} {env:?}"));
+    output
+}
+
+/// [`assert_child_exited`], with `what` naming the child in the failure messages.
+fn assert_exited(output: &Output, code: i32, marker: &str, what: &str) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(
         output.status.code(),
         Some(code),
-        "child status {:?}, stdout:\n{stdout}\nstderr:\n{stderr}",
+        "{what}: status {:?}, stdout:\n{stdout}\nstderr:\n{stderr}",
         output.status
     );
-    assert!(stdout.contains(marker), "no {marker:?} in the child's stdout:\n{stdout}\n{stderr}");
+    assert!(stdout.contains(marker), "{what}: no {marker:?} on stdout:\n{stdout}\n{stderr}");
     stderr
 }
 
