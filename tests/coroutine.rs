@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_child_exited, bottomless, child_case, run_child, signal_of};
+use common::{assert_child_exited, assert_overflow_reported, bottomless, child_case, run_child};
 use splitstack::{
     grow, machine, maybe_grow, Coroutine, CoroutineResult, ErrorKind, Yielder, DEFAULT_STACK_SIZE,
 };
@@ -251,14 +251,7 @@ fn an_overflow_in_a_coroutine_is_reported_and_aborts() {
         return;
     }
     let output = run_child("an_overflow_in_a_coroutine_is_reported_and_aborts", "coroutine");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        signal_of(&output),
-        Some(libc::SIGABRT),
-        "status {:?}, stderr:\n{stderr}",
-        output.status
-    );
-    assert!(stderr.contains("splitstack: stack overflow"), "stderr:\n{stderr}");
+    assert_overflow_reported(&output, "coroutine");
 }
 
 #[test]

@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{assert_child_passes, child_case, mapping_count, resident_bytes, run_child_with_env};
+use common::{
+    assert_child_passes, assert_overflow_reported, child_case, mapping_count, resident_bytes,
+    run_child_with_env,
+};
 use splitstack::{
     guard_kind, Coroutine, CoroutineResult, ErrorKind, GuardKind, Stack, Yielder,
     DEFAULT_STACK_SIZE, GUARD_ENV,
@@ -188,14 +191,7 @@ fn a_guard_survives_every_way_a_stack_is_recycled() {
         for env in [&[][..], &[(GUARD_ENV, "mprotect")][..]] {
             let output =
                 run_child_with_env("a_guard_survives_every_way_a_stack_is_recycled", case, env);
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            assert_eq!(
-                common::signal_of(&output),
-                Some(libc::SIGABRT),
-                "{case} {env:?}: {:?}\n{stderr}",
-                output.status
-            );
-            assert!(stderr.contains("splitstack: stack overflow"), "{case} {env:?}: {stderr}");
+            assert_overflow_reported(&output, &format!("{case} {env:?}"));
         }
     }
 }

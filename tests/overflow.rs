@@ -3,23 +3,8 @@
 
 mod common;
 
-use common::{bottomless, child_case, run_child, signal_of};
+use common::{assert_overflow_reported, bottomless, child_case, run_child, signal_of};
 use splitstack::{grow, prepare, swap, Gobuf, Stack};
-
-fn assert_overflow_reported(test_name: &str, case: &str) {
-    let output = run_child(test_name, case);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        signal_of(&output),
-        Some(libc::SIGABRT),
-        "child status {:?}, stderr:\n{stderr}",
-        output.status
-    );
-    assert!(
-        stderr.contains("splitstack: stack overflow") && stderr.contains("guard region"),
-        "no overflow message in the child's stderr:\n{stderr}"
-    );
-}
 
 #[test]
 fn overflow_in_a_segment_is_reported_and_aborts() {
@@ -28,7 +13,8 @@ fn overflow_in_a_segment_is_reported_and_aborts() {
         println!("not reached: {n}");
         return;
     }
-    assert_overflow_reported("overflow_in_a_segment_is_reported_and_aborts", "segment");
+    let output = run_child("overflow_in_a_segment_is_reported_and_aborts", "segment");
+    assert_overflow_reported(&output, "segment");
 }
 
 #[test]
@@ -48,7 +34,8 @@ fn overflow_on_a_prepared_stack_is_reported_and_aborts() {
         }
         return;
     }
-    assert_overflow_reported("overflow_on_a_prepared_stack_is_reported_and_aborts", "stack");
+    let output = run_child("overflow_on_a_prepared_stack_is_reported_and_aborts", "stack");
+    assert_overflow_reported(&output, "stack");
 }
 
 #[test]

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    assert_child_exited, child_case, mapping_count, resident_bytes, run_child, run_child_with_env,
-    signal_of,
+    assert_child_aborted, assert_child_exited, assert_overflow_reported, child_case, mapping_count,
+    resident_bytes, run_child, run_child_with_env, signal_of,
 };
 use splitstack::{
     grow, machine, try_grow, Coroutine, CoroutineResult, ErrorKind, Stack, Yielder,
@@ -435,9 +435,7 @@ fn a_destructor_that_suspends_during_the_drop_aborts_with_a_message() {
     }
     let output =
         run_child("a_destructor_that_suspends_during_the_drop_aborts_with_a_message", "suspend");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(signal_of(&output), Some(libc::SIGABRT), "{:?}\n{stderr}", output.status);
-    assert!(stderr.contains("Yielder::suspend called by a destructor"), "{stderr}");
+    assert_child_aborted(&output, "Yielder::suspend called by a destructor", "suspend");
 }
 
 #[test]
@@ -457,9 +455,7 @@ fn faults_anywhere_in_the_guard_are_reported() {
     }
     for case in ["lowest", "floor", "headroom"] {
         let output = run_child("faults_anywhere_in_the_guard_are_reported", case);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(signal_of(&output), Some(libc::SIGABRT), "{case}: {stderr}");
-        assert!(stderr.contains("splitstack: stack overflow"), "{case}: {stderr}");
+        assert_overflow_reported(&output, case);
     }
 }
 

@@ -105,6 +105,30 @@ fn assert_exited(output: &Output, code: i32, marker: &str, what: &str) -> String
     stderr
 }
 
+/// Asserts that a child was killed by SIGABRT after printing `message` on stderr; returns its
+/// stderr. `what` names the case in the failure messages.
+pub fn assert_child_aborted(output: &Output, message: &str, what: &str) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        signal_of(output),
+        Some(libc::SIGABRT),
+        "{what}: child status {:?}, stderr:\n{stderr}",
+        output.status
+    );
+    assert!(stderr.contains(message), "{what}: no {message:?} in the child's stderr:\n{stderr}");
+    stderr
+}
+
+/// Asserts that a child died of a stack overflow on a splitstack stack: splitstack's report of a
+/// fault in a guard region on stderr, then SIGABRT. `what` names the case in the failure messages.
+pub fn assert_overflow_reported(output: &Output, what: &str) {
+    let stderr = assert_child_aborted(output, "splitstack: stack overflow: fault at 0x", what);
+    assert!(
+        stderr.contains(" in the guard region 0x"),
+        "{what}: the overflow report names no guard region:\n{stderr}"
+    );
+}
+
 /// This process's resident memory in bytes (/proc/self/statm).
 pub fn resident_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
