@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{assert_child_exited, assert_overflow_reported, bottomless, child_case, run_child};
+use common::{
+    assert_child_exited, assert_overflow_reported, bottomless, child_case, deep_sum, run_child,
+};
 use splitstack::{
     grow, machine, maybe_grow, Coroutine, CoroutineResult, ErrorKind, Yielder, DEFAULT_STACK_SIZE,
 };
@@ -97,24 +99,15 @@ fn a_closure_that_swallows_the_cancellation_is_cancelled_again() {
     assert_eq!(suspends.get(), 3, "each suspend after the drop should have been unwound");
 }
 
-/// Sums 1..=n with a stack check at each level.
-fn deep_sum(n: u64) -> u64 {
-    maybe_grow(8 * 1024, 256 * 1024, || {
-        if n == 0 {
-            0
-        } else {
-            n + deep_sum(std::hint::black_box(n - 1))
-        }
-    })
-}
-
 #[test]
 fn a_million_levels_of_maybe_grow_inside_a_default_coroutine() {
+    // An 8 KiB red zone and 256 KiB segments.
+    let sum = deep_sum::<{ 8 * 1024 }, { 256 * 1024 }>;
     let n = 1_000_000u64;
     let mut co = Coroutine::new(move |y, ()| {
-        let first = deep_sum(n);
+        let first = sum(n);
         y.suspend(first);
-        deep_sum(n / 2)
+        sum(n / 2)
     });
     assert_eq!(co.resume(()), CoroutineResult::Yield(n * (n + 1) / 2));
     assert_eq!(co.resume(()), CoroutineResult::Return((n / 2) * (n / 2 + 1) / 2));

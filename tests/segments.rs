@@ -1,28 +1,21 @@
 //! Segmented stacks: deep recursion, the hot split, m.cret, panics across segments, threads, bad
 //! sizes. What a thread's exit does with its cached segments is in tests/stack_heap.rs.
 
-use splitstack::{grow, machine, maybe_grow, remaining_stack, try_grow, ErrorKind};
+mod common;
+
+use common::deep_sum;
+use splitstack::{grow, machine, remaining_stack, try_grow, ErrorKind};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+/// The red zone and segment size of the tests' checked recursion ([`deep_sum`]).
 const RED_ZONE: usize = 32 * 1024;
 const SEGMENT: usize = 256 * 1024;
-
-/// Sums 1..=n recursively, checking the stack at every level.
-fn deep_sum(n: u64) -> u64 {
-    maybe_grow(RED_ZONE, SEGMENT, || {
-        if n == 0 {
-            0
-        } else {
-            n + deep_sum(std::hint::black_box(n - 1))
-        }
-    })
-}
 
 #[test]
 fn a_million_levels_of_maybe_grow_recursion_return_the_right_sum() {
     let before = machine::stats();
     let n = 1_000_000u64;
-    assert_eq!(deep_sum(n), n * (n + 1) / 2);
+    assert_eq!(deep_sum::<RED_ZONE, SEGMENT>(n), n * (n + 1) / 2);
     let after = machine::stats();
     assert!(after.splits > before.splits, "a million levels should have needed segments");
     assert_eq!(after.segments_in_use, 0);
@@ -100,7 +93,7 @@ fn two_threads_grow_at_once() {
                 .stack_size(256 * 1024)
                 .spawn(move || {
                     let n = 20_000 + t;
-                    let sum = deep_sum(n);
+                    let sum = deep_sum::<RED_ZONE, SEGMENT>(n);
                     let stats = machine::stats();
                     (sum, n, stats)
                 })
@@ -194,12 +187,12 @@ fn maybe_grow_doubles_the_stack_it_leaves_so_a_deep_recursion_takes_few_segments
             // 512 KiB, 1, 2, 4, ... MiB suffice, where fixed 256 KiB segments would take
             // hundreds.
             let n = 1_000_000u64;
-            assert_eq!(deep_sum(n), n * (n + 1) / 2);
+            assert_eq!(deep_sum::<RED_ZONE, SEGMENT>(n), n * (n + 1) / 2);
             let stats = machine::stats();
             assert!(stats.segments_mapped <= 10, "{stats:?}");
             assert!(stats.splits >= 2, "{stats:?}");
             // The second descent finds them all in the cache.
-            assert_eq!(deep_sum(n), n * (n + 1) / 2);
+            assert_eq!(deep_sum::<RED_ZONE, SEGMENT>(n), n * (n + 1) / 2);
             assert_eq!(machine::stats().segments_mapped, stats.segments_mapped);
         })
         .unwrap()

@@ -129,6 +129,18 @@ pub fn assert_overflow_reported(output: &Output, what: &str) {
     );
 }
 
+/// Sums 1..=n recursively, checking the stack at every level with
+/// `maybe_grow(RED_ZONE, SEGMENT, ..)`.
+pub fn deep_sum<const RED_ZONE: usize, const SEGMENT: usize>(n: u64) -> u64 {
+    splitstack::maybe_grow(RED_ZONE, SEGMENT, || {
+        if n == 0 {
+            0
+        } else {
+            n + deep_sum::<RED_ZONE, SEGMENT>(std::hint::black_box(n - 1))
+        }
+    })
+}
+
 /// This process's resident memory in bytes (/proc/self/statm).
 pub fn resident_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
