@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{assert_child_passes, child_case};
+use common::{assert_child_passes, child_case, mapping_count};
 use splitstack::{grow, machine, page_size, Coroutine, SpanHeap, Stack, Yielder};
 
 /// Fills a stack's usable part with a nonzero pattern.
@@ -20,11 +20,6 @@ fn scribble(stack: &Stack) {
 fn all_zero(stack: &Stack) -> bool {
     // SAFETY: the usable part of a live stack, which nothing runs on.
     unsafe { std::slice::from_raw_parts(stack.bottom(), stack.len()) }.iter().all(|&b| b == 0)
-}
-
-/// Mappings in this process now.
-fn live_mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps").unwrap().lines().count()
 }
 
 /// Whether stacks of `len` come from the heap here (the OS page is at most the heap's page).
@@ -42,7 +37,7 @@ fn a_dropped_stack_is_taken_again_at_its_size_without_new_memory() {
         let size = 48 * 1024;
         let first = Stack::new(size).unwrap();
         let (bottom, guard) = (first.bottom(), first.guard());
-        let maps = live_mappings();
+        let maps = mapping_count();
         let stats = Stack::heap_stats();
         drop(first);
         for _ in 0..1000 {
@@ -57,7 +52,7 @@ fn a_dropped_stack_is_taken_again_at_its_size_without_new_memory() {
         assert_eq!(after.bytes_mapped, stats.bytes_mapped);
         // (Not under ASan, whose allocator maps memory of its own meanwhile.)
         if !cfg!(feature = "asan") {
-            assert_eq!(live_mappings(), maps);
+            assert_eq!(mapping_count(), maps);
         }
         // The guard of a recycled stack is still inaccessible: guard markers the kernel will not
         // read through, or a PROT_NONE mapping.
@@ -243,9 +238,9 @@ fn a_threads_stacks_are_reused_after_it_exits_without_new_mappings() {
             .unwrap()
         };
         let cached = run();
-        let (maps_first, heap_first) = (live_mappings(), Stack::heap_stats());
+        let (maps_first, heap_first) = (mapping_count(), Stack::heap_stats());
         run();
-        let (maps_second, heap_second) = (live_mappings(), Stack::heap_stats());
+        let (maps_second, heap_second) = (mapping_count(), Stack::heap_stats());
         println!(
             "cached={cached} first={maps_first} second={maps_second} \
              mapped_first={} mapped_second={} in_use_first={} in_use_second={} done",
