@@ -27,11 +27,20 @@ fn heap_backed() -> bool {
     page_size() <= SpanHeap::PAGE_SIZE
 }
 
+/// For a child case that needs heap-backed stacks: whether it is skipped because they are not
+/// (after printing so, with the `done` its parent waits for).
+fn skipped_without_heap_backing() -> bool {
+    if heap_backed() {
+        return false;
+    }
+    println!("skipped: OS pages larger than the heap's; done");
+    true
+}
+
 #[test]
 fn a_dropped_stack_is_taken_again_at_its_size_without_new_memory() {
     if child_case().as_deref() == Some("recycle") {
-        if !heap_backed() {
-            println!("skipped: OS pages larger than the heap's; done");
+        if skipped_without_heap_backing() {
             return;
         }
         let size = 48 * 1024;
@@ -271,8 +280,7 @@ fn a_threads_stacks_are_reused_after_it_exits_without_new_mappings() {
 #[test]
 fn a_full_free_list_makes_room_for_the_size_in_use_now() {
     if child_case().as_deref() == Some("make-room") {
-        if !heap_backed() {
-            println!("skipped: OS pages larger than the heap's; done");
+        if skipped_without_heap_backing() {
             return;
         }
         // A burst of 2,000 live 16 KiB stacks fills the free list with that size when dropped.
@@ -300,8 +308,7 @@ fn a_full_free_list_makes_room_for_the_size_in_use_now() {
 #[test]
 fn the_free_list_trims_what_passes_its_resident_bound_and_skips_clearing_it() {
     if child_case().as_deref() == Some("trim") {
-        if !heap_backed() {
-            println!("skipped: OS pages larger than the heap's; done");
+        if skipped_without_heap_backing() {
             return;
         }
         // 80 stacks of 1 MiB, every byte written: 80 MiB of resident pages dropped into a list
