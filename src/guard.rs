@@ -1,4 +1,6 @@
-//! Guard regions and stack overflow reports.
+//! Guard regions: the inaccessible region below every stack, its registry, and its headroom.
+//! The signal handler that reports an overflow, and the alternate stack it runs on, are in
+//! src/signal.rs.
 //!
 //! Below the usable part of every splitstack stack lies an inaccessible guard region of
 //! [`GUARD_SIZE`] bytes (or a little more, to round a span to whole heap pages), in two parts:
@@ -37,8 +39,7 @@
 //! table is full works normally, but its overflow is reported by the previous handler, and its
 //! headroom does not open.
 
-use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 /// How this process makes guard regions inaccessible: decided once, by proof
 /// ([`guard_kind`]).
@@ -230,7 +231,7 @@ pub(crate) fn unregister(slot: usize) {
 }
 
 /// The headroom of the guard region `[start, end)`: the part above the floor.
-fn headroom(start: usize, end: usize) -> core::ops::Range<usize> {
+pub(crate) fn headroom(start: usize, end: usize) -> core::ops::Range<usize> {
     (start + GUARD_FLOOR).min(end)..end
 }
 
@@ -262,7 +263,7 @@ pub(crate) fn headroom_open(slot: usize) -> bool {
 }
 
 /// The registered guard region that contains `addr`: its slot, start and end.
-fn find(addr: usize) -> Option<(usize, usize, usize)> {
+pub(crate) fn find(addr: usize) -> Option<(usize, usize, usize)> {
     (0..SLOTS_USED.load(Ordering::Acquire)).find_map(|slot| {
         let start = STARTS[slot].load(Ordering::Acquire) & !OPENED;
         let end = ENDS[slot].load(Ordering::Relaxed);
@@ -270,75 +271,9 @@ fn find(addr: usize) -> Option<(usize, usize, usize)> {
     })
 }
 
-static PREVIOUS_SEGV: AtomicPtr<libc::sigaction> = AtomicPtr::new(core::ptr::null_mut());
-static PREVIOUS_BUS: AtomicPtr<libc::sigaction> = AtomicPtr::new(core::ptr::null_mut());
-
-/// Installs the overflow handler for SIGSEGV and SIGBUS, once per process, keeping the previous
-/// handlers to pass other faults on to. The previous action is read and published before ours
-/// is installed, so that a fault on another thread in between finds it.
-pub(crate) fn install_handler() {
-    static INSTALL: Once = Once::new();
-    // The closure cannot panic (it only makes system calls and leaks boxes), so the Once is
-    // never poisoned.
-    INSTALL.call_once(|| {
-        for (signal, previous) in [(libc::SIGSEGV, &PREVIOUS_SEGV), (libc::SIGBUS, &PREVIOUS_BUS)] {
-            // SAFETY: sigaction with fully initialised actions; each previous action is kept in
-            // a leaked box that the handler reads.
-            unsafe {
-                let mut action: libc::sigaction = core::mem::zeroed();
-                action.sa_sigaction = handler as *const () as usize;
-                action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-                libc::sigemptyset(&mut action.sa_mask);
-                let queried = Box::into_raw(Box::new(core::mem::zeroed::<libc::sigaction>()));
-                if libc::sigaction(signal, core::ptr::null(), queried) != 0 {
-                    drop(Box::from_raw(queried));
-                    continue;
-                }
-                previous.store(queried, Ordering::Release);
-                let mut replaced: libc::sigaction = core::mem::zeroed();
-                if libc::sigaction(signal, &action, &mut replaced) != 0 {
-                    continue;
-                }
-                if !same_action(&replaced, &*queried) {
-                    // Someone installed another action between the query and ours: that one is
-                    // the previous handler.
-                    previous.store(Box::into_raw(Box::new(replaced)), Ordering::Release);
-                }
-            }
-        }
-    });
-}
-
-fn same_action(a: &libc::sigaction, b: &libc::sigaction) -> bool {
-    a.sa_sigaction == b.sa_sigaction && a.sa_flags == b.sa_flags
-}
-
-extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo for SIGSEGV/SIGBUS.
-    let addr = unsafe { (*info).si_addr() } as usize;
-    if let Some((slot, start, end)) = find(addr) {
-        if headroom(start, end).contains(&addr) && std::thread::panicking() && open_headroom(slot) {
-            // Returning runs the faulting instruction again, now in open headroom.
-            return;
-        }
-        report_overflow(addr, start, end);
-    }
-    let previous = if signal == libc::SIGBUS { &PREVIOUS_BUS } else { &PREVIOUS_SEGV };
-    let previous = previous.load(Ordering::Acquire);
-    // SAFETY: `previous` is the action in place before ours, leaked for the process's life;
-    // `context` is the ucontext the kernel passed.
-    unsafe {
-        if previous.is_null() {
-            reset_to_default(signal);
-            return;
-        }
-        chain(signal, &*previous, info, context);
-    }
-}
-
 /// Opens the headroom of the guard in `slot` (see the module documentation); whether it is open.
-/// Called by the handler, on the thread's alternate signal stack.
-fn open_headroom(slot: usize) -> bool {
+/// Called by the handler (src/signal.rs), on the thread's alternate signal stack.
+pub(crate) fn open_headroom(slot: usize) -> bool {
     let start = STARTS[slot].load(Ordering::Acquire);
     if start == 0 || start == RESERVED {
         return false;
@@ -356,99 +291,6 @@ fn open_headroom(slot: usize) -> bool {
     true
 }
 
-/// Runs the previous action for a fault that is not an overflow, as the kernel would have: the
-/// default or ignore disposition by reinstalling it and returning (the fault recurs and takes
-/// it), a handler with its own `sa_mask` blocked (and the signal itself unless `SA_NODEFER`),
-/// after resetting the disposition if it has `SA_RESETHAND`.
-///
-/// # Safety
-/// Called from the signal handler with the kernel's `info` and `context`.
-unsafe fn chain(
-    signal: libc::c_int,
-    previous: &libc::sigaction,
-    info: *mut libc::siginfo_t,
-    context: *mut libc::c_void,
-) {
-    // SAFETY: sigaction and pthread_sigmask are async-signal-safe; `context` is a ucontext_t.
-    unsafe {
-        if previous.sa_sigaction == libc::SIG_DFL || previous.sa_sigaction == libc::SIG_IGN {
-            libc::sigaction(signal, previous, core::ptr::null_mut());
-            return;
-        }
-        if previous.sa_flags & libc::SA_RESETHAND != 0 {
-            reset_to_default(signal);
-        }
-        // The mask the kernel would have given the previous handler: the interrupted code's,
-        // plus its sa_mask, plus the signal unless SA_NODEFER.
-        let mut mask = (*(context as *mut libc::ucontext_t)).uc_sigmask;
-        // Linux numbers its signals 1 to 64.
-        for other in 1..=64 {
-            if libc::sigismember(&previous.sa_mask, other) == 1 {
-                libc::sigaddset(&mut mask, other);
-            }
-        }
-        if previous.sa_flags & libc::SA_NODEFER != 0 {
-            libc::sigdelset(&mut mask, signal);
-        } else {
-            libc::sigaddset(&mut mask, signal);
-        }
-        let mut ours: libc::sigset_t = core::mem::zeroed();
-        libc::pthread_sigmask(libc::SIG_SETMASK, &mask, &mut ours);
-        if previous.sa_flags & libc::SA_SIGINFO != 0 {
-            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                core::mem::transmute(previous.sa_sigaction);
-            f(signal, info, context);
-        } else {
-            let f: extern "C" fn(libc::c_int) = core::mem::transmute(previous.sa_sigaction);
-            f(signal);
-        }
-        libc::pthread_sigmask(libc::SIG_SETMASK, &ours, core::ptr::null_mut());
-    }
-}
-
-/// Restores the default action for `signal`.
-unsafe fn reset_to_default(signal: libc::c_int) {
-    // SAFETY: a zeroed sigaction is SIG_DFL with no flags.
-    unsafe {
-        let mut action: libc::sigaction = core::mem::zeroed();
-        action.sa_sigaction = libc::SIG_DFL;
-        libc::sigaction(signal, &action, core::ptr::null_mut());
-    }
-}
-
-/// Writes the overflow message to stderr without allocating, and aborts.
-fn report_overflow(addr: usize, start: usize, end: usize) -> ! {
-    let mut buf = [0u8; 320];
-    let mut len = 0;
-    let mut put = |bytes: &[u8]| {
-        let n = bytes.len().min(buf.len() - len);
-        buf[len..len + n].copy_from_slice(&bytes[..n]);
-        len += n;
-    };
-    put(b"\nsplitstack: stack overflow: fault at ");
-    put(&hex(addr));
-    put(b" in the guard region ");
-    put(&hex(start));
-    put(b"..");
-    put(&hex(end));
-    put(b" of a splitstack stack; grow the stack (maybe_grow) or give it more room. Aborting.\n");
-    // SAFETY: write(2) and abort(3) are async-signal-safe; buf is a local.
-    unsafe {
-        libc::write(2, buf.as_ptr().cast(), len);
-        libc::abort()
-    }
-}
-
-/// `0x` and 16 lowercase hex digits.
-fn hex(value: usize) -> [u8; 18] {
-    let mut out = *b"0x0000000000000000";
-    for i in 0..16 {
-        let nibble = (value >> ((15 - i) * 4)) & 0xf;
-        out[2 + i] = b"0123456789abcdef"[nibble];
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,10 +301,5 @@ mod tests {
         assert_eq!(headroom(start, start + GUARD_SIZE), start + GUARD_FLOOR..start + GUARD_SIZE);
         // A region no larger than the floor has no headroom.
         assert!(headroom(start, start + GUARD_FLOOR / 2).is_empty());
-    }
-
-    #[test]
-    fn hex_prints_sixteen_digits() {
-        assert_eq!(&hex(0xdead_beef), b"0x00000000deadbeef");
     }
 }

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod arch;
+mod bounds;
 mod context;
 mod coroutine;
 mod error;
@@ -13,6 +14,7 @@ pub mod machine;
 mod memclr;
 mod sanitizer;
 mod segment;
+mod signal;
 mod span_heap;
 mod stack;
 mod valgrind;

@@ -1,8 +1,8 @@
 //! Segmented stacks: run a closure on a new stack segment ([`grow`], [`try_grow`]), or only when
 //! the current stack runs low ([`maybe_grow`]).
 //!
-//! The mechanism is Go 1.0's. [`try_grow`] takes a segment from its thread's cache (or maps
-//! one) through `M::push_segment` (Go's `newstack`), which records the old stack's bounds in the
+//! The mechanism is Go 1.0's, and so are the names; this file holds it all. [`try_grow`] takes a
+//! segment from its thread's [`SegmentCache`] (or maps one) through [`newstack`], which records the old stack's bounds in the
 //! [`Stktop`] at the segment's top and installs the segment's. `morestack` (assembly) saves the
 //! caller's stack and instruction pointers in the record, switches to the segment and calls the
 //! closure's trampoline with `lessstack` as its return address. When the trampoline returns,
@@ -11,7 +11,7 @@
 //! caller with it, as `gogo` would. Back on the old stack, the caller reinstalls the old stack's
 //! bounds and keeps the segment as its thread's spare: a call at a segment boundary inside a loop
 //! (the "hot split" that made Go and Rust drop segmented stacks) maps nothing after its first
-//! iteration, and costs about 49 instructions per split (benches/segments_instructions.rs).
+//! iteration (benches/segments_instructions.rs counts the instructions of such a split).
 //!
 //! A panic in the closure is not caught on the segment: to the caller, `morestack` is a C
 //! function that may unwind (`extern "C-unwind"`), and its CFI describes the caller's frame
@@ -19,12 +19,13 @@
 //! the old stack, where the split is ended as on a return.
 
 use crate::arch;
+use crate::bounds::{self, stack_limit, Bounds, MAX_RED_ZONE, STACK_BOUNDS};
 use crate::context::Gobuf;
 use crate::error::Error;
-use crate::machine::{self, current_m, stack_limit, Bounds, M, MAX_RED_ZONE};
+use crate::machine::{self, M};
 use crate::sanitizer::{self, FakeStack, StackBounds};
 use crate::stack::{page_size, Stack};
-use std::mem::{ManuallyDrop, MaybeUninit};
+use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
 
 /// The smallest segment handed out; smaller requests are rounded up to it. Enough for the
 /// trampoline and a panic's unwinding with room to spare (the panic hook runs in the guard's
@@ -43,10 +44,14 @@ pub const UNWIND_RESERVE: usize = 8 * 1024;
 pub const UNWIND_RESERVE: usize = 12 * 1024;
 
 /// The record at the top of every segment (Go's `Stktop`): how to get back to the stack the
-/// segment was grown from, and the segment's own description. Written when the segment is mapped
-/// (`m`, `segment_size`, `own`, `stack`), at each split (`old` by `M::push_segment`, `gobuf` by
-/// `morestack`), read by `lessstack` (`m`), [`splitstack_oldstack`] (`gobuf`) and the unsplit
-/// (`old`); `next` links the segment into its thread's cache while it is free.
+/// segment was grown from, and the segment's own description.
+/// - Written when the segment is mapped: `m`, `segment_size`, `own`, `stack`.
+/// - Written at each split: `old` by [`newstack`], `gobuf` (its sp and pc) by `morestack`.
+/// - Read by `lessstack`: `m` (to park the return word in its `cret`) and `gobuf` (to resume the
+///   caller); by the unwinder, through `morestack`'s CFI: `gobuf`; by [`splitstack_oldstack`]:
+///   `m` (to take `cret` out) and, for ASan, `old`; by [`newstack`]: `segment_size` (a spare of
+///   the size asked for) and `own` (installed); by the unsplit: `old` (reinstalled).
+/// - `next` links the segment into its thread's cache while it is free.
 #[repr(C)]
 pub(crate) struct Stktop {
     /// The context that called `morestack`: where the unsplit returns to.
@@ -62,9 +67,6 @@ pub(crate) struct Stktop {
     pub(crate) own: Bounds,
     /// The next free segment in the thread's cache, while this one is free.
     pub(crate) next: *mut Stktop,
-    /// Whether the segment is returned after the unsplit (Go's `free`); always 1 here, since
-    /// the unsplit returns it to the cache, but kept for debuggers reading the chain.
-    free: usize,
     /// The stack this record lies in: moved out (and dropped) to give the segment back.
     pub(crate) stack: ManuallyDrop<Stack>,
 }
@@ -78,11 +80,10 @@ impl Stktop {
             segment_size: stack.len(),
             old: Bounds { limit: 0, base: 0 },
             own: Bounds {
-                limit: machine::limit_word(stack.bottom() as usize, stack.top() as usize),
+                limit: bounds::limit_word(stack.bottom() as usize, stack.top() as usize),
                 base: stack.top() as usize,
             },
             next: core::ptr::null_mut(),
-            free: 1,
             stack: ManuallyDrop::new(stack),
         }
     }
@@ -104,6 +105,250 @@ const _: () = {
     assert!(size_of::<Stktop>() == LAYOUT.STKTOP_SIZE);
     assert!(size_of::<Stktop>().is_multiple_of(16));
 };
+
+/// How many free segments a thread keeps for reuse by default (Go 1.0 kept 32 per M); see
+/// [`set_segment_cache_capacity`](crate::machine::set_segment_cache_capacity).
+pub const SEGMENT_CACHE_CAPACITY: usize = 32;
+
+/// A thread's free segments, kept for its next splits, and its split counters. Part of the
+/// thread's `M`. A segment in use belongs to the frame of the split that took it, not to the
+/// cache: each context (the thread, each coroutine) has its own chain of segments.
+pub(crate) struct SegmentCache {
+    /// The free segment released last, first in line for the next split: a hot split takes it
+    /// and puts it back in a load, a compare and a store each way. [`no_spare`] when there is
+    /// none, [`spare_off`] while the capacity is 0 (so that putting one back takes the slow
+    /// path); both read as a segment of size 0, which no split asks for.
+    spare: *mut Stktop,
+    /// The other free segments: a list linked through their [`Stktop`]s, most recently released
+    /// first.
+    list: *mut Stktop,
+    /// How many segments `list` holds.
+    listed: usize,
+    /// How many free segments `spare` and `list` may hold together; 0 once the thread is tearing
+    /// down.
+    capacity: usize,
+    /// Calls that ran on a new segment.
+    pub(crate) splits: u64,
+    /// Segments made with [`Stack::new`].
+    pub(crate) mapped: u64,
+    /// Segments given back to the stack heap.
+    pub(crate) unmapped: u64,
+    /// The most segments held at once, in use and cached.
+    pub(crate) max_held: u64,
+}
+
+impl SegmentCache {
+    /// An empty cache of [`SEGMENT_CACHE_CAPACITY`] segments.
+    pub(crate) const fn new() -> SegmentCache {
+        SegmentCache {
+            spare: no_spare(),
+            list: core::ptr::null_mut(),
+            listed: 0,
+            capacity: SEGMENT_CACHE_CAPACITY,
+            splits: 0,
+            mapped: 0,
+            unmapped: 0,
+            max_held: 0,
+        }
+    }
+
+    /// How many free segments the cache holds.
+    pub(crate) fn cached(&self) -> usize {
+        self.listed + usize::from(self.spare != no_spare() && self.spare != spare_off())
+    }
+
+    /// Sets the capacity and gives back what is beyond it.
+    pub(crate) fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity;
+        self.trim();
+    }
+
+    /// Unsplit, back on the old stack: reinstall its bounds (recorded by [`newstack`]) and keep
+    /// the segment as the spare, first in line for the next split.
+    ///
+    /// # Safety
+    /// `top` is the Stktop `newstack` returned, whose split has ended (nothing runs on the
+    /// segment any more).
+    #[inline(always)]
+    pub(crate) unsafe fn pop_segment(&mut self, top: *mut Stktop) {
+        // SAFETY: the caller's contract; the segment stays mapped while cached.
+        unsafe { STACK_BOUNDS.with(|cell| cell.set((*top).old)) };
+        if self.spare == no_spare() {
+            self.spare = top;
+        } else {
+            self.release_slow(top);
+        }
+    }
+
+    /// A cached segment of `len` bytes in the list, or a new mapping with its [`Stktop`]
+    /// initialised for the thread whose `M` is `m`.
+    #[cold]
+    #[inline(never)]
+    fn take_slow(&mut self, m: *mut M, len: usize) -> Result<*mut Stktop, Error> {
+        let mut link: *mut *mut Stktop = &mut self.list;
+        // SAFETY: every node of the list is a cached segment's initialised Stktop.
+        unsafe {
+            while !(*link).is_null() {
+                let top = *link;
+                if (*top).segment_size == len {
+                    *link = (*top).next;
+                    self.listed -= 1;
+                    return Ok(top);
+                }
+                link = &mut (*top).next;
+            }
+        }
+        let stack = Stack::new(len)?;
+        let top = Stktop::at(stack.top() as usize);
+        // SAFETY: the top of a fresh mapping of at least a page, 16-byte aligned; the Stktop
+        // takes ownership of the mapping it lies in.
+        unsafe { top.write(Stktop::new(m, stack)) };
+        self.mapped += 1;
+        self.max_held = self.max_held.max(self.mapped - self.unmapped);
+        Ok(top)
+    }
+
+    /// `pop_segment` when the spare is taken (or off): `top` becomes the spare, the previous
+    /// spare goes to the head of the list, and the segment released longest ago is unmapped if
+    /// that is one too many; with a capacity of 0, `top` is unmapped.
+    #[cold]
+    #[inline(never)]
+    fn release_slow(&mut self, top: *mut Stktop) {
+        if self.capacity == 0 {
+            // SAFETY: the segment is free and in no list.
+            unsafe { self.unmap(top) };
+            return;
+        }
+        let previous = core::mem::replace(&mut self.spare, top);
+        if previous != no_spare() && previous != spare_off() {
+            // SAFETY: previous is a cached segment's Stktop, now in no list.
+            unsafe { (*previous).next = self.list };
+            self.list = previous;
+            self.listed += 1;
+        }
+        self.trim();
+    }
+
+    /// Unmaps cached segments, those released longest ago first, until the cache holds at most
+    /// its capacity; turns the spare off for a capacity of 0 and back on otherwise.
+    #[cold]
+    pub(crate) fn trim(&mut self) {
+        while self.cached() > self.capacity {
+            if self.listed > 0 {
+                self.unmap_oldest_listed();
+            } else {
+                let spare = core::mem::replace(&mut self.spare, no_spare());
+                // SAFETY: the spare is a free segment, now in no list.
+                unsafe { self.unmap(spare) };
+            }
+        }
+        if self.capacity == 0 {
+            self.spare = spare_off();
+        } else if self.spare == spare_off() {
+            self.spare = no_spare();
+        }
+    }
+
+    /// Gives a free segment back to the process-wide stack heap (drops its [`Stack`]).
+    ///
+    /// # Safety
+    /// `top` is the Stktop of a segment nothing runs on, in no list; it is invalid afterwards.
+    unsafe fn unmap(&mut self, top: *mut Stktop) {
+        // SAFETY: the caller's contract. The Stack is moved out of the mapping before it is
+        // dropped, which unmaps it.
+        drop(unsafe { ManuallyDrop::take(&mut (*top).stack) });
+        self.unmapped += 1;
+    }
+
+    /// Unmaps the listed segment released longest ago (the list's last), if there is one.
+    #[cold]
+    fn unmap_oldest_listed(&mut self) {
+        let mut link: *mut *mut Stktop = &mut self.list;
+        // SAFETY: every node of the list is a cached segment's initialised Stktop; the last
+        // one is unlinked before it is unmapped.
+        unsafe {
+            if (*link).is_null() {
+                return;
+            }
+            while !(**link).next.is_null() {
+                link = &mut (**link).next;
+            }
+            let last = *link;
+            *link = core::ptr::null_mut();
+            self.listed -= 1;
+            self.unmap(last);
+        }
+    }
+}
+
+/// Split (Go's `newstack`): a segment of `len` usable bytes (already rounded by the caller)
+/// becomes the current stack: the cache's spare when it has that size, another cached one of
+/// that size, or a new mapping. The old stack's bounds are recorded in the segment's [`Stktop`]
+/// for the unsplit, and the segment's installed; `morestack` fills in the Stktop's `gobuf`.
+///
+/// # Safety
+/// `m` is this thread's `M`, with no reference to it live.
+#[inline(always)]
+pub(crate) unsafe fn newstack(m: *mut M, len: usize) -> Result<*mut Stktop, Error> {
+    // SAFETY: the caller's contract; each reference to the M lives for one statement.
+    unsafe {
+        let spare = (*m).segments.spare;
+        // The spare is a cached segment's Stktop, initialised when it was mapped, or a sentinel
+        // whose segment_size reads 0; nothing runs on a cached segment.
+        let top = if (*spare).segment_size == len {
+            (*m).segments.spare = no_spare();
+            spare
+        } else {
+            newstack_slow(m, len)?
+        };
+        (*m).segments.splits += 1;
+        // top is this segment's initialised Stktop, which only this split uses; the cell is
+        // read and written in place (copies, so that no temporary goes through memory).
+        STACK_BOUNDS.with(|cell| {
+            core::ptr::copy_nonoverlapping(cell.as_ptr(), &mut (*top).old, 1);
+            core::ptr::copy_nonoverlapping(&(*top).own, cell.as_ptr(), 1);
+        });
+        Ok(top)
+    }
+}
+
+/// [`newstack`] without a spare of the right size: sets the thread up (its teardown, the
+/// overflow handler) if this is its first split, then takes from the list or maps.
+///
+/// # Safety
+/// As [`newstack`].
+#[cold]
+#[inline(never)]
+unsafe fn newstack_slow(m: *mut M, len: usize) -> Result<*mut Stktop, Error> {
+    // SAFETY: the caller's contract; each reference to the M lives for one statement.
+    unsafe {
+        machine::set_up(m);
+        (*m).segments.take_slow(m, len)
+    }
+}
+
+/// The memory behind the spare sentinels: as large and aligned as a [`Stktop`], all zero, so
+/// that its `segment_size` reads 0. Never written.
+#[repr(C, align(16))]
+struct Sentinel([usize; size_of::<Stktop>() / size_of::<usize>()]);
+
+const _: () = assert!(size_of::<Sentinel>() == size_of::<Stktop>());
+const _: () = assert!(align_of::<Sentinel>() >= align_of::<Stktop>());
+
+static NO_SPARE: Sentinel = Sentinel([0; size_of::<Stktop>() / size_of::<usize>()]);
+static SPARE_OFF: Sentinel = Sentinel([0; size_of::<Stktop>() / size_of::<usize>()]);
+
+/// `SegmentCache::spare` when there is no spare segment.
+#[inline(always)]
+const fn no_spare() -> *mut Stktop {
+    &NO_SPARE as *const Sentinel as *mut Stktop
+}
+
+/// `SegmentCache::spare` while the cache's capacity is 0.
+#[inline(always)]
+const fn spare_off() -> *mut Stktop {
+    &SPARE_OFF as *const Sentinel as *mut Stktop
+}
 
 /// The closure, and then its value, on the caller's stack while it runs on the segment.
 struct Call<F, R> {
@@ -144,7 +389,7 @@ unsafe extern "C-unwind" fn run_call<F: FnOnce() -> R, R>(arg: usize) -> usize {
 /// return word out of `m.cret`, clears it, and hands it back to `lessstack`, which resumes the
 /// caller of `morestack` with it through `gogo` (Go's `oldstack` ended in
 /// `gogo(&old.gobuf, cret)`). That caller, back on the old stack, reinstalls the old stack's
-/// bounds and returns the segment to the cache (`M::pop_segment`).
+/// bounds and returns the segment to the cache ([`SegmentCache::pop_segment`]).
 ///
 /// # Safety
 /// Only `lessstack` calls this, with the segment's own Stktop.
@@ -160,7 +405,7 @@ pub(crate) unsafe extern "C" fn splitstack_oldstack(stktop: *mut Stktop) -> usiz
         // The segment's context ends here; the old stack's bounds are in the Stktop.
         // Wrapping: a thread stack whose bounds were never learnt is recorded as
         // (LIMIT_UNKNOWN, 0); under ASan try_grow learns them first.
-        let bottom = machine::limit_address(top.old.limit);
+        let bottom = bounds::limit_address(top.old.limit);
         let old = StackBounds::new(bottom, top.old.base.wrapping_sub(bottom));
         sanitizer::start_switch(None, old);
         cret
@@ -183,7 +428,7 @@ impl Drop for UnwoundSplit {
         // the M is this thread's.
         unsafe {
             (*self.stktop).stack.close_headroom();
-            (*machine::m_ptr()).pop_segment(self.stktop)
+            (*machine::m_ptr()).segments.pop_segment(self.stktop)
         }
     }
 }
@@ -227,9 +472,9 @@ pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Err
     // thread's own if this is its first use of splitstack. (Otherwise they need not be: the
     // unsplit reinstalls whatever was there, and the next check learns them.)
     #[cfg(feature = "asan")]
-    current_m();
-    // SAFETY: `m` is this thread's M; the &mut lives only for this statement.
-    let stktop = unsafe { (*m).push_segment(len)? };
+    machine::current_m();
+    // SAFETY: `m` is this thread's M, with no reference to it live.
+    let stktop = unsafe { newstack(m, len)? };
     let mut call = Call {
         f: ManuallyDrop::new(f),
         value: MaybeUninit::uninit(),
@@ -246,12 +491,12 @@ pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Err
     unsafe {
         let own = (*stktop).own;
         let mut fake = FakeStack::NONE;
-        let bottom = machine::limit_address(own.limit);
+        let bottom = bounds::limit_address(own.limit);
         sanitizer::start_switch(Some(&mut fake), StackBounds::new(bottom, len));
         let word = arch::morestack(call_ptr, run_call::<F, R>, stktop);
         core::mem::forget(unwound);
         sanitizer::finish_switch(fake);
-        (*m).pop_segment(stktop);
+        (*m).segments.pop_segment(stktop);
         debug_assert_eq!(word, call_ptr, "splitstack: the unsplit returned another word");
         #[cfg(feature = "asan")]
         if let Some(payload) = call.panic.take() {
@@ -314,7 +559,7 @@ fn maybe_grow_slow<R, F: FnOnce() -> R>(red_zone: usize, segment_size: usize, f:
         // Twice the stack we are leaving, as Go doubles its stacks: a deep recursion then takes
         // a handful of segments, which the thread's cache keeps, instead of hundreds that it
         // would map and unmap on every descent. Only touched pages become resident.
-        let doubled = machine::current_stack_size().saturating_mul(2);
+        let doubled = bounds::current_stack_size().saturating_mul(2);
         let size = segment_size
             .max(needed.saturating_add(MIN_SEGMENT_SIZE))
             .max(doubled.min(MAX_DOUBLED_SEGMENT));
@@ -331,6 +576,6 @@ pub const MAX_DOUBLED_SEGMENT: usize = 64 << 20;
 /// or at most 63 bytes above it (the limit word keeps the stack's size in its low bits).
 pub fn remaining_stack() -> usize {
     // Learn the thread's bounds if this is the first call.
-    current_m();
+    machine::current_m();
     arch::stack_pointer().saturating_sub(stack_limit())
 }

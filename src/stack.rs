@@ -197,7 +197,7 @@ impl Stack {
         let valgrind_id = crate::valgrind::stack_register(room, bottom + usable) as u32;
         let guard_slot =
             crate::guard::register(guard_start, bottom).map_or(NO_GUARD_SLOT, |slot| slot as u32);
-        crate::guard::install_handler();
+        crate::signal::install_handler();
         Ok(Stack { bottom, len_and_origin, valgrind_id, guard_slot })
     }
 
@@ -431,7 +431,7 @@ fn untrimmed_bytes(len: usize, trimmed: bool) -> usize {
 /// in the middle of one): the fork handlers call this before a fork.
 pub(crate) fn set_up_once() {
     stack_heap();
-    crate::guard::install_handler();
+    crate::signal::install_handler();
 }
 
 fn stack_heap() -> &'static StackHeap {

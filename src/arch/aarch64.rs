@@ -34,8 +34,8 @@ macro_rules! asm_clobbering_all {
 /// Save the current context into `save` and resume `resume` with `arg`: the switch, inlined
 /// at each call site, so that each site's indirect branch has one stable target (see the x86-64
 /// twin for the measurement). Differences: the branch goes through x16, which BTI's `bti c`
-/// admits at a prepared context's trampoline, and the resume point carries `bti j` (both hints,
-/// NOPs without BTI).
+/// admits at a prepared context's trampoline, and the resume point carries `bti jc` (both
+/// hints, NOPs without BTI).
 ///
 /// # Safety
 /// As [`crate::swap`].

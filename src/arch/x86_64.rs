@@ -28,11 +28,11 @@ macro_rules! asm_clobbering_all {
 /// block instead of called: each call site then has its own indirect `jmp`, whose target (the
 /// other side's resume point) is always the same, so the branch predictor learns it. With the
 /// one shared `jmp` of the out-of-line routine, the target alternates between the two sides
-/// and is mispredicted on every switch: 7.4 ns against corosensei's 3.7 ns per round trip,
-/// measured with benches/switch.rs, where this form is benched as `splitstack` and the
-/// out-of-line routine as `splitstack_out_of_line`. The jump is `notrack`, as every resume is
-/// (asm/asm.h says why), so the resume point needs no `endbr64`. The label is numeric because the block is
-/// inlined many times (Rust's rule for labels in `asm!`).
+/// and is mispredicted on every switch; benches/switch.rs measures both forms, this one as
+/// `splitstack` and the out-of-line routine as `splitstack_out_of_line`, and the README's table
+/// gives the figures. The jump is `notrack`, as every resume is (asm/asm.h says why), so the
+/// resume point needs no `endbr64`. The label is numeric because the block is inlined many
+/// times (Rust's rule for labels in `asm!`).
 ///
 /// # Safety
 /// As [`crate::swap`].

@@ -1,9 +1,9 @@
 //! Coroutines on pooled stacks that grow: a safe API in corosensei's shape on top of [`swap`],
 //! pooled [`Stack`]s and the segmented stacks of [`maybe_grow`](crate::maybe_grow).
 //!
-//! A coroutine's stack comes from its thread's coroutine stack pool (apart from the segment
-//! cache), so creating, running and dropping coroutines costs no system call once the pool is
-//! warm. Its top holds
+//! A coroutine's stack comes from its thread's coroutine stack pool (src/coroutine/pool.rs, apart
+//! from the segment cache), so creating, running and dropping coroutines costs no system call
+//! once the pool is warm. Its top holds
 //! the record both sides share (the two contexts, the value in flight, the return value) and the
 //! closure; below them, the word the trampoline's CFI reads to continue backtraces into the
 //! resumer:
@@ -36,16 +36,22 @@
 //! and a switch stores it there only when it has changed (a coroutine that suspends on a
 //! segment, a resume from another stack): a compare and a predicted branch, where saving and
 //! restoring the limit at every switch would chain each round trip's loads to the stores of the
-//! one before (measured: 3.9 ns a round trip against 3.6 ns in a scratch loop, against 2.8 ns
-//! with no limit at all). The limit word also encodes the stack's size, for the doubling of
+//! one before (the README's table gives the figures: its rows "coroutine resume + suspend round
+//! trip", which benches/coroutine.rs measures, "same, without the stack-limit hand-over" and
+//! "same, the limit saved and restored at every switch"). The limit word also encodes the stack's size, for the doubling of
 //! segments; with the `asan` feature a switch exchanges the thread-local's `base` too, so that
 //! ASan is told exact bounds.
 
 use crate::arch;
+use crate::bounds;
 use crate::error::Error;
-use crate::machine;
 use crate::sanitizer::{self, FakeStack, Fiber, StackBounds};
 use crate::stack::{close_headroom_of, page_size, Stack};
+use pool::{release_stack, take_stack};
+
+mod pool;
+pub(crate) use pool::StackPool;
+pub use pool::{COROUTINE_POOL_CAPACITY, POOL_UNTRIMMED_MAX};
 use std::any::Any;
 use std::marker::PhantomData;
 use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
@@ -334,9 +340,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             // stack) is ever built as a temporary.
             addr_of_mut!((*shared).link).write(Link {
                 parent_sp: 0,
-                limit_cell: machine::limit_cell(),
+                limit_cell: bounds::limit_cell(),
                 parent_limit: 0,
-                co_limit: machine::limit_word(stack.bottom() as usize, top),
+                co_limit: bounds::limit_word(stack.bottom() as usize, top),
                 input: MaybeUninit::uninit(),
                 output: MaybeUninit::uninit(),
                 #[cfg(feature = "asan")]
@@ -474,13 +480,13 @@ unsafe fn switch_in<I, Y, R>(shared: *mut Shared<I, Y, R>, co_sp: usize) -> (boo
         let link = addr_of_mut!((*shared).link);
         sanitizer::start_switch(Some(&mut (*link).caller_fake), suspended_stack(link));
         #[cfg(feature = "asan")]
-        machine::exchange_base(&mut (*link).other_base);
+        bounds::exchange_base(&mut (*link).other_base);
         (*link).caller_fiber = Fiber::current();
         (*link).co_fiber.switch_to();
         switch_limits((*link).limit_cell, addr_of_mut!((*link).parent_limit), (*link).co_limit);
         let co_sp = arch::co_switch(co_sp);
         #[cfg(feature = "asan")]
-        machine::exchange_base(&mut (*link).other_base);
+        bounds::exchange_base(&mut (*link).other_base);
         sanitizer::finish_switch((*link).caller_fake);
         (co_sp != link as usize, co_sp)
     }
@@ -496,7 +502,7 @@ unsafe fn suspended_stack<I, Y>(link: *const Link<I, Y>) -> StackBounds {
     #[cfg(feature = "asan")]
     // SAFETY: (forwarded) the Link is ours while the coroutine is not running.
     unsafe {
-        let bottom = machine::limit_address((*link).co_limit);
+        let bottom = bounds::limit_address((*link).co_limit);
         StackBounds::new(bottom, (*link).other_base - bottom)
     }
     #[cfg(not(feature = "asan"))]
@@ -665,17 +671,4 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usiz
 /// `addr` rounded down to a multiple of `align` (a power of two).
 fn align_down(addr: usize, align: usize) -> usize {
     addr & !(align - 1)
-}
-
-/// A stack of `len` usable bytes from this thread's coroutine stack pool, or a new one.
-#[inline]
-fn take_stack(len: usize) -> Result<Stack, Error> {
-    machine::with_pool(|m| m.take_pooled(len))
-}
-
-/// Back to this thread's pool (or to the process-wide stack heap, if the pool is full or the
-/// thread is exiting).
-#[inline]
-fn release_stack(stack: Stack) {
-    machine::with_pool(|m| m.pool_release(stack));
 }

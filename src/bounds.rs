@@ -1,0 +1,193 @@
+//! The current stack's bounds (Go's `stackguard` and `stackbase`): the thread-local limit word
+//! that the inlined check of [`maybe_grow`](crate::maybe_grow) compares the stack pointer with,
+//! how it encodes the stack's size, and how a thread learns its own stack's bounds.
+//!
+//! `STACK_BOUNDS` is a thread-local of its own, without a destructor, so that the check reads
+//! one word. Whoever switches stacks installs the incoming stack's limit: a split (src/segment.rs)
+//! and its unsplit, and every coroutine switch (src/coroutine/mod.rs).
+
+use crate::stack::page_size;
+use std::cell::Cell;
+
+/// The bounds of a stack: see `STACK_BOUNDS`.
+#[repr(C, align(16))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bounds {
+    /// The lowest usable address, 64-byte aligned, with log2 of the stack's size (rounded up)
+    /// in its low 6 bits: a limit word (see [`limit_word`]).
+    pub(crate) limit: usize,
+    /// The highest address, exclusive.
+    pub(crate) base: usize,
+}
+
+/// Bits of a limit word that hold log2 of the stack's size; the address is 64-byte aligned.
+const LIMIT_SIZE_MASK: usize = 63;
+
+/// The limit word of the stack `[bottom, base)`: `bottom` (64-byte aligned) with log2 of the
+/// size, rounded up, in its low 6 bits.
+///
+/// The inlined check compares the word itself, which is at most 63 bytes above `bottom`: a
+/// check that much stricter, at no cost. The size is there for the one slow-path reader that
+/// needs it, [`current_stack_size`]: a coroutine switch installs only the incoming side's limit
+/// word (src/coroutine.rs), so `base` is not kept up to date (except with the `asan` feature).
+#[inline]
+pub(crate) fn limit_word(bottom: usize, base: usize) -> usize {
+    debug_assert_eq!(bottom & LIMIT_SIZE_MASK, 0, "splitstack: a stack bottom not 64-byte aligned");
+    let size = base.saturating_sub(bottom).max(1);
+    let log2 = usize::BITS - (size - 1).leading_zeros();
+    bottom | log2 as usize
+}
+
+/// The lowest usable address in a limit word.
+#[inline]
+pub(crate) fn limit_address(limit: usize) -> usize {
+    limit & !LIMIT_SIZE_MASK
+}
+
+/// The size of the current stack (the thread's own, a segment or a coroutine's), rounded up to
+/// a power of two, from its limit word; 0 if the thread's bounds were never learnt.
+pub(crate) fn current_stack_size() -> usize {
+    let limit = stack_limit();
+    if limit == LIMIT_UNKNOWN {
+        return 0;
+    }
+    match limit & LIMIT_SIZE_MASK {
+        0 => 0,
+        log2 => 1 << log2,
+    }
+}
+
+/// The address of this thread's limit word, which a coroutine caches in its Link for the
+/// switch (a coroutine never leaves its thread).
+#[inline(always)]
+pub(crate) fn limit_cell() -> *mut usize {
+    // SAFETY: a place computation in this thread's cell; nothing is read or written.
+    STACK_BOUNDS.with(|cell| unsafe { core::ptr::addr_of_mut!((*cell.as_ptr()).limit) })
+}
+
+/// The current stack's limit: one load.
+#[inline(always)]
+pub(crate) fn stack_limit() -> usize {
+    // SAFETY: reads a field of this thread's cell in place, without a reference across writes.
+    STACK_BOUNDS.with(|cell| unsafe { (*cell.as_ptr()).limit })
+}
+
+/// A limit above every user-space stack pointer (x86-64 and AArch64 user addresses are
+/// below 2^57), so the next check takes the slow path, which learns the thread's bounds. Half of
+/// the address space, so that adding a red zone of up to [`MAX_RED_ZONE`] cannot overflow.
+pub(crate) const LIMIT_UNKNOWN: usize = usize::MAX / 2;
+
+/// The largest red zone the inlined check handles; larger ones take the slow path, which is
+/// exact for any size.
+pub(crate) const MAX_RED_ZONE: usize = usize::MAX / 4;
+
+// The check adds at most MAX_RED_ZONE and a reserve of a few KiB to LIMIT_UNKNOWN without
+// overflowing, and LIMIT_UNKNOWN lies above every user-space stack pointer.
+const _: () = assert!(LIMIT_UNKNOWN.checked_add(MAX_RED_ZONE + (1 << 20)).is_some());
+const _: () = assert!(LIMIT_UNKNOWN > 1 << 57);
+
+thread_local! {
+    /// `limit` is the limit word ([`limit_word`]) of the stack this thread runs on now (Go's
+    /// `stackguard`, without Go's slack): the thread's own stack, a segment or a coroutine's
+    /// stack. `base` is its highest address, exclusive (Go's `stackbase`), kept exact only with
+    /// the `asan` feature, its one reader: without it a coroutine switch moves only the limit and
+    /// leaves `base` stale. One thread-local without a destructor, so that the check reads one
+    /// word.
+    pub(crate) static STACK_BOUNDS: Cell<Bounds> =
+        const { Cell::new(Bounds { limit: LIMIT_UNKNOWN, base: 0 }) };
+}
+
+/// Exchanges the current stack's `base` with `other`: with the `asan` feature, a coroutine
+/// switch does this next to moving the limit, so that ASan is told exact bounds.
+#[cfg(feature = "asan")]
+#[inline(always)]
+pub(crate) fn exchange_base(other: &mut usize) {
+    // SAFETY: the cell's field and `other` are distinct, aligned words; no reference to the
+    // cell's contents is live.
+    STACK_BOUNDS.with(|cell| unsafe {
+        core::ptr::swap_nonoverlapping(core::ptr::addr_of_mut!((*cell.as_ptr()).base), other, 1)
+    });
+}
+
+/// Learns the thread's own stack bounds if they are not known yet. Only the thread's own stack
+/// has an unknown limit: segments and coroutines install theirs, and restore this one when they
+/// are left.
+#[inline]
+pub(crate) fn learn_if_unknown() {
+    if stack_limit() == LIMIT_UNKNOWN {
+        learn_thread_stack();
+    }
+}
+
+/// Reads the thread's own stack bounds into STACK_BOUNDS; called while running on that stack.
+#[cold]
+fn learn_thread_stack() {
+    let (bottom, base) = thread_stack_bounds();
+    let limit = limit_word(bottom.next_multiple_of(LIMIT_SIZE_MASK + 1), base);
+    STACK_BOUNDS.with(|bounds| bounds.set(Bounds { limit, base }));
+}
+
+/// The lowest usable and the highest address of the calling thread's own stack.
+fn thread_stack_bounds() -> (usize, usize) {
+    // SAFETY: pthread_getattr_np fills a zeroed attribute object for the calling thread, which
+    // is destroyed after use; the out-pointers are locals.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            // Unknown bounds: assume a conservative 64 KiB below the current frame, so that
+            // maybe_grow grows early rather than never.
+            let sp = crate::arch::stack_pointer();
+            return (sp.saturating_sub(64 * 1024), sp);
+        }
+        let mut addr: *mut libc::c_void = core::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let mut guard: libc::size_t = 0;
+        libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+        libc::pthread_attr_getguardsize(&attr, &mut guard);
+        libc::pthread_attr_destroy(&mut attr);
+        let lo = addr as usize;
+        // glibc may or may not count the guard inside [addr, addr + size); skipping it (and at
+        // least a page) is conservative either way.
+        (lo + guard.max(page_size()), lo + size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_word_keeps_the_address_and_the_rounded_up_log2_of_the_size() {
+        let bottom = 0x7f00_0000_0000;
+        for (size, log2) in [(1, 0), (2, 1), (4096, 12), (4097, 13), (1 << 20, 20), (3 << 20, 22)] {
+            let word = limit_word(bottom, bottom + size);
+            assert_eq!(limit_address(word), bottom, "size {size}");
+            assert_eq!(word & LIMIT_SIZE_MASK, log2, "size {size}");
+        }
+    }
+
+    #[test]
+    fn a_limit_word_is_at_most_63_bytes_above_its_stack_bottom() {
+        let bottom = 64 * 1000;
+        let word = limit_word(bottom, bottom + (1 << 40));
+        assert!(word >= bottom && word - bottom <= 63);
+    }
+
+    #[test]
+    fn an_empty_or_inverted_stack_counts_as_one_byte() {
+        assert_eq!(limit_word(128, 128), 128);
+        assert_eq!(limit_word(128, 64), 128);
+    }
+
+    #[test]
+    fn the_current_stack_size_is_known_once_the_bounds_are_learnt() {
+        std::thread::spawn(|| {
+            learn_if_unknown();
+            let size = current_stack_size();
+            assert!(size.is_power_of_two() && size >= 64 * 1024, "{size}");
+            assert!(stack_limit() < crate::arch::stack_pointer());
+        })
+        .join()
+        .unwrap();
+    }
+}

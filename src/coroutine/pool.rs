@@ -1,0 +1,199 @@
+//! The coroutine stack pool: each thread keeps the stacks of its finished coroutines for its next
+//! ones, so that creating, running and dropping coroutines costs no system call once the pool is
+//! warm. Apart from the segment cache (src/segment.rs): a coroutine stack's top holds the
+//! coroutine's record, not a Stktop, and its sizes are the users' rather than the split's.
+
+use crate::error::Error;
+use crate::machine::{self, M};
+use crate::stack::{Stack, TRIM_KEEP};
+
+/// How many free coroutine stacks a thread keeps for reuse.
+pub const COROUTINE_POOL_CAPACITY: usize = 64;
+
+/// How many of a thread's pooled coroutine stacks may be untrimmed: when one more is released,
+/// the pool trims the untrimmed ones (gives their pages below the top 16 KiB back to the OS, one
+/// `madvise` each), so that stacks that went deep do not pin their pages. A loop that creates and
+/// finishes up to this many coroutines at a time reuses the same stacks and never trims; a
+/// burst of more costs one `madvise` per stack beyond this many when they are dropped. So the
+/// memory a thread's pool holds resident is at most this many whole stacks plus 16 KiB of each
+/// other pooled stack: with the default 1 MiB stacks, 8 MiB + 56 x 16 KiB, under 9 MiB.
+pub const POOL_UNTRIMMED_MAX: usize = 8;
+
+/// A thread's free coroutine stacks. Part of the thread's `M`.
+pub(crate) struct StackPool {
+    /// The stacks, most recently released last.
+    stacks: Vec<Stack>,
+    /// How many stacks `stacks` may hold; 0 once the thread is tearing down.
+    capacity: usize,
+    /// `stacks[..trimmed]` are trimmed (`Stack::trim`) and untouched since.
+    trimmed: usize,
+    /// How long `stacks` may grow before a release takes the slow path, which trims or evicts:
+    /// `capacity`, or fewer so that at most [`POOL_UNTRIMMED_MAX`] stacks are untrimmed.
+    limit: usize,
+    /// Coroutine stacks this thread made with [`Stack::new`]; pool hits do not count.
+    pub(crate) mapped: u64,
+}
+
+impl StackPool {
+    /// An empty pool of [`COROUTINE_POOL_CAPACITY`] stacks.
+    pub(crate) const fn new() -> StackPool {
+        StackPool {
+            stacks: Vec::new(),
+            capacity: COROUTINE_POOL_CAPACITY,
+            trimmed: 0,
+            limit: POOL_UNTRIMMED_MAX,
+            mapped: 0,
+        }
+    }
+
+    /// How many stacks the pool holds.
+    pub(crate) fn len(&self) -> usize {
+        self.stacks.len()
+    }
+
+    /// The most recently released stack of `len` usable bytes, if it is the last one released.
+    #[inline]
+    fn take_last(&mut self, len: usize) -> Option<Stack> {
+        if self.stacks.last()?.len() != len {
+            return None;
+        }
+        let stack = self.stacks.pop();
+        if self.stacks.len() < self.trimmed {
+            self.took_trimmed();
+        }
+        stack
+    }
+
+    /// A trimmed stack left the pool: one fewer is trimmed.
+    #[cold]
+    fn took_trimmed(&mut self) {
+        self.trimmed -= 1;
+        self.set_limit();
+    }
+
+    fn set_limit(&mut self) {
+        self.limit = self.capacity.min(self.trimmed + POOL_UNTRIMMED_MAX);
+    }
+
+    /// Any pooled stack of `len` usable bytes, the most recently released first, or a new one.
+    #[cold]
+    fn take_slow(&mut self, len: usize) -> Result<Stack, Error> {
+        match self.stacks.iter().rposition(|s| s.len() == len) {
+            Some(i) => {
+                if i < self.trimmed {
+                    self.took_trimmed();
+                }
+                Ok(self.stacks.remove(i))
+            }
+            None => {
+                let stack = Stack::new(len)?;
+                self.mapped += 1;
+                Ok(stack)
+            }
+        }
+    }
+
+    /// A coroutine stack nothing runs on any more goes into the pool; past
+    /// [`POOL_UNTRIMMED_MAX`] untrimmed stacks the pool trims them, and when it is full the one
+    /// released longest ago goes back to the stack heap (and `stack` itself once the thread is
+    /// tearing down).
+    #[inline]
+    fn release(&mut self, stack: Stack) {
+        if self.stacks.len() < self.limit {
+            self.stacks.push(stack);
+        } else {
+            self.release_slow(stack);
+        }
+    }
+
+    #[cold]
+    fn release_slow(&mut self, stack: Stack) {
+        if self.capacity == 0 {
+            drop(stack);
+            return;
+        }
+        if self.stacks.len() >= self.capacity {
+            let mut oldest = self.stacks.remove(0);
+            if self.trimmed > 0 {
+                self.trimmed -= 1;
+                oldest.mark_trimmed();
+            }
+            drop(oldest);
+        }
+        if self.stacks.len() - self.trimmed >= POOL_UNTRIMMED_MAX {
+            for pooled in &self.stacks[self.trimmed..] {
+                // SAFETY: a pooled stack: nothing runs on it, and nothing on it is live.
+                unsafe { pooled.trim() };
+            }
+            self.trimmed = self.stacks.len();
+        }
+        self.stacks.push(stack);
+        self.set_limit();
+    }
+
+    /// The resident memory the pooled stacks may hold at most now: the whole usable part of each
+    /// untrimmed stack and [`TRIM_KEEP`] bytes of each trimmed one.
+    pub(crate) fn resident_bound(&self) -> usize {
+        let trimmed: usize =
+            self.stacks[..self.trimmed].iter().map(|s| s.len().min(TRIM_KEEP)).sum();
+        let untrimmed: usize = self.stacks[self.trimmed..].iter().map(Stack::len).sum();
+        trimmed + untrimmed
+    }
+
+    /// Keeps nothing from now on (the thread is past its teardown).
+    pub(crate) fn turn_off(&mut self) {
+        self.capacity = 0;
+        self.limit = 0;
+    }
+
+    /// The thread is exiting: gives every stack back and keeps none from now on.
+    pub(crate) fn tear_down(&mut self) {
+        self.turn_off();
+        for (i, mut stack) in std::mem::take(&mut self.stacks).into_iter().enumerate() {
+            if i < self.trimmed {
+                stack.mark_trimmed();
+            }
+            drop(stack);
+        }
+        self.trimmed = 0;
+    }
+}
+
+/// A stack of `len` usable bytes from this thread's coroutine stack pool, or a new one.
+#[inline]
+pub(super) fn take_stack(len: usize) -> Result<Stack, Error> {
+    let m = machine::m_ptr();
+    // SAFETY: this thread's M, with no other reference to it live; each reference made here
+    // lasts one statement.
+    unsafe {
+        match (*m).pool.take_last(len) {
+            Some(stack) => Ok(stack),
+            None => take_stack_slow(m, len),
+        }
+    }
+}
+
+/// [`take_stack`] without a hit on the last released stack. Every pooled stack was taken here
+/// first, on this thread (a Coroutine is not Send): the thread is set up (its teardown, which
+/// frees the pool, its alternate signal stack, the overflow handler) before the pool can hold
+/// anything.
+///
+/// # Safety
+/// `m` is this thread's M, with no reference to it live.
+#[cold]
+#[inline(never)]
+unsafe fn take_stack_slow(m: *mut M, len: usize) -> Result<Stack, Error> {
+    // SAFETY: the caller's contract; each reference lasts one statement.
+    unsafe {
+        machine::set_up(m);
+        (*m).pool.take_slow(len)
+    }
+}
+
+/// Back to this thread's pool (or to the process-wide stack heap, if the pool is full or the
+/// thread is exiting).
+#[inline]
+pub(super) fn release_stack(stack: Stack) {
+    // SAFETY: this thread's M, with no other reference to it live.
+    unsafe { (*machine::m_ptr()).pool.release(stack) }
+}
