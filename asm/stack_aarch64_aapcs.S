@@ -6,7 +6,7 @@
  *
  *   the new segment while fn runs
  *   top      -> +-----------------------+
- *               | Stktop (128 bytes)    |  filled by the Rust caller, gobuf by morestack
+ *               | Stktop (STKTOP_SIZE)  |  filled by the Rust caller, gobuf by morestack
  *   stktop   -> +-----------------------+  16-byte aligned, <- sp at fn's first instruction
  *               | fn's frames ...       |  (blr puts the return address, lessstack, in x30;
  *   bottom   -> +-----------------------+   nothing is pushed, unlike x86-64)

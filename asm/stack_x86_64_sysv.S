@@ -8,14 +8,14 @@
  *   Stktop (offsets.h, generated from src/layout.rs: STKTOP_GOBUF, STKTOP_M, STKTOP_SIZE; the
  *   rest of its fields in src/segment.rs), at the top of every segment
  *   +--------+--------+--------+--------+--------+------------+-----------------+-----------------+
- *   | 0      | 8      | 16     | 24     | 32     | 40         | 48              | 64 ... 127      |
+ *   | 0      | 8      | 16     | 24     | 32     | 40         | 48              | 64 ... 111      |
  *   | gobuf.sp gobuf.pc gobuf.fp gobuf.base | m    | seg. size  | old bounds      | own bounds, ... |
  *   +--------+--------+--------+--------+--------+------------+-----------------+-----------------+
  *   M (offsets.h: M_CRET): | 0: cret | ...
  *
  *   the new segment while fn runs
  *   top      -> +-----------------------+
- *               | Stktop (128 bytes)    |  filled by the Rust caller, gobuf by morestack
+ *               | Stktop (STKTOP_SIZE)  |  filled by the Rust caller, gobuf by morestack
  *   stktop   -> +-----------------------+  16-byte aligned
  *               | return address:       |  pushed by `call fn`: lessstack
  *               |   lessstack           |
