@@ -26,6 +26,9 @@ run cargo clippy --all-targets --target "$AARCH64" -- -D warnings
 step "docs"
 RUSTDOCFLAGS="-D warnings" run cargo doc --no-deps
 
+step "security notes: IBT / BTI declared by every assembled object (readelf -n)"
+run ci/notes.sh
+
 step "tests: x86_64 host"
 run cargo test --release
 
