@@ -9,14 +9,14 @@
 //! a clear of whole pages that does not start on a cache line ends in a line that crosses a page.
 //!
 //! `SPLITSTACK_MEMCLR_VARIANTS=1` adds the individual code paths (forced through the hidden
-//! `memclr_with`, which checks the strategy against the CPU on every call: at 4-8 KiB the vector
-//! loop through it runs within 1% of a direct call, `rep stosb`, which starts only after the code
-//! before it has run, 5-10% behind one). `SPLITSTACK_MEMCLR_INTERLEAVED=1` runs, instead of
-//! criterion, a check that takes turns between memclr and memset (and with
+//! `memclr_with`, which checks the strategy against the CPU on every call; what that check costs
+//! against a direct call, most of all before a `rep stosb`, which starts only after the code in
+//! front of it has run, is in the README's memclr notes). `SPLITSTACK_MEMCLR_INTERLEAVED=1` runs,
+//! instead of criterion, a check that takes turns between memclr and memset (and with
 //! `SPLITSTACK_MEMCLR_VARIANTS=1`, every code path) round by round, in a new order each round, so
 //! that a load that comes and goes hits all of them alike, and prints the median GB/s of each and
-//! the median over the rounds of memclr's speed relative to memset's in the same round; that is how
-//! the thresholds in src/memclr.rs were chosen.
+//! the median over the rounds of memclr's speed relative to memset's in the same round. The
+//! README's memclr tables, and the thresholds in src/memclr.rs that they support, come from it.
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use splitstack::{memclr, memclr_with, MemclrStrategy};

@@ -3,7 +3,9 @@
 //!
 //! The routines are in `asm/memclr_*.S` (declared in `src/arch/mod.rs`); this file detects the
 //! CPU's features once, caches the choice in an atomic, and passes the size thresholds to the
-//! assembly. The thresholds are the measurements below; [`MemclrStrategy`] reports the choice.
+//! assembly. Each threshold says below why it lies where it does; the figures it rests on are in
+//! the README's memclr tables, which `SPLITSTACK_MEMCLR_INTERLEAVED=1 SPLITSTACK_MEMCLR_VARIANTS=1
+//! cargo bench --bench memclr` reproduces. [`MemclrStrategy`] reports the choice.
 
 use crate::arch;
 #[cfg(target_arch = "x86_64")]
@@ -97,10 +99,10 @@ pub fn memclr_strategy() -> MemclrStrategy {
 /// than the one DCZID_EL0 reports).
 ///
 /// Inlined, with the feature detection and the panic out of line, so that a benchmark of a code
-/// path through here pays for the check (a load and a test or two) and little else. With them
-/// in its frame it cost 4 ns of a 4 KiB clear with the vector loop and 7 ns with `rep stosb`
-/// (0.86 times memset where a direct call of the same assembly ran at 1.00); now the loop
-/// through here runs within 1% of a direct call, `rep stosb` still 5-10% behind one at 4-8 KiB.
+/// path through here pays for the check (a load and a test or two) and little else: a frame, a
+/// call or saved registers in front of the assembly would be charged to the path it measures,
+/// and in front of a `rep stosb` in full (see `detect::clear`). The README's memclr notes give
+/// what the check costs against a direct call.
 #[doc(hidden)]
 #[inline]
 pub fn memclr_with(strategy: MemclrStrategy, buf: &mut [u8]) {
@@ -171,27 +173,20 @@ mod detect {
     //! `std::is_x86_feature_detected!`), CLZERO from CPUID directly, all read once.
     use super::*;
 
-    /// Non-temporal stores from this length up in the AVX2 and SSE2 routines: half the L3 of the
-    /// machine the numbers were measured on.
+    /// Non-temporal stores from this length up in the AVX2 and SSE2 routines.
     ///
-    /// Measured on a 2-vCPU AMD EPYC VM (Zen 4: avx2, avx512f, erms, fsrm, clzero; 32 MiB L3),
-    /// clearing the same buffer over and over (hot), median of 15 interleaved rounds, GB/s:
+    /// Cached stores win while the buffer fits in the share of the L3 that this core gets: they
+    /// leave it in cache for its next use, and the write-backs they cause keep up. Past that,
+    /// every line they write evicts another, and non-temporal stores, which go around the cache,
+    /// write faster. A cold buffer would favour non-temporal stores from a few KiB, but a
+    /// caller's buffer is usually hot, and the heap's spans that large take this path anyway.
     ///
-    /// | size   | AVX2 cached | AVX2 non-temporal | glibc memset (rep stosb) |
-    /// |--------|-------------|-------------------|--------------------------|
-    /// | 4 MiB  | 76.7        | 56.2              | 71.7                     |
-    /// | 6 MiB  | 77.7        | 56.1              | 55.0                     |
-    /// | 8 MiB  | 73.9        | 54.9              | 51.6                     |
-    /// | 12 MiB | 85.5        | 76.0              | 53.4                     |
-    /// | 16 MiB | 67.6        | 74.5              | 45.3                     |
-    /// | 32 MiB | 32.4        | 70.8              | 78.4                     |
-    /// | 64 MiB | 26.9        | 54.3              | 59.4                     |
-    ///
-    /// So non-temporal stores win over cached ones from between 12 and 16 MiB when the buffer is
-    /// hot (the VM shares its L3 with other tenants: run to run the numbers move by 10-20%).
-    /// When the buffer is cold (not cached at all) they win from a few KiB, but a caller's
-    /// buffer is usually hot, and a heap's spans that large are cleared through this threshold
-    /// anyway. `rep stosb` is never the best choice here next to AVX2 (see REP_STOSB_FROM).
+    /// The threshold is a constant, not a fraction of the L3 size that CPUID's cache leaves
+    /// report: the share that decides the crossover depends on what else runs on the L3 (other
+    /// cores, other tenants of a VM's host), which no CPUID leaf says. The constant is the first
+    /// measured size at which non-temporal stores were ahead on the machine the README's memclr
+    /// threshold table names, which gives the figures. `rep stosb` is not used next to the AVX2
+    /// loop (see REP_STOSB_FROM).
     ///
     /// The AVX-512 routine has its own threshold, AVX512_NON_TEMPORAL_FROM.
     pub(super) const NON_TEMPORAL_FROM: usize = 16 << 20;
@@ -199,78 +194,40 @@ mod detect {
     /// Non-temporal `vmovntdq` zmm stores from this length up in the AVX-512 routine (up to
     /// CLZERO_FROM on CPUs with CLZERO); below it, the cached path (masked head and tail,
     /// aligned loop; see asm/memclr_x86_64_sysv.S). The routine's `rep stosb` path is not used
-    /// (`rep_stosb_from` is `None`). Why, below; the numbers for CLZERO_FROM are here too.
+    /// (`rep_stosb_from` is `None`).
     ///
-    /// Measured on the machine above (glibc 2.36, whose memset there is
-    /// `__memset_avx512_unaligned_erms`: `rep stosb` for every length over 2 KiB, its
-    /// `__x86_rep_stosb_threshold`; it has no non-temporal path) with
-    /// `SPLITSTACK_MEMCLR_INTERLEAVED=1 SPLITSTACK_MEMCLR_VARIANTS=1 cargo bench --bench memclr`:
-    /// the buffer 16 bytes past a page boundary, as a large `Vec`'s is; every contender takes a
-    /// turn each round, in a new order each round; median of 21 rounds, GB/s; the last column is
-    /// the median over the rounds of memclr's speed over memset's in the same round. One run, at a
-    /// load average of 1.5-2.0 (another build on the machine); the cells past 8 MiB move by 10-50%
-    /// from run to run with the other tenants of the host (at 128 and 256 MiB this run caught a
-    /// slow spell for every contender), the ratios below 8 MiB by 1-3%:
+    /// - Below the threshold, the cached path. At a few KiB it is the fastest of the routine's
+    ///   paths: each store stays inside one cache line, so none crosses a page, and each line is
+    ///   written once. Between the L1's size and the L3's, every path runs at what the cache
+    ///   hierarchy's write-backs allow. `rep stosb`, started on a line as this routine starts
+    ///   it, is never ahead of the loop by more than the noise between runs, and behind it at a
+    ///   few KiB, so `rep_stosb_from` is `None`.
+    /// - From the threshold, non-temporal stores, for the reason given at NON_TEMPORAL_FROM, and
+    ///   a constant for the same reason; the crossover for this routine's 64-byte stores lies
+    ///   lower than for the AVX2 routine's 32-byte ones.
+    /// - From CLZERO_FROM, `clzero` where the CPU has it.
     ///
-    /// | size    | memclr | memset | cached | `rep stosb` | non-temporal | `clzero` | ratio |
-    /// |---------|--------|--------|--------|-------------|--------------|----------|-------|
-    /// | 4 KiB   | 113.0  | 105.8  | 87.4   | 84.7        | 8.1          | 7.9      | 1.08  |
-    /// | 8 KiB   | 116.1  | 109.4  | 100.0  | 98.6        | 14.6         | 15.2     | 1.05  |
-    /// | 16 KiB  | 117.2  | 109.7  | 109.1  | 108.0       | 26.0         | 25.6     | 1.06  |
-    /// | 64 KiB  | 113.7  | 114.9  | 113.1  | 113.2       | 57.6         | 55.0     | 0.99  |
-    /// | 1 MiB   | 92.0   | 88.3   | 92.2   | 89.4        | 79.6         | 72.8     | 1.02  |
-    /// | 4 MiB   | 89.2   | 83.7   | 85.6   | 90.1        | 74.6         | 75.7     | 1.00  |
-    /// | 8 MiB   | 91.2   | 91.3   | 90.6   | 91.1        | 83.8         | 76.4     | 1.02  |
-    /// | 12 MiB  | 81.5   | 67.4   | 67.8   | 64.8        | 82.0         | 77.8     | 1.21  |
-    /// | 16 MiB  | 74.2   | 46.8   | 47.6   | 48.8        | 69.4         | 67.6     | 1.36  |
-    /// | 32 MiB  | 79.7   | 53.9   | 27.2   | 28.1        | 78.9         | 76.0     | 1.20  |
-    /// | 64 MiB  | 63.6   | 49.3   | 17.5   | 44.8        | 66.3         | 71.8     | 1.31  |
-    /// | 128 MiB | 44.1   | 35.6   | 18.5   | 33.3        | 35.7         | 42.3     | 1.24  |
-    /// | 256 MiB | 36.4   | 35.2   | 18.9   | 33.8        | 33.7         | 38.1     | 1.00  |
-    ///
-    /// (The cached, `rep stosb`, non-temporal and `clzero` columns are forced through
-    /// `memclr_with`, which then cost 4-7 ns a call, 10-15% at 4 KiB: memclr's column is the
-    /// cached path without that. `memclr_with` is cheaper now; see its comment.)
-    ///
-    /// - Up to 8 MiB the cached path. From 4 to 32 KiB it is the fastest thing measured: at 4-16
-    ///   KiB 1.05 to 1.21 times memset in six runs with the buffer 16 bytes into a page, and 1.01
-    ///   to 1.08 page-aligned (the previous version, with unaligned head and tail stores: 0.84-1.03
-    ///   and 0.99-1.04); 1.03-1.04 at 32 KiB. From 64 KiB to 8 MiB memset, the loop and `rep stosb`
-    ///   all run at what the cache hierarchy takes (L1 to L2 write-backs, then L2 to L3), and the
-    ///   ratio is 1.00 within the noise, 0.96 to 1.08 in a run. `rep stosb` with its start on a
-    ///   line (as this routine runs it) was never ahead of the loop by more than that noise, and is
-    ///   behind it at 4-32 KiB. At 10 MiB the loop still beat non-temporal stores (84.6, 85.2, 89.6
-    ///   against 82.5, 76.1, 87.0 in three runs); at 12 MiB they beat it (83.4, 82.1, 83.7 against
-    ///   74.1, 73.9, 74.6).
-    /// - From 12 MiB non-temporal stores, and from 128 MiB `clzero` where the CPU has it. `clzero`
-    ///   against non-temporal stores, interleaved in one process (the previous version used
-    ///   `clzero` from 12 MiB): at 12-64 MiB non-temporal stores were ahead in most runs, typically
-    ///   by 5-10% (16 MiB: 85.1, 87.6, 83.6 against 79.0, 79.7, 77.9; 64 MiB, the last three runs:
-    ///   81.0, 84.7, 80.8 against 77.8, 79.0, 76.8), `clzero` in a few (14 MiB, one batch of three
-    ///   runs: 59 against 52). At 128 MiB the lead changed from run to run (`clzero` ahead by 7-20%
-    ///   in three early runs, non-temporal stores by 5-9% in three later ones, within 3% in the
-    ///   last five); at 256 MiB `clzero` was ahead in most (the last three: 59.6, 52.8, 69.1
-    ///   against 55.6, 50.0, 65.1). Two interleaved `clzero` streams, alternating `clzero` and
-    ///   non-temporal lines, and a software prefetch 1-16 pages ahead (to start the page walks
-    ///   early) all measured within the same noise. Past the L3 every method here, and memset's
-    ///   `rep stosb` when the host is quiet, writes at about 70-85 GB/s, one core's ceiling here,
-    ///   so memclr's lead there is however far below that memset falls in a run.
+    /// Past the L3, non-temporal stores and `clzero` both write at about one core's ceiling, the
+    /// cached loop at a fraction of it. The figures: the README's memclr threshold table.
     pub(super) const AVX512_NON_TEMPORAL_FROM: usize = 12 << 20;
 
-    /// `clzero` from this length up in the AVX-512 routine, on CPUs that have it (AMD); below
-    /// it, from AVX512_NON_TEMPORAL_FROM, non-temporal stores. Measurements: above.
+    /// `clzero` from this length up in the AVX-512 routine, on CPUs whose CPUID reports CLZERO
+    /// (AMD's, leaf 8000_0008h); below it, from AVX512_NON_TEMPORAL_FROM, non-temporal stores.
+    /// `clzero` zeroes a whole line without reading it, one instruction a line. Between the two
+    /// thresholds non-temporal stores are ahead in most runs; from this one on the lead changes
+    /// from run to run, and `clzero` is ahead in most of them at the largest size measured. A
+    /// constant, for the reason given at NON_TEMPORAL_FROM. The figures: the README's memclr
+    /// threshold table.
     pub(super) const CLZERO_FROM: usize = 128 << 20;
 
-    /// `rep stosb` from this length up in the SSE2 routine (for CPUs without AVX2), when the
-    /// CPU has ERMS.
+    /// `rep stosb` from this length up in the SSE2 routine (for CPUs without AVX2), when CPUID
+    /// reports ERMS (leaf 7, EBX bit 9: the fast-string microcode for `rep stosb`).
     ///
-    /// Measured as above, both through the same forced-strategy call (GB/s, SSE2 loop vs
-    /// `rep stosb`): 1 KiB 54.6 vs 45.2, 1.5 KiB 57.9 vs 56.3, 2 KiB 57.8 vs 63.2, 3 KiB 56.0 vs
-    /// 76.3, 4 KiB 49.3 vs 69.7, 64 KiB 55.4 vs 81.6, 4 MiB 46.4 vs 71.1. The 16-byte loop is
-    /// limited to about 55 GB/s; `rep stosb` pays 30-40 ns to start and then runs at the
-    /// 32-byte loop's speed, so it takes over at 2 KiB (glibc's default threshold, too). Next
-    /// to the AVX2 loop it never wins while the buffer is cached (4 KiB: 77.6 vs 69.7; 4 MiB:
-    /// 76.7 vs 71.1), so the AVX2 routine does not use it.
+    /// A `rep stosb` pays a fixed cost to start and then writes faster than 16-byte stores can,
+    /// so it wins from some length on: the constant is where it overtook the SSE2 loop on the
+    /// machine measured, and glibc's default `__x86_rep_stosb_threshold` too. Next to the AVX2
+    /// loop it never wins while the buffer is cached, so the AVX2 routine does not use it. The
+    /// figures: the README's memclr threshold table.
     pub(super) const REP_STOSB_FROM: usize = 2048;
 
     /// 0: not yet detected; otherwise one of the codes below.
@@ -285,14 +242,11 @@ mod detect {
     ///
     /// After the first call this is one load, a jump on it and a jump to the assembly with the
     /// thresholds as immediates: no frame, no feature check, no strategy value built and
-    /// matched. It used to compile to the strategy load, a jump table, the strategy's fields
-    /// rebuilt from it and six register saves and restores around the detection code, about
-    /// 2 ns of a 4 KiB clear's 40 ns. Before a `rep stosb` such code costs in full: a string
-    /// store does not start until the code before it has run (a bare `rep stosb` with an
-    /// `lfence` and two loads in front measured 0.76 times glibc's memset at 4 KiB, with two
-    /// stores in front 0.98-1.01), which is why `rep stosb` forced through `memclr_with` (then an
-    /// out-of-line `supports` call on every call) measured 0.84 times memset at 4 KiB while a
-    /// direct call of the same assembly measured 1.01.
+    /// matched, and the detection out of line ([`detect_and_clear`]), so that its calls give
+    /// this no frame. A clear of a few KiB takes tens of nanoseconds, so every instruction in
+    /// front of the assembly shows in it, and in front of a `rep stosb` in full: a string store
+    /// does not start until the code before it has run (the README's memclr notes give what a
+    /// few loads in front of one cost).
     ///
     /// # Safety
     /// As [`memclr_raw`].
