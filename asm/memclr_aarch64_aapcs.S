@@ -1,14 +1,19 @@
 /*
  * memclr_aarch64_aapcs.S: zero a byte range on AArch64 AAPCS64 (Linux ELF). The AArch64 twin of
- * memclr_x86_64_sysv.S (the fully commented reference); same order, differences commented.
- * Short ranges use overlapping unaligned stores from both ends, as on x86-64. The bulk of a long
- * range uses `dc zva`, which zeroes one whole block per instruction without reading it (the
- * AArch64 counterpart of x86-64's non-temporal stores, and better: it skips the read-for-ownership
- * even in cache). The block size comes from DCZID_EL0, read once per process in Rust
- * (src/memclr.rs) and passed in; it is not assumed to be 64 bytes (QEMU's `max` CPU reports 512,
- * cortex-a72 64, a64fx 256). When DCZID_EL0.DZP says `dc zva` is prohibited, or the block is
- * outside 64..2048 bytes, Rust passes 0 and the bulk is a 64-byte `stp` loop instead. There is
- * no `rep stosb` counterpart. Rust declarations: src/arch/mod.rs, the `memclr` block.
+ * memclr_x86_64_sysv.S (the fully commented reference); same order, differences commented. One
+ * entry point, in the shape of the x86-64 AVX2 and SSE2 routines (unaligned head, aligned loop,
+ * last bytes stored unaligned from the end); there is no counterpart of the AVX-512 routine's
+ * masked edge stores. Short ranges use overlapping unaligned stores from both ends, as on
+ * x86-64. The bulk of a long range uses `dc zva`, which zeroes one whole block per instruction
+ * without reading it (the counterpart of AMD's `clzero`): it skips the read for ownership that
+ * ordinary stores make, in cache too, so it is used at every size of at least two blocks, with
+ * no threshold like x86-64's for non-temporal stores. It behaves as stores of zeros to the
+ * block, ordered like other stores, so it needs no barrier after it. The block size comes from
+ * DCZID_EL0, read once per process in Rust (src/memclr.rs) and passed in; it is not assumed to
+ * be 64 bytes (QEMU's `max` CPU reports 512, cortex-a72 64, a64fx 256). When DCZID_EL0.DZP says
+ * `dc zva` is prohibited, or the block is outside 64..2048 bytes, Rust passes 0 and the bulk is
+ * a 64-byte `stp` loop instead. There is no `rep stosb` counterpart. Rust declarations:
+ * src/arch/mod.rs, the `memclr` block.
  *
  * No struct is touched: the routine writes zeros to [ptr, ptr + len) and nothing else.
  *
@@ -24,8 +29,10 @@
 
 /*
  * unsafe extern "C" fn splitstack_memclr_aarch64(ptr: *mut u8, len: usize, zva_block: usize)
- * Zero [ptr, ptr + len): overlapping stores below 128 bytes, `dc zva` for the whole blocks of a
- * range of at least 2 * zva_block bytes, a 64-byte `stp` loop otherwise.
+ * Zero [ptr, ptr + len): overlapping stores up to 128 bytes; past that, an unaligned 64-byte
+ * head, then `dc zva` for the whole blocks of a range of at least 2 * zva_block bytes (with
+ * aligned 64-byte `stp` stores up to the first block and after the last), a 64-byte `stp` loop
+ * otherwise, and the last 64 bytes stored unaligned from the end.
  * In:       x0 = ptr, x1 = len, x2 = zva_block (0: no dc zva; else a power of two in 64..2048)
  * Out:      nothing
  * Clobbers: x9-x13, v0, flags

@@ -1,11 +1,11 @@
 /*
  * memclr_x86_64_sysv.S: zero a byte range on x86-64 System V (Linux ELF), in the manner of Go's
  * memclr_amd64.s: overlapping unaligned stores for short ranges, an aligned vector loop for
- * ranges that stay in cache, non-temporal stores (or AMD's `clzero`) for ranges larger than the
- * last-level cache, and `rep stosb` where the CPU's ERMS/FSRM microcode beats the 16-byte loop.
- * Three entry points, one per vector width (AVX-512, AVX2, SSE2), chosen once per process in
- * Rust (src/memclr.rs) from the CPU's features; the thresholds are arguments, so the numbers
- * behind them live in one place, next to the measurements, in Rust.
+ * ranges that stay in cache, non-temporal stores (or AMD's `clzero`) for ranges too large to
+ * stay in cache, and `rep stosb` where the CPU's fast-string microcode (ERMS) beats the 16-byte
+ * loop. Three entry points, one per vector width (AVX-512, AVX2, SSE2), chosen once per process
+ * in Rust (src/memclr.rs) from the CPU's features. The thresholds are arguments, defined and
+ * explained in src/memclr.rs; the figures they rest on are in the README's memclr tables.
  * Rust declarations: src/arch/mod.rs, the `memclr` block.
  *
  * No struct is touched: every routine writes zeros to [ptr, ptr + len) and nothing else.
@@ -16,17 +16,22 @@
  *    |<-- store 1 -->|                           |
  *    |                           |<-- store 2 -->|
  *
- *   long ranges: one unaligned head store, an aligned loop, then the last 128 bytes stored
- *   unaligned from the end (overlapping the loop's last iteration, never past ptr + len)
+ *   long ranges in the AVX2 and SSE2 routines, and on the AVX-512 routine's non-temporal and
+ *   `clzero` paths: one unaligned head store, an aligned loop, then the last 128 bytes (256 for
+ *   AVX-512) stored unaligned from the end (overlapping the loop's last iteration, never past
+ *   ptr + len)
  *
  *    | head |   aligned 128-byte blocks ...   |<-- last 128 -->|
+ *
+ * The AVX-512 routine's cached and `rep stosb` paths use byte-masked stores at the edges
+ * instead, so that no store crosses a cache line; its contract block draws them.
  *
  * Every routine is a leaf with no frame; none touches the stack. The AVX2 and SSE2 routines use
  * ymm0/xmm0 only, and the AVX2 routine ends every path that wrote a ymm register with
  * `vzeroupper`, so that SSE code after it pays no transition penalty. The AVX-512 routine uses
- * zmm16/ymm16 only: registers 16-31 exist only under EVEX encoding, are outside the upper state
- * that SSE/AVX transitions track, and so need no `vzeroupper` (glibc's EVEX string functions do
- * the same); the AVX-512 long-range picture is the one above with 64-byte stores and 256 bytes.
+ * zmm16/ymm16 (and the mask registers k1, k2) only: registers 16-31 exist only under EVEX
+ * encoding, are outside the upper state that SSE/AVX transitions track, and so need no
+ * `vzeroupper` (glibc's EVEX string functions do the same).
  */
 #include "asm.h"
 
@@ -36,7 +41,7 @@
  * `vmovntdq` stores that bypass the cache, followed by `sfence`.
  * In:       rdi = ptr, rsi = len, rdx = nt_from (any value; below 256 counts as 256)
  * Out:      nothing
- * Clobbers: rax, rcx, ymm0, flags
+ * Clobbers: rax, rcx, rdi, ymm0, flags
  * Frame:    none (leaf)
  */
 FUNC_BEGIN(memclr_avx2)
@@ -146,8 +151,9 @@ FUNC_END(memclr_avx2)
  * Zero [ptr, ptr + len) with 16-byte SSE2 stores (x86-64's baseline); `rep stosb` for
  * stosb_from <= len < nt_from; non-temporal `movntdq` stores and `sfence` from nt_from up.
  * The same shape as splitstack_memclr_avx2 with half-width vectors and one more branch.
- * In:       rdi = ptr, rsi = len, rdx = nt_from (below 256 counts as 256),
- *           rcx = stosb_from (usize::MAX: never; below 128 counts as 128)
+ * In:       rdi = ptr, rsi = len, rdx = nt_from (a length from nt_from up to 255 takes the
+ *           cached loop, not rep stosb), rcx = stosb_from (usize::MAX: never; below 129 counts
+ *           as 129)
  * Out:      nothing
  * Clobbers: rax, rcx, rdi, xmm0, flags (rep stosb also advances rdi and counts rcx down)
  * Frame:    none (leaf)
@@ -280,30 +286,41 @@ FUNC_END(memclr_sse2)
 /*
  * unsafe extern "C" fn splitstack_memclr_avx512(ptr: *mut u8, len: usize, nt_from: usize,
  *                                               stosb_from: usize, clzero_from: usize)
- * Zero [ptr, ptr + len) with 64-byte AVX-512 stores (one full cache line each); past 256 bytes,
- * the first threshold len reaches picks the bulk method, in this order: `clzero` (AMD) from
- * clzero_from, non-temporal `vmovntdq` from nt_from (both then `sfence`), `rep stosb` from
- * stosb_from; below all three, the cached path:
+ * Zero [ptr, ptr + len) with AVX-512 stores. Up to 256 bytes, overlapping unaligned stores from
+ * both ends (scalar under 32 bytes, ymm16 up to 64, zmm16 above). Past 256 bytes, the first
+ * threshold len reaches, in this order, picks the path: `clzero` (AMD) from clzero_from,
+ * non-temporal `vmovntdq` from nt_from, `rep stosb` from stosb_from; below all three, the
+ * cached path.
+ *
+ * The cached path: a byte-masked store into the line holding ptr, from ptr on; one into the
+ * line holding the last byte, up to it; aligned 64-byte stores to every whole line in between.
  *
  *   the line holding ptr          whole lines, aligned           the line holding the last byte
  *   |....[masked store  ]|[ ][ ][ ][ ] ... [ ][ ][ ]|[ masked store ]....|
  *       ptr                                                             ptr + len
  *
- * Every store writes inside one cache line, and each line is written once. The unaligned
- * stores of the last 256 bytes that this path used before (and the AVX2 and SSE2 routines still
- * use for their last 128) cross lines, and one of them crosses a page whenever the range ends
- * less than 256 bytes past a page boundary but not on a line, as every whole number of pages
- * does when it does not start on a line. That store cost about 8 ns here, a fifth of a 4 KiB
- * clear: 16 bytes past a page boundary, the old path ran at 0.82-0.84 times glibc's memset for
- * 4096, 4160 and 4224 bytes and at 1.02-1.03 times for 3968 and 4032 (interleaved rounds as in
- * src/memclr.rs); the masked path runs 4 KiB there at 1.08-1.09 times. The `rep stosb` path
- * starts with the same masked head store, so that the string store starts on a line.
+ * Every store writes inside one cache line, and each line is written once. An unaligned store
+ * at an edge would cross lines, and it crosses a page whenever the range ends less than a store
+ * past a page boundary but not on a line, as a whole number of pages does when it does not start
+ * on a line (a large Vec's buffer starts 16 bytes into a page); such a store costs a large part
+ * of a clear of a few KiB (the README's memclr notes). The whole lines go four to an iteration,
+ * each iteration asking for the next four lines with `prefetchw` so that their fills overlap
+ * the stores; the loop runs while at least seven whole lines remain, so that no prefetch
+ * reaches past the last byte's line, and the last zero to six lines follow it.
+ * The `rep stosb` path makes the same head store, then one string store from the next line to
+ * the end, so that the string store starts on a line.
+ * The `clzero` and non-temporal paths (512 bytes or more; shorter lengths that reach their
+ * thresholds take the cached path): one unaligned 64-byte head store, whole lines from the
+ * next line on (four `clzero`s or four `vmovntdq` stores an iteration), `sfence`, and the last
+ * 256 bytes as four unaligned stores from the end, overlapping the bulk. src/memclr.rs takes
+ * them only at sizes where one store across a page is lost in the bulk.
  * Needs AVX-512F (zmm stores), AVX-512BW (byte-masked stores, kmovq) and AVX-512VL (ymm16
- * stores); no `vzeroupper` (see the top of the file).
+ * stores), and `prefetchw`, which every CPU with AVX-512 has; no `vzeroupper` (see the top of
+ * the file).
  * In:       rdi = ptr, rsi = len, rdx = nt_from, rcx = stosb_from, r8 = clzero_from
- *           (usize::MAX: never; a length under 512 that reaches clzero_from or nt_from takes the
- *           cached path, one under 257 never reaches stosb_from); clzero_from < usize::MAX only
- *           if CPUID says CLZERO
+ *           (usize::MAX: never; a length of 256 or less takes none of the three paths, and one
+ *           under 512 that reaches clzero_from or nt_from takes the cached path whatever
+ *           stosb_from is); clzero_from < usize::MAX only if CPUID says CLZERO
  * Out:      nothing
  * Clobbers: rax, rcx, rdx, rdi, r8, k1, k2, zmm16, flags (rep stosb also advances rdi and
  *           counts rcx down)
