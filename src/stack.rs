@@ -33,7 +33,8 @@ pub fn page_size() -> usize {
 }
 
 /// The most dropped stacks the process-wide free list keeps, guarded, for reuse without a system
-/// call (each is two of the process's mappings while it waits there). Documented on [`Stack`].
+/// call (with `mprotect` guards, each is two of the process's mappings while it waits there).
+/// Documented on [`Stack`].
 const FREE_STACKS_MAX: usize = 1024;
 
 /// The most usable bytes of untrimmed stacks the process-wide free list keeps; with
@@ -93,12 +94,13 @@ const FREE_SIZES_MAX: usize = 64;
 ///   pages below its top 16 KiB are given back to the OS with one `madvise`). A trimmed stack
 ///   reads as zero below its top 16 KiB, so [`Stack::new_zeroed`] clears only that. When the
 ///   list is full, stacks of other sizes leave first (the oldest of the size the list holds most
-///   of), so that the sizes in use now are kept rather than those of a past burst; a stack that
-///   still does not fit is not kept. A stack leaving the list has its guard removed (one system call) and
-///   its span returned to the heap, where it coalesces with its free neighbours and can serve any
-///   later size. A stack waiting in the list is two of the process's mappings, so whenever
-///   carving a new stack fails, the list is emptied into the heap and the stack carved again
-///   before an error is returned.
+///   of), so that the sizes in use are kept rather than those of a past burst; a stack that
+///   does not fit even so is not kept. A stack leaving the list has its guard removed (one
+///   system call) and its span returned to the heap, where it coalesces with its free neighbours
+///   and can serve any later size. Whenever carving a new stack fails, the list is emptied into
+///   the heap and the stack carved again before an error is returned: every stack waiting there
+///   holds address space the heap can carve again, and with `mprotect` guards two of the
+///   process's mappings.
 /// * **Address space is never returned to the OS.** The heap keeps its arenas for the life of the
 ///   process. A stack of 1 MiB or more that goes back to the heap gives its pages back to the OS
 ///   (`MADV_DONTNEED`: one more system call on a path that already makes one), so that a deep
@@ -144,7 +146,7 @@ const TRIMMED: usize = 2;
 
 impl Stack {
     /// A stack with at least `size` usable bytes (rounded up to whole OS pages) above a guard
-    /// page: a recycled one of that size if the free list has one (its contents are whatever its
+    /// region: a recycled one of that size if the free list has one (its contents are whatever its
     /// last user left), else one carved from the stack heap, or one mapped on its own (see
     /// [above](Stack#where-the-memory-comes-from-and-where-it-goes)).
     ///
@@ -571,7 +573,7 @@ impl FreeStacks {
     /// Keeps a dropped stack; returns whether it was kept. An untrimmed stack that would pass
     /// [`FREE_UNTRIMMED_BYTES_MAX`] is not kept (the caller trims it and offers it again). When
     /// the list holds [`FREE_STACKS_MAX`] stacks, free stacks of other sizes make room (the
-    /// oldest of the size with the most), so that the sizes in use now win over the ones a past
+    /// oldest of the size with the most), so that the sizes in use win over the ones a past
     /// burst left behind; those go into `evicted` (bottom and length), for the caller to give
     /// back to the heap. Without other sizes to give up, the stack itself is not kept.
     fn push(
