@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# The whole test suite, as README.md gives it and as .ci/run calls it: installs what is missing
-# (ci/setup.sh), then checks formatting, lints both targets, builds the docs, runs the tests on
-# the host, under valgrind memcheck, and on AArch64 under qemu-user, holds the hot paths to
-# their instruction-count ceilings, runs the tests under AddressSanitizer and under
-# ThreadSanitizer, and fuzzes the span heap and memclr briefly. Prints each step; the first failure stops it with a nonzero
-# status.
+# The whole test suite, as README.md gives it and as .ci/run calls it. The steps, in order:
+#   1. setup: ci/setup.sh installs what is missing (the aarch64 target, the cross gcc and libc,
+#      qemu-user, the valgrind header, the pinned gungraun-runner)
+#   2. format: cargo fmt --check
+#   3. lint: clippy with -D warnings, for x86_64 and for aarch64
+#   4. docs: cargo doc with -D warnings
+#   5. the tests on the x86_64 host (release)
+#   6. the host tests under valgrind memcheck (ci/memcheck.sh)
+#   7. the tests on aarch64 under qemu-user (release, cross-built)
+#   8. the instruction-count gates of the hot paths (ci/instruction_gates.sh)
+#   9. the tests under AddressSanitizer (ci/asan.sh)
+#  10. the threaded and stack-switching tests under ThreadSanitizer (ci/tsan.sh)
+#  11. a short fuzzing pass over the span heap and memclr, 10 s a target (ci/fuzz.sh 10)
+# Steps 9-11 install nightly Rust (and rust-src, cargo-fuzz) if missing, and print SKIPPED and
+# pass where they cannot. Prints each step; the first failure stops it with a nonzero status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
