@@ -57,7 +57,7 @@ impl<T> FusedIterator for Gen<T> {}
 /// coroutine from wherever it is suspended, and starting an unwind (`_Unwind_RaiseException`,
 /// and `_Unwind_Resume` after each frame's cleanup) needs about 5 KiB of stack below that point
 /// on x86-64 and 7 KiB on AArch64 (measured with glibc's unwinder). Below that, the drop hits
-/// the guard page and the process aborts.
+/// the guard region and the process aborts.
 const RED_ZONE: usize = 16 * 1024;
 const SEGMENT: usize = 256 * 1024;
 

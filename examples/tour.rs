@@ -176,10 +176,10 @@ fn coroutines() {
     );
     drop(ring);
 
-    // As many live coroutines as the kernel's mapping limit allows, each resumed once.
     // Live coroutines, each resumed once: with guard regions (Linux 6.13+) a guard costs no
-    // mapping, so 100,000 (three times the old limit) take a few arenas; with mprotect guards
-    // (older kernels, qemu-user), creation stops at vm.max_map_count with an error naming it.
+    // mapping, so 100,000 (three times what mprotect guards allow under the default
+    // vm.max_map_count) take a few arenas; with mprotect guards (older kernels, qemu-user),
+    // creation stops at vm.max_map_count with an error naming it.
     let kind = splitstack::guard_kind();
     let target = 100_000;
     let rss_before = resident_bytes();
@@ -366,7 +366,7 @@ fn memory() {
     );
     drop((again, other));
 
-    // Stacks are spans of the process-wide stack heap: a dropped one keeps its guard page and
+    // Stacks are spans of the process-wide stack heap: a dropped one keeps its guard region and
     // is handed out again without a system call; new_zeroed clears a recycled one.
     let warm = Stack::new(64 << 10).expect("a 64 KiB stack");
     drop(warm);

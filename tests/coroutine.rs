@@ -284,9 +284,10 @@ fn hold_frames(y: &Yielder<(), ()>, n: u32, panic_at_bottom: bool) {
 
 #[test]
 fn checked_frames_leave_room_to_unwind_on_drop_and_on_panic() {
-    // Regression: dropping a coroutine suspended a few KiB deep aborted on its guard page,
-    // because the unwinder needs 6-9 KiB of stack below the frames it leaves. maybe_grow now
-    // keeps UNWIND_RESERVE free. In a child process, since the failure is an abort.
+    // The unwinder needs 6-9 KiB of stack below the frames it leaves, so dropping a coroutine
+    // suspended a few KiB deep, or a panic there, needs that much below the deepest checked
+    // frame: maybe_grow keeps UNWIND_RESERVE free for it. In a child process, since running out
+    // is an abort on the guard region.
     if child_case().as_deref() == Some("unwind-room") {
         for depth in [0u32, 1, 2, 3, 4, 6, 8, 12, 40] {
             let mut co =

@@ -1,7 +1,8 @@
 //! Guards that cost no mapping: Linux's guard regions where the kernel has them (6.13 and later),
 //! `mprotect` guards where it does not (older kernels, qemu-user), decided by proof. Live
-//! coroutines past the old `vm.max_map_count` wall, the overflow report with either kind, and a
-//! guard that survives every way a stack is recycled. Each case runs in a child process.
+//! coroutines past the `vm.max_map_count` wall that mprotect guards meet, the overflow report
+//! with either kind, and a guard that survives every way a stack is recycled. Each case runs in
+//! a child process.
 
 mod common;
 
