@@ -303,10 +303,10 @@ FUNC_END(memclr_sse2)
  * at an edge would cross lines, and it crosses a page whenever the range ends less than a store
  * past a page boundary but not on a line, as a whole number of pages does when it does not start
  * on a line (a large Vec's buffer starts 16 bytes into a page); such a store costs a large part
- * of a clear of a few KiB (the README's memclr notes). The whole lines go four to an iteration,
- * each iteration asking for the next four lines with `prefetchw` so that their fills overlap
- * the stores; the loop runs while at least seven whole lines remain, so that no prefetch
- * reaches past the last byte's line, and the last zero to six lines follow it.
+ * of a clear of a few KiB (the README's "memclr's thresholds"). The whole lines go four to an
+ * iteration, each iteration asking for the next four lines with `prefetchw` so that their fills
+ * overlap the stores; the loop runs while at least seven whole lines remain, so that no
+ * prefetch reaches past the last byte's line, and the last zero to six lines follow it.
  * The `rep stosb` path makes the same head store, then one string store from the next line to
  * the end, so that the string store starts on a line.
  * The `clzero` and non-temporal paths (512 bytes or more; shorter lengths that reach their

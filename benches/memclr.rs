@@ -11,12 +11,13 @@
 //! `SPLITSTACK_MEMCLR_VARIANTS=1` adds the individual code paths (forced through the hidden
 //! `memclr_with`, which checks the strategy against the CPU on every call; what that check costs
 //! against a direct call, most of all before a `rep stosb`, which starts only after the code in
-//! front of it has run, is in the README's memclr notes). `SPLITSTACK_MEMCLR_INTERLEAVED=1` runs,
-//! instead of criterion, a check that takes turns between memclr and memset (and with
-//! `SPLITSTACK_MEMCLR_VARIANTS=1`, every code path) round by round, in a new order each round, so
-//! that a load that comes and goes hits all of them alike, and prints the median GB/s of each and
-//! the median over the rounds of memclr's speed relative to memset's in the same round. The
-//! README's memclr tables, and the thresholds in src/memclr.rs that they support, come from it.
+//! front of it has run, is in the README's "memclr's thresholds").
+//! `SPLITSTACK_MEMCLR_INTERLEAVED=1` runs, instead of criterion, a check that takes turns between
+//! memclr and memset (and with `SPLITSTACK_MEMCLR_VARIANTS=1`, every code path) round by round,
+//! in a new order each round, so that a load that comes and goes hits all of them alike, and
+//! prints the median GB/s of each and the median over the rounds of memclr's speed relative to
+//! memset's in the same round. The README's memclr tables, and the thresholds in src/memclr.rs
+//! that they support, come from it.
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use splitstack::{memclr, memclr_with, MemclrStrategy};

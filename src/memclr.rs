@@ -101,8 +101,8 @@ pub fn memclr_strategy() -> MemclrStrategy {
 /// Inlined, with the feature detection and the panic out of line, so that a benchmark of a code
 /// path through here pays for the check (a load and a test or two) and little else: a frame, a
 /// call or saved registers in front of the assembly would be charged to the path it measures,
-/// and in front of a `rep stosb` in full (see `detect::clear`). The README's memclr notes give
-/// what the check costs against a direct call.
+/// and in front of a `rep stosb` in full (see `detect::clear`). What the check costs against a
+/// direct call is in the README's section "memclr's thresholds".
 #[doc(hidden)]
 #[inline]
 pub fn memclr_with(strategy: MemclrStrategy, buf: &mut [u8]) {
@@ -184,9 +184,9 @@ mod detect {
     /// The threshold is a constant, not a fraction of the L3 size that CPUID's cache leaves
     /// report: the share that decides the crossover depends on what else runs on the L3 (other
     /// cores, other tenants of a VM's host), which no CPUID leaf says. The constant is the first
-    /// measured size at which non-temporal stores were ahead on the machine the README's memclr
-    /// threshold table names, which gives the figures. `rep stosb` is not used next to the AVX2
-    /// loop (see REP_STOSB_FROM).
+    /// measured size at which non-temporal stores were ahead, on the machine that the README's
+    /// section "memclr's thresholds" names with the figures. `rep stosb` is not used next to the
+    /// AVX2 loop (see REP_STOSB_FROM).
     ///
     /// The AVX-512 routine has its own threshold, AVX512_NON_TEMPORAL_FROM.
     pub(super) const NON_TEMPORAL_FROM: usize = 16 << 20;
@@ -208,7 +208,7 @@ mod detect {
     /// - From CLZERO_FROM, `clzero` where the CPU has it.
     ///
     /// Past the L3, non-temporal stores and `clzero` both write at about one core's ceiling, the
-    /// cached loop at a fraction of it. The figures: the README's memclr threshold table.
+    /// cached loop at a fraction of it. The figures: the README's "memclr's thresholds".
     pub(super) const AVX512_NON_TEMPORAL_FROM: usize = 12 << 20;
 
     /// `clzero` from this length up in the AVX-512 routine, on CPUs whose CPUID reports CLZERO
@@ -216,8 +216,8 @@ mod detect {
     /// `clzero` zeroes a whole line without reading it, one instruction a line. Between the two
     /// thresholds non-temporal stores are ahead in most runs; from this one on the lead changes
     /// from run to run, and `clzero` is ahead in most of them at the largest size measured. A
-    /// constant, for the reason given at NON_TEMPORAL_FROM. The figures: the README's memclr
-    /// threshold table.
+    /// constant, for the reason given at NON_TEMPORAL_FROM. The figures: the README's "memclr's
+    /// thresholds".
     pub(super) const CLZERO_FROM: usize = 128 << 20;
 
     /// `rep stosb` from this length up in the SSE2 routine (for CPUs without AVX2), when CPUID
@@ -227,7 +227,7 @@ mod detect {
     /// so it wins from some length on: the constant is where it overtook the SSE2 loop on the
     /// machine measured, and glibc's default `__x86_rep_stosb_threshold` too. Next to the AVX2
     /// loop it never wins while the buffer is cached, so the AVX2 routine does not use it. The
-    /// figures: the README's memclr threshold table.
+    /// figures: the README's "memclr's thresholds".
     pub(super) const REP_STOSB_FROM: usize = 2048;
 
     /// 0: not yet detected; otherwise one of the codes below.
@@ -245,8 +245,8 @@ mod detect {
     /// matched, and the detection out of line ([`detect_and_clear`]), so that its calls give
     /// this no frame. A clear of a few KiB takes tens of nanoseconds, so every instruction in
     /// front of the assembly shows in it, and in front of a `rep stosb` in full: a string store
-    /// does not start until the code before it has run (the README's memclr notes give what a
-    /// few loads in front of one cost).
+    /// does not start until the code before it has run (the README's "memclr's thresholds" gives
+    /// what a few loads in front of one cost).
     ///
     /// # Safety
     /// As [`memclr_raw`].
