@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md gives it and as .ci/run calls it. The steps, in order:
 #   1. setup: ci/setup.sh installs what is missing (the aarch64 target, the cross gcc and libc,
-#      qemu-user, the valgrind header, the pinned gungraun-runner)
+#      qemu-user, valgrind, the pinned gungraun-runner)
 #   2. format: cargo fmt --check
 #   3. lint: clippy with -D warnings, for x86_64 and for aarch64
 #   4. docs: cargo doc with -D warnings
-#   5. the tests on the x86_64 host (release)
-#   6. the host tests under valgrind memcheck (ci/memcheck.sh)
-#   7. the tests on aarch64 under qemu-user (release, cross-built)
-#   8. the instruction-count gates of the hot paths (ci/instruction_gates.sh)
-#   9. the tests under AddressSanitizer (ci/asan.sh)
-#  10. the threaded and stack-switching tests under ThreadSanitizer (ci/tsan.sh)
-#  11. a short fuzzing pass over the span heap and memclr, 10 s a target (ci/fuzz.sh 10)
-# Steps 9-11 install nightly Rust (and rust-src, cargo-fuzz) if missing, and print SKIPPED and
+#   5. security notes: every assembled object declares IBT / BTI, and no more (ci/notes.sh)
+#   6. package: cargo package, then the unpacked crate's tests, from its own files (ci/package.sh)
+#   7. the tests on the x86_64 host (release)
+#   8. the host tests under valgrind memcheck (ci/memcheck.sh)
+#   9. the tests on aarch64 under qemu-user (release, cross-built)
+#  10. the instruction-count gates of the hot paths (ci/instruction_gates.sh)
+#  11. the tests under AddressSanitizer (ci/asan.sh)
+#  12. the threaded and stack-switching tests under ThreadSanitizer (ci/tsan.sh)
+#  13. a short fuzzing pass over the span heap and memclr, 10 s a target (ci/fuzz.sh 10)
+# Steps 11-13 install nightly Rust (and rust-src, cargo-fuzz) if missing, and print SKIPPED and
 # pass where they cannot. Prints each step; the first failure stops it with a nonzero status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +39,9 @@ RUSTDOCFLAGS="-D warnings" run cargo doc --no-deps
 
 step "security notes: IBT / BTI declared by every assembled object (readelf -n)"
 run ci/notes.sh
+
+step "package: cargo package, then the unpacked crate's targets built and its tests run"
+run ci/package.sh
 
 step "tests: x86_64 host"
 run cargo test --release
