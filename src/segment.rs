@@ -579,3 +579,35 @@ pub fn remaining_stack() -> usize {
     machine::current_m();
     arch::stack_pointer().saturating_sub(stack_limit())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_sizes_round_up_to_whole_pages_and_the_minimum() {
+        let page = page_size();
+        assert_eq!(segment_len(1).unwrap(), MIN_SEGMENT_SIZE);
+        assert_eq!(segment_len(MIN_SEGMENT_SIZE).unwrap(), MIN_SEGMENT_SIZE);
+        assert_eq!(segment_len(MIN_SEGMENT_SIZE + 1).unwrap(), MIN_SEGMENT_SIZE + page);
+        assert_eq!(segment_len(1 << 20).unwrap(), 1 << 20);
+    }
+
+    #[test]
+    fn a_segment_of_zero_bytes_or_one_that_overflows_is_an_error() {
+        for size in [0, usize::MAX, usize::MAX - page_size() + 2] {
+            let err = segment_len(size).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidSize, "{size}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_sentinels_read_as_segments_no_split_asks_for() {
+        // SAFETY: both sentinels are statics as large and aligned as a Stktop, all zero.
+        unsafe {
+            assert_eq!((*no_spare()).segment_size, 0);
+            assert_eq!((*spare_off()).segment_size, 0);
+        }
+        assert_ne!(no_spare(), spare_off());
+    }
+}

@@ -621,3 +621,52 @@ impl FreeStacks {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: usize = 4096;
+
+    #[test]
+    fn an_own_mappings_guard_is_the_guard_size_in_whole_pages() {
+        assert_eq!(own_guard_len(PAGE), GUARD_SIZE);
+        assert_eq!(own_guard_len(64 * 1024), GUARD_SIZE.next_multiple_of(64 * 1024));
+        assert_eq!(own_guard_len(1 << 20), 1 << 20);
+    }
+
+    #[test]
+    fn a_heap_span_rounds_the_stack_and_its_guard_up_to_whole_heap_pages() {
+        let heap_page = SpanHeap::PAGE_SIZE;
+        for len in [PAGE, 16 * 1024, 1 << 20, (1 << 20) + PAGE, 3 * heap_page + PAGE] {
+            let npages = heap_pages(len, PAGE).expect("fits an arena");
+            let bytes = npages * heap_page;
+            assert!(bytes >= len + GUARD_SIZE, "{len}: {bytes}");
+            assert!(bytes - (len + GUARD_SIZE) < heap_page, "{len}: {bytes}");
+        }
+    }
+
+    #[test]
+    fn a_heap_stacks_guard_takes_the_rest_of_its_span() {
+        for len in [PAGE, 5 * PAGE, 1 << 20] {
+            let guard = guard_len(len, PAGE);
+            assert!(guard >= GUARD_SIZE);
+            assert_eq!((len + guard) % SpanHeap::PAGE_SIZE, 0, "{len}");
+            assert_eq!(guard_len(len | TRIMMED, PAGE), guard, "the trimmed bit is not a size");
+        }
+        assert_eq!(guard_len(5 * PAGE | OWN_MAPPING, PAGE), own_guard_len(PAGE));
+    }
+
+    #[test]
+    fn stacks_too_large_for_an_arena_or_for_heap_pages_are_mapped_on_their_own() {
+        assert_eq!(heap_pages(ARENA_SIZE, PAGE), None);
+        assert_eq!(heap_pages(usize::MAX - PAGE + 1, PAGE), None, "no overflow");
+        assert_eq!(heap_pages(PAGE, SpanHeap::PAGE_SIZE * 2), None, "OS pages above heap pages");
+    }
+
+    #[test]
+    fn only_untrimmed_free_stacks_count_against_the_byte_bound() {
+        assert_eq!(untrimmed_bytes(1 << 20, false), 1 << 20);
+        assert_eq!(untrimmed_bytes(1 << 20, true), 0);
+    }
+}
