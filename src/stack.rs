@@ -654,7 +654,7 @@ mod tests {
             assert_eq!((len + guard) % SpanHeap::PAGE_SIZE, 0, "{len}");
             assert_eq!(guard_len(len | TRIMMED, PAGE), guard, "the trimmed bit is not a size");
         }
-        assert_eq!(guard_len(5 * PAGE | OWN_MAPPING, PAGE), own_guard_len(PAGE));
+        assert_eq!(guard_len((5 * PAGE) | OWN_MAPPING, PAGE), own_guard_len(PAGE));
     }
 
     #[test]
