@@ -91,38 +91,31 @@ pub fn guard_kind() -> GuardKind {
 /// The proof behind [`guard_kind`].
 fn prove_guard_regions() -> GuardKind {
     let page = crate::stack::page_size();
-    // SAFETY: a fresh private mapping of two pages, used only here and unmapped before return;
-    // process_vm_readv reads from it into a local buffer.
+    let Ok(mut map) = memmap2::MmapMut::map_anon(2 * page) else {
+        return GuardKind::Mprotect;
+    };
+    let base = map.as_mut_ptr();
+    // SAFETY: the second page of the mapping just made, which only this function uses (it is
+    // unmapped when `map` drops); process_vm_readv reads from it into a local buffer.
     unsafe {
-        let base = libc::mmap(
-            core::ptr::null_mut(),
-            2 * page,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        );
-        if base == libc::MAP_FAILED {
+        let guarded = base.add(page);
+        if libc::madvise(guarded.cast(), page, MADV_GUARD_INSTALL) != 0 {
             return GuardKind::Mprotect;
         }
-        let guarded = base.cast::<u8>().add(page);
-        let mut kind = GuardKind::Mprotect;
-        if libc::madvise(guarded.cast(), page, MADV_GUARD_INSTALL) == 0 {
-            let read = |addr: *mut u8| {
-                let mut word = 0u64;
-                let local = libc::iovec { iov_base: (&mut word as *mut u64).cast(), iov_len: 8 };
-                let remote = libc::iovec { iov_base: addr.cast(), iov_len: 8 };
-                let n = libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0);
-                (n, std::io::Error::last_os_error().raw_os_error())
-            };
-            let plain = read(base.cast());
-            let guard = read(guarded);
-            if plain.0 == 8 && guard.0 == -1 && guard.1 == Some(libc::EFAULT) {
-                kind = GuardKind::Regions;
-            }
+        let read = |addr: *mut u8| {
+            let mut word = 0u64;
+            let local = libc::iovec { iov_base: (&mut word as *mut u64).cast(), iov_len: 8 };
+            let remote = libc::iovec { iov_base: addr.cast(), iov_len: 8 };
+            let n = libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0);
+            (n, std::io::Error::last_os_error().raw_os_error())
+        };
+        let plain = read(base);
+        let guard = read(guarded);
+        if plain.0 == 8 && guard.0 == -1 && guard.1 == Some(libc::EFAULT) {
+            GuardKind::Regions
+        } else {
+            GuardKind::Mprotect
         }
-        libc::munmap(base, 2 * page);
-        kind
     }
 }
 

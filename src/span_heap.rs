@@ -18,6 +18,7 @@
 use crate::error::Error;
 use crate::fork::{self, ForkLock};
 use crate::memclr::memclr_raw;
+use memmap2::{Advice, MmapMut, MmapOptions};
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -107,7 +108,10 @@ unsafe impl Sync for Span {}
 
 /// One anonymous mapping and the dirty bit of each of its pages.
 struct Arena {
-    /// First byte of the mapping (an address, so that the struct is Send + Sync).
+    /// The mapping, unmapped when the arena drops (after its last Span: each holds an Arc to its
+    /// arena).
+    _map: MmapMut,
+    /// First byte of the mapping, as an address.
     base: usize,
     npages: usize,
     /// Bit `p % 64` of word `p / 64`: page `p` may hold nonzero bytes. Atomic because a span's
@@ -125,29 +129,21 @@ impl Arena {
     /// address space (its guard, and the depth it never reaches) is never touched.
     fn map(npages: usize, for_stacks: bool) -> Result<Arena, Error> {
         let len = npages * SpanHeap::PAGE_SIZE;
-        // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE
-                    | libc::MAP_ANONYMOUS
-                    | if for_stacks { libc::MAP_STACK | libc::MAP_NORESERVE } else { 0 },
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            let err = std::io::Error::last_os_error();
-            return Err(Error::os(format!("mapping a span heap arena of {len} bytes"), err));
-        }
+        let mut options = MmapOptions::new();
+        options.len(len);
         if for_stacks {
-            // SAFETY: advice on the mapping just made; a failure (no THP support) is harmless.
-            unsafe { libc::madvise(base, len, libc::MADV_NOHUGEPAGE) };
+            options.stack().no_reserve_swap();
         }
+        let mut map = options
+            .map_anon()
+            .map_err(|err| Error::os(format!("mapping a span heap arena of {len} bytes"), err))?;
+        if for_stacks {
+            // A failure (no THP support) is harmless.
+            let _ = map.advise(Advice::NoHugePage);
+        }
+        let base = map.as_mut_ptr() as usize;
         let dirty = (0..npages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
-        Ok(Arena { base: base as usize, npages, dirty })
+        Ok(Arena { _map: map, base, npages, dirty })
     }
 
     /// Set the dirty bits of pages `[first, first + n)`.
@@ -196,14 +192,6 @@ fn for_each_word(first: usize, n: usize, mut f: impl FnMut(usize, u64)) {
         let mask = if count == 64 { u64::MAX } else { ((1u64 << count) - 1) << bit };
         f(page / 64, mask);
         page += count;
-    }
-}
-
-impl Drop for Arena {
-    fn drop(&mut self) {
-        // SAFETY: the mapping is ours; the last Span into it has been dropped (each holds an Arc
-        // to its arena), so nothing refers to its memory any more.
-        unsafe { libc::munmap(self.base as *mut libc::c_void, self.npages * SpanHeap::PAGE_SIZE) };
     }
 }
 
