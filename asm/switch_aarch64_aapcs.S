@@ -104,8 +104,8 @@ FUNC_END(trampoline)
  * the initial context, at the word that points to Link.parent_sp. It stores the resumer's
  * context there and clears x29, which ends frame-pointer walks; CFI over sp (DW_OP_breg31 = 0x8f) finds it, a
  * CoContext (offsets.h: its pc, x30's column, at + CO_CONTEXT_PC, x19 at + CO_CONTEXT_BASE, x29
- * at + CO_CONTEXT_FP), and the resumer's stack pointer is parent_sp + CO_CONTEXT_SIZE. The
- * expressions are the x86-64 ones with 0x8f for the base register.
+ * at + CO_CONTEXT_FP), and the resumer's stack pointer is parent_sp + CO_CONTEXT_SIZE: asm.h's
+ * COROUTINE_CFI, with DW_OP_breg31 (0x8f) for sp.
  * In:       x13 = the resumer's context, x19 = entry, x29 = the Link,
  *           [sp] = &Link.parent_sp
  * Out:      never returns; entry(link) runs
@@ -117,14 +117,7 @@ FUNC_BEGIN(coroutine_trampoline)
     mov  x29, #0                         /* x29 = 0: frame-pointer walks end here */
     str  x13, [x0, #LINK_PARENT_SP]      /* the Link: the resumer's context */
     /* Registers now: sp = the Link-pointer slot, x19 = entry, x0 = the Link, x29 = 0. */
-    CFI_OPERAND CO_CONTEXT_SIZE
-    CFI_OPERAND CO_CONTEXT_PC
-    CFI_OPERAND CO_CONTEXT_BASE
-    CFI_OPERAND CO_CONTEXT_FP
-    .cfi_escape 0x0f, 6, 0x8f, 0, 0x06, 0x06, 0x23, CO_CONTEXT_SIZE
-    .cfi_escape 0x10, 30, 6, 0x8f, 0, 0x06, 0x06, 0x23, CO_CONTEXT_PC
-    .cfi_escape 0x10, 19, 6, 0x8f, 0, 0x06, 0x06, 0x23, CO_CONTEXT_BASE
-    .cfi_escape 0x10, 29, 6, 0x8f, 0, 0x06, 0x06, 0x23, CO_CONTEXT_FP
+    COROUTINE_CFI(0x8f, 30, 19, 29)      /* over sp: x30, x19, x29 */
     blr  x19                             /* entry(link) -> ! */
     brk  #0                              /* not reached: entry never returns */
 FUNC_END(coroutine_trampoline)

@@ -146,11 +146,8 @@ FUNC_END(trampoline)
  * its stack pointer before the switch pushed them is parent_sp + CO_CONTEXT_SIZE. The Link is
  * rewritten by each resume (the coroutine stores the context its landing hands out), so
  * backtraces always reach the current resumer.
- * CFI, each a DWARF expression over rsp (DW_OP_breg7 0 = 0x77 0x00: the Link-pointer slot),
- * then DW_OP_deref (0x06) twice to load parent_sp, then DW_OP_plus_uconst (0x23) an offset:
- *   DW_CFA_def_cfa_expression (0x0f), 6 bytes, + CO_CONTEXT_SIZE: the CFA is the resumer's sp;
- *   DW_CFA_expression (0x10), 6 bytes each: rip (16) at + CO_CONTEXT_PC, rbx (3) at
- *   + CO_CONTEXT_BASE, rbp (6) at + CO_CONTEXT_FP.
+ * CFI: asm.h's COROUTINE_CFI, over rsp (DW_OP_breg7 = 0x77) at the Link-pointer slot, for rip
+ * (16), rbx (3) and rbp (6).
  */
 FUNC_BEGIN(coroutine_trampoline)
     mov  rax, rsp                        /* the resumer's context */
@@ -160,14 +157,7 @@ FUNC_BEGIN(coroutine_trampoline)
     mov  [rdi + LINK_PARENT_SP], rax     /* the Link: the resumer's context */
     xor  ebp, ebp                        /* rbp = 0: frame-pointer walks end here */
     /* Registers now: rsp = the Link-pointer slot, rbx = entry, rdi = the Link, rbp = 0. */
-    CFI_OPERAND CO_CONTEXT_SIZE
-    CFI_OPERAND CO_CONTEXT_PC
-    CFI_OPERAND CO_CONTEXT_BASE
-    CFI_OPERAND CO_CONTEXT_FP
-    .cfi_escape 0x0f, 6, 0x77, 0, 0x06, 0x06, 0x23, CO_CONTEXT_SIZE
-    .cfi_escape 0x10, 16, 6, 0x77, 0, 0x06, 0x06, 0x23, CO_CONTEXT_PC
-    .cfi_escape 0x10, 3, 6, 0x77, 0, 0x06, 0x06, 0x23, CO_CONTEXT_BASE
-    .cfi_escape 0x10, 6, 6, 0x77, 0, 0x06, 0x06, 0x23, CO_CONTEXT_FP
+    COROUTINE_CFI(0x77, 16, 3, 6)        /* over rsp: rip, rbx, rbp */
     call rbx                             /* entry(link) -> ! */
     ud2                                  /* not reached: entry never returns */
 FUNC_END(coroutine_trampoline)
