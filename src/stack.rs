@@ -132,7 +132,8 @@ pub struct Stack {
 }
 
 /// `Stack::guard_slot` when the registry was full (the overflow is then reported by the previous
-/// handler). Three words in all keep a `Stack` cheap to move in and out of the caches.
+/// handler). Three words in all keep a `Stack` cheap to move in and out of the coroutine pools
+/// and the segment caches.
 const NO_GUARD_SLOT: u32 = u32::MAX;
 
 /// The bit of `Stack::len_and_origin` that marks a stack mapped on its own (lengths are whole
