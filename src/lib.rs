@@ -108,7 +108,9 @@
 //!
 //! [`running_on_valgrind`] tells whether the process runs under valgrind. Each `Stack` is
 //! registered with valgrind while it is handed out, so that memcheck knows a jump of the stack
-//! pointer from one of them to another for a switch, and does not warn about it.
+//! pointer from one of them to another for a switch, and does not warn about it. The requests
+//! are valgrind's documented instruction sequence in the crate's own assembly (no-ops outside
+//! valgrind), so this holds however and wherever the crate was built.
 //!
 //! Calls that can fail return an [`Error`]; its [`ErrorKind`] separates a bad size from the OS
 //! refusing memory or refusing one more mapping.
@@ -217,6 +219,11 @@
 //! `mprotect`ed mapping (see [`GuardKind`]). A program sees the difference only in how many
 //! stacks can be live at once: with `mprotect` guards, `vm.max_map_count` (65,530 by default)
 //! caps them at about 32,000.
+//!
+//! The assembled objects declare their indirect-branch landing pads in a GNU property note: IBT
+//! on x86-64, BTI on AArch64 (neither SHSTK nor PAC: the switches change stacks without a shadow
+//! stack and resume saved return addresses unsigned). A program linked only from objects that
+//! declare the feature keeps it and can run with it enforced.
 //!
 //! ## Cargo features
 //!
