@@ -353,7 +353,8 @@ impl SpanHeap {
         SpanHeap { shared }
     }
 
-    /// A span of `npages` pages (`npages * PAGE_SIZE` bytes). With `zeroed`, every byte is zero:
+    /// A span of `npages` pages (`npages * PAGE_SIZE` bytes): Go's `MHeap_Alloc(npage, zeroed)`.
+    /// With `zeroed`, every byte is zero:
     /// pages that have never been handed out are zero already, and only pages that were used and
     /// freed are cleared, after the heap's lock is released. Without `zeroed`, the contents are
     /// whatever the pages last held.

@@ -174,7 +174,8 @@ struct Cancelled;
 const RUNNING: usize = 1;
 
 /// A function running on its own stack that can suspend itself, handing out a value, and be
-/// resumed, handed a value in (corosensei's shape: `Input`, `Yield`, `Return`).
+/// resumed, handed a value in (corosensei's shape: `Input`, `Yield`, `Return`). It is what Go
+/// calls a `G`: a stack and the context to resume it at, switched to and from on one thread.
 ///
 /// ```
 /// use splitstack::{Coroutine, CoroutineResult};
