@@ -12,36 +12,212 @@
 //! - `backtrace::Backtrace::new()` (the `backtrace` crate, not a dependency here) becomes
 //!   `std::backtrace::Backtrace::force_capture()`, which also always captures.
 //!
+//! - `Coroutine::<I, Y, R, _>` (corosensei's stack type parameter) becomes `Coroutine::<I, Y, R>`,
+//!   and `DefaultStack::new(size)` for a stack handed to `with_stack` becomes `Stack::new(size)`;
+//!   `with_stack` returns a `Result` here (an `Err` for a stack too small), so it is unwrapped.
+//!
 //! Not ported yet (they need API that splitstack does not have):
 //! - `src/tests/coroutine.rs`:
-//!   - `smoke`: needs `Coroutine::started()`.
-//!   - `suspend_and_resume`: needs `Coroutine::started()`.
 //!   - `backtrace_traces_to_host`: needs `Yielder::on_parent_stack` (and walks symbols with the
 //!     `backtrace` crate's `Backtrace::frames()`, which std's `Backtrace` lacks on stable).
 //!   - `panics_propagated_via_parent`: needs `Yielder::on_parent_stack`.
-//!   - `force_unwind`: needs `Coroutine::force_unwind()`, `Coroutine::started()` and the stack
-//!     type parameter (`Coroutine<(), (), (), _>`, the `Stack` trait).
-//!   - `backward_stack_address`: needs `Coroutine::with_stack(stack, f)` and `DefaultStack::new`:
-//!     the stack is made before the thread is spawned and moved into it, which is the point of
-//!     the test, so `with_stack_size` inside the thread would not test the same thing.
 //!   - `trap_handler`: needs `Coroutine::trap_handler()` and corosensei's `trap` module
 //!     (`CoroutineTrapHandler`, `TrapHandlerRegs`, `setup_trap_handler`).
 //!   - `trap_handler_panic`: needs the same as `trap_handler`.
-//!   - `stack_overflow`: needs the same as `trap_handler`, plus `Coroutine::into_stack()` and
-//!     `Coroutine::with_stack(stack, f)`.
+//!   - `stack_overflow`: needs the same as `trap_handler`.
 //! - `src/tests/on_stack.rs`: `smoke`, `backtrace_traces_to_host`, `panics_propagated`,
 //!   `stack_growth`, `backward_stack_address`, `forward_stack_address`: all need
 //!   `on_stack(stack, f)` and `DefaultStack` (`backtrace_traces_to_host` also the `backtrace`
 //!   crate's `Backtrace::frames()`).
-//! - `examples/panic.rs` (`panic`): needs `CoroutineResult::as_yield()`.
 
 use std::cell::Cell;
 use std::ptr;
 use std::rc::Rc;
 
-use splitstack::{Coroutine, CoroutineResult};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use splitstack::{Coroutine, CoroutineResult, Stack};
 
 // ---- src/tests/coroutine.rs ----
+
+#[test]
+fn smoke() {
+    let hit = Rc::new(Cell::new(false));
+    let hit2 = hit.clone();
+    let mut coroutine = Coroutine::<(), (), ()>::new(move |_, _| {
+        hit2.set(true);
+    });
+    assert!(!hit.get());
+    assert!(!coroutine.started());
+    assert!(!coroutine.done());
+    assert_eq!(coroutine.resume(()), CoroutineResult::Return(()));
+    assert!(hit.get());
+    assert!(coroutine.started());
+    assert!(coroutine.done());
+}
+
+#[test]
+fn suspend_and_resume() {
+    let hit = Rc::new(Cell::new(false));
+    let hit2 = hit.clone();
+    let mut coroutine = Coroutine::<(), (), ()>::new(move |y, _| {
+        y.suspend(());
+        hit2.set(true);
+        y.suspend(());
+    });
+    assert!(!hit.get());
+    assert!(!coroutine.started());
+    assert!(!coroutine.done());
+    assert_eq!(coroutine.resume(()), CoroutineResult::Yield(()));
+    assert!(!hit.get());
+    assert!(coroutine.started());
+    assert!(!coroutine.done());
+    assert_eq!(coroutine.resume(()), CoroutineResult::Yield(()));
+    assert!(hit.get());
+    assert!(coroutine.started());
+    assert!(!coroutine.done());
+    assert_eq!(coroutine.resume(()), CoroutineResult::Return(()));
+    assert!(hit.get());
+    assert!(coroutine.started());
+    assert!(coroutine.done());
+}
+
+#[test]
+fn force_unwind() {
+    struct SetOnDrop(Arc<AtomicBool>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    let a = Arc::new(AtomicBool::new(false));
+    let b = Arc::new(AtomicBool::new(false));
+    let a_drop = SetOnDrop(a.clone());
+    let b_drop = SetOnDrop(b.clone());
+    let mut coroutine = Coroutine::<(), (), ()>::new(move |y, ()| {
+        drop(a_drop);
+        y.suspend(());
+        drop(b_drop);
+    });
+    assert!(!coroutine.started());
+    assert!(!coroutine.done());
+    coroutine.force_unwind();
+    assert!(coroutine.started());
+    assert!(coroutine.done());
+    drop(coroutine);
+    assert!(a.load(Ordering::Relaxed));
+    assert!(b.load(Ordering::Relaxed));
+
+    {
+        let a = Arc::new(AtomicBool::new(false));
+        let b = Arc::new(AtomicBool::new(false));
+        let a_drop = SetOnDrop(a.clone());
+        let b_drop = SetOnDrop(b.clone());
+        let mut coroutine = Coroutine::<(), (), ()>::new(move |y, ()| {
+            drop(a_drop);
+            y.suspend(());
+            drop(b_drop);
+        });
+        coroutine.resume(());
+        assert!(coroutine.started());
+        assert!(!coroutine.done());
+        coroutine.force_unwind();
+        assert!(coroutine.started());
+        assert!(coroutine.done());
+        drop(coroutine);
+        assert!(a.load(Ordering::Relaxed));
+        assert!(b.load(Ordering::Relaxed));
+    }
+
+    {
+        use std::panic::{self, AssertUnwindSafe};
+
+        let a = Arc::new(AtomicBool::new(false));
+        let b = Arc::new(AtomicBool::new(false));
+        let a_drop = SetOnDrop(a.clone());
+        let b_drop = SetOnDrop(b.clone());
+        let mut coroutine = Coroutine::<(), (), ()>::new(move |y, ()| {
+            drop(a_drop);
+            _ = panic::catch_unwind(AssertUnwindSafe(|| y.suspend(())));
+            drop(b_drop);
+        });
+        coroutine.resume(());
+        assert!(coroutine.started());
+        assert!(!coroutine.done());
+        coroutine.force_unwind();
+        assert!(coroutine.started());
+        assert!(coroutine.done());
+        drop(coroutine);
+        assert!(a.load(Ordering::Relaxed));
+        assert!(b.load(Ordering::Relaxed));
+    }
+
+    {
+        use std::panic::{self, AssertUnwindSafe};
+
+        let a = Arc::new(AtomicBool::new(false));
+        let b = Arc::new(AtomicBool::new(false));
+        let a_drop = SetOnDrop(a.clone());
+        let b_drop = SetOnDrop(b.clone());
+        let mut coroutine = Coroutine::<(), (), ()>::new(move |y, ()| {
+            drop(a_drop);
+            _ = panic::catch_unwind(AssertUnwindSafe(|| y.suspend(())));
+            y.suspend(());
+            drop(b_drop);
+        });
+        coroutine.resume(());
+        assert!(coroutine.started());
+        assert!(!coroutine.done());
+        coroutine.force_unwind();
+        assert!(coroutine.started());
+        assert!(coroutine.done());
+        drop(coroutine);
+        assert!(a.load(Ordering::Relaxed));
+        assert!(b.load(Ordering::Relaxed));
+    }
+
+    let a = Arc::new(AtomicBool::new(false));
+    let b = Arc::new(AtomicBool::new(false));
+    let a_drop = SetOnDrop(a.clone());
+    let b_drop = SetOnDrop(b.clone());
+    let mut coroutine = Coroutine::<(), (), ()>::new(move |y, ()| {
+        drop(a_drop);
+        y.suspend(());
+        drop(b_drop);
+    });
+    coroutine.resume(());
+    coroutine.resume(());
+    assert!(coroutine.started());
+    assert!(coroutine.done());
+    coroutine.force_unwind();
+    assert!(coroutine.started());
+    assert!(coroutine.done());
+    drop(coroutine);
+    assert!(a.load(Ordering::Relaxed));
+    assert!(b.load(Ordering::Relaxed));
+}
+
+#[test]
+#[should_panic = "foobar"]
+fn backward_stack_address() {
+    // If we create the thread after the stack then (at least on Linux) we
+    // should have the thread stack at a lower address than the coroutine
+    // stack.
+    let stack = Stack::new(1024 * 1024).unwrap();
+    let result = std::thread::spawn(move || {
+        let mut coroutine = Coroutine::<(), (), ()>::with_stack(stack, move |_, ()| {
+            panic!("foobar");
+        })
+        .unwrap();
+
+        coroutine.resume(());
+        unreachable!();
+    })
+    .join();
+    std::panic::resume_unwind(result.unwrap_err());
+}
 
 #[test]
 #[should_panic(expected = "foobar")]
@@ -187,4 +363,34 @@ fn backtrace() {
     });
 
     sub_function(&mut coroutine);
+}
+
+// ---- examples/panic.rs ----
+
+#[test]
+fn panic() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    println!("[main] creating coroutine");
+
+    let mut coroutine = Coroutine::new(|yielder, ()| {
+        println!("[coroutine] yielding 42");
+        yielder.suspend(42);
+
+        println!("[coroutine] panicking");
+        panic!("foobar");
+    });
+
+    println!("[main] resuming coroutine");
+    let result = catch_unwind(AssertUnwindSafe(|| coroutine.resume(())));
+    println!("[main] got value {} from coroutine", result.unwrap().as_yield().unwrap());
+
+    println!("[main] resuming coroutine");
+    let result = catch_unwind(AssertUnwindSafe(|| coroutine.resume(())));
+    println!(
+        "[main] caught panic \"{}\" from coroutine",
+        result.unwrap_err().downcast_ref::<&'static str>().unwrap()
+    );
+
+    println!("[main] exiting");
 }

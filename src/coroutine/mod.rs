@@ -84,6 +84,24 @@ pub enum CoroutineResult<Yield, Return> {
     Return(Return),
 }
 
+impl<Yield, Return> CoroutineResult<Yield, Return> {
+    /// The yielded value, if the coroutine suspended.
+    pub fn as_yield(self) -> Option<Yield> {
+        match self {
+            CoroutineResult::Yield(value) => Some(value),
+            CoroutineResult::Return(_) => None,
+        }
+    }
+
+    /// The returned value, if the coroutine finished.
+    pub fn as_return(self) -> Option<Return> {
+        match self {
+            CoroutineResult::Yield(_) => None,
+            CoroutineResult::Return(value) => Some(value),
+        }
+    }
+}
+
 /// The part of the shared record that does not depend on the return type, so that a
 /// [`Yielder`] can name it.
 #[repr(C)]
@@ -297,6 +315,28 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         Self::start(size, f)
     }
 
+    /// A coroutine that will run `f` on `stack`, a stack the caller made (or got back from
+    /// [`into_stack`](Coroutine::into_stack)), instead of one from the thread's pool. The stack
+    /// goes to the thread's pool when the coroutine is dropped, or back to the caller with
+    /// `into_stack`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidSize`](crate::ErrorKind::InvalidSize) when `stack` is too small for
+    /// the coroutine's record and closure with a page to spare; the stack is then dropped (back
+    /// to the stack heap).
+    pub fn with_stack<F: FnOnce(&Yielder<I, Y>, I) -> R + 'static>(
+        stack: Stack,
+        f: F,
+    ) -> Result<Self, Error> {
+        if size_of::<F>() > MAX_INLINE_CLOSURE {
+            let f = Box::new(f);
+            check_record::<I, Y, R, Box<F>>(stack.len())?;
+            return Ok(Self::start_on(stack, f));
+        }
+        check_record::<I, Y, R, F>(stack.len())?;
+        Ok(Self::start_on(stack, f))
+    }
+
     fn start<F: FnOnce(&Yielder<I, Y>, I) -> R>(size: usize, f: F) -> Result<Self, Error> {
         if size == 0 {
             return Err(Error::invalid_size("a coroutine stack of 0 bytes was requested"));
@@ -304,27 +344,15 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         let len = size
             .checked_next_multiple_of(page_size())
             .ok_or_else(|| Error::invalid_size(format!("coroutine stack size {size} overflows")))?;
-        // The record, the closure and the initial context, from the top down; checked, so that
-        // a record larger than the stack (or than its address) is an error, not a wrap-around.
-        let record = size_of::<Shared<I, Y, R>>()
-            .checked_add(size_of::<F>())
-            .and_then(|bytes| bytes.checked_add(align_of::<Shared<I, Y, R>>().max(64)))
-            .and_then(|bytes| bytes.checked_add(align_of::<F>().max(16)))
-            .and_then(|bytes| {
-                bytes.checked_add(size_of::<usize>() + 16 + size_of::<arch::CoContext>())
-            })
-            .filter(|&bytes| bytes.saturating_add(page_size()) <= len);
-        let Some(_) = record else {
-            return Err(Error::invalid_size(format!(
-                "a coroutine stack of {len} bytes cannot hold its {}-byte record and {}-byte \
-                 closure with a page to spare",
-                size_of::<Shared<I, Y, R>>(),
-                size_of::<F>()
-            )));
-        };
-        let stack = take_stack(len)?;
+        check_record::<I, Y, R, F>(len)?;
+        Ok(Self::start_on(take_stack(len)?, f))
+    }
+
+    /// Writes the record, the closure and the initial context at the top of `stack`, which
+    /// [`check_record`] has found large enough for them.
+    fn start_on<F: FnOnce(&Yielder<I, Y>, I) -> R>(stack: Stack, f: F) -> Self {
         // Cannot wrap: the record, closure and context (with their alignment padding) take less
-        // than `len - page_size()` bytes, checked above, and the stack lies in the address space.
+        // than `len - page_size()` bytes (check_record), and the stack lies in the address space.
         let top = stack.top() as usize;
         let shared = align_down(top - size_of::<Shared<I, Y, R>>(), align_of::<Shared<I, Y, R>>());
         let closure = align_down(shared - size_of::<F>(), align_of::<F>().max(16));
@@ -369,7 +397,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 shared as usize,
             ));
         }
-        Ok(Coroutine {
+        Coroutine {
             stack: ManuallyDrop::new(stack),
             shared,
             drop_closure: drop_closure::<F>,
@@ -377,7 +405,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             co_sp: sp,
             _not_send: PhantomData,
             _owns: PhantomData,
-        })
+        }
     }
 
     /// Runs the coroutine until it suspends or returns, handing it `input` (the closure's
@@ -418,9 +446,86 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         CoroutineResult::Return(unsafe { finished(shared, self.stack.guard_slot()) })
     }
 
-    /// Whether the coroutine has finished (returned or panicked); resuming it would panic.
+    /// Whether the coroutine has finished (returned, panicked or been unwound by
+    /// [`force_unwind`](Coroutine::force_unwind)); resuming it would panic.
     pub fn done(&self) -> bool {
         self.co_sp == 0
+    }
+
+    /// Whether the coroutine has left its initial state: a resume has run its closure, or it
+    /// is [`done`](Coroutine::done) (a fresh coroutine that [`force_unwind`](Coroutine::force_unwind)
+    /// brought to its end, dropping its closure, counts as started, as in corosensei).
+    pub fn started(&self) -> bool {
+        // SAFETY: the record lives at the top of the stack this Coroutine owns; its flag is
+        // written only by the coroutine's first resume, which has switched back (or never ran)
+        // while `&self` exists.
+        self.co_sp == 0 || unsafe { (*self.shared).link.started }
+    }
+
+    /// Unwinds a suspended coroutine now, as dropping it would (its `suspend` call unwinds, so
+    /// its destructors run), or drops a fresh one's closure; the coroutine is then
+    /// [`done`](Coroutine::done) and keeps its stack. Does nothing to a finished coroutine.
+    ///
+    /// # Panics
+    /// With the first panic a destructor raised on this side during the unwinding (the drop of a
+    /// value the coroutine yields or returns meanwhile), once it is complete; on a thread that is
+    /// already panicking, that panic is dropped instead, as in `Drop`. A destructor of the
+    /// coroutine's own frames that panics while they unwind aborts the process, as a panic in a
+    /// destructor during any unwinding does. Also panics if the coroutine is running (only
+    /// reachable from code on its own stack, see `Drop`).
+    pub fn force_unwind(&mut self) {
+        if self.co_sp == RUNNING {
+            resumed_while_not_suspended(RUNNING);
+        }
+        if let Some(payload) = self.unwind_unfinished() {
+            if !std::thread::panicking() {
+                resume_unwind(payload);
+            }
+        }
+    }
+
+    /// The coroutine's stack, for another coroutine ([`with_stack`](Coroutine::with_stack)) or
+    /// any other use; a suspended coroutine is unwound first, as by
+    /// [`force_unwind`](Coroutine::force_unwind). What the coroutine left on the stack is not
+    /// cleared.
+    ///
+    /// # Panics
+    /// As [`force_unwind`](Coroutine::force_unwind); a destructor's panic continues once the
+    /// unwinding is complete, and the stack is then dropped (back to the stack heap).
+    pub fn into_stack(mut self) -> Stack {
+        if self.co_sp == RUNNING {
+            resumed_while_not_suspended(RUNNING);
+        }
+        let panic = self.unwind_unfinished();
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: the coroutine has finished, and `this` is never dropped, so the stack is taken
+        // exactly once.
+        let stack = unsafe { ManuallyDrop::take(&mut this.stack) };
+        if let Some(payload) = panic {
+            if !std::thread::panicking() {
+                resume_unwind(payload);
+            }
+        }
+        stack
+    }
+
+    /// Brings a fresh or suspended coroutine to its end (see [`drop_unfinished`]); returns the
+    /// first panic a destructor raised. The coroutine is done afterwards. Nothing for a finished
+    /// one, the one test the inlined `Drop` makes.
+    #[inline(always)]
+    fn unwind_unfinished(&mut self) -> Option<Box<dyn Any + Send>> {
+        let co_sp = self.co_sp;
+        if co_sp == 0 {
+            return None;
+        }
+        self.co_sp = RUNNING;
+        let (shared, drop_closure, closure) = (self.shared, self.drop_closure, self.closure);
+        let slot = self.stack.guard_slot();
+        // SAFETY: `co_sp` is the context of the fresh or suspended coroutine whose record is
+        // `shared`, and whose closure (if fresh) is at `closure`; `slot` is its stack's.
+        let panic = unsafe { drop_unfinished(shared, co_sp, drop_closure, closure, slot) };
+        self.co_sp = 0;
+        panic
     }
 }
 
@@ -440,30 +545,18 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
     /// stack, and whatever its frames own, are never freed, and nothing switches into it.
     #[inline]
     fn drop(&mut self) {
-        let co_sp = self.co_sp;
-        if co_sp == RUNNING {
+        if self.co_sp == RUNNING {
             return;
         }
-        if co_sp != 0 {
-            self.co_sp = RUNNING;
-            let (shared, drop_closure, closure) = (self.shared, self.drop_closure, self.closure);
-            let slot = self.stack.guard_slot();
-            // SAFETY: `co_sp` is the context of the fresh or suspended coroutine whose record is
-            // `shared`, and whose closure (if fresh) is at `closure`; `slot` is its stack's.
-            let panic = unsafe { drop_unfinished(shared, co_sp, drop_closure, closure, slot) };
-            self.co_sp = 0;
-            // SAFETY: the coroutine has finished; the stack is taken exactly once.
-            release_stack(unsafe { ManuallyDrop::take(&mut self.stack) });
-            if let Some(payload) = panic {
-                if !std::thread::panicking() {
-                    resume_unwind(payload);
-                }
-            }
-            return;
-        }
-        // SAFETY: nothing runs on the stack any more (the coroutine finished), and it is taken
-        // exactly once.
+        let panic = self.unwind_unfinished();
+        // SAFETY: the coroutine has finished (or was just brought to its end), nothing runs on
+        // its stack any more, and the stack is taken exactly once.
         release_stack(unsafe { ManuallyDrop::take(&mut self.stack) });
+        if let Some(payload) = panic {
+            if !std::thread::panicking() {
+                resume_unwind(payload);
+            }
+        }
     }
 }
 
@@ -667,6 +760,27 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usiz
         *(*link).limit_cell = (*link).parent_limit;
         arch::co_exit(link as usize, (*link).parent_sp)
     }
+}
+
+/// Whether a coroutine stack of `len` usable bytes holds the record, the closure `F` and the
+/// initial context, from the top down, with a page to spare; checked, so that a record larger
+/// than the stack (or than its address) is an error, not a wrap-around.
+fn check_record<I, Y, R, F>(len: usize) -> Result<(), Error> {
+    let record = size_of::<Shared<I, Y, R>>()
+        .checked_add(size_of::<F>())
+        .and_then(|bytes| bytes.checked_add(align_of::<Shared<I, Y, R>>().max(64)))
+        .and_then(|bytes| bytes.checked_add(align_of::<F>().max(16)))
+        .and_then(|bytes| bytes.checked_add(size_of::<usize>() + 16 + size_of::<arch::CoContext>()))
+        .filter(|&bytes| bytes.saturating_add(page_size()) <= len);
+    let Some(_) = record else {
+        return Err(Error::invalid_size(format!(
+            "a coroutine stack of {len} bytes cannot hold its {}-byte record and {}-byte \
+             closure with a page to spare",
+            size_of::<Shared<I, Y, R>>(),
+            size_of::<F>()
+        )));
+    };
+    Ok(())
 }
 
 /// `addr` rounded down to a multiple of `align` (a power of two).
