@@ -62,21 +62,26 @@ impl Gobuf {
 /// instruction, on a stack whose outermost frame ends backtraces and unwinding. It must never
 /// return; it ends by switching away for the last time.
 ///
+/// `buf` is a raw pointer (a `&mut Gobuf` coerces to it) because the context it describes will
+/// be resumed through it while other code holds it: see [`swap`].
+///
 /// # Safety
-/// `stack` must stay mapped for as long as the context runs or may be resumed, and nothing else
-/// may run on it meanwhile. `entry` must not unwind out of itself (an `extern "C"` function
-/// aborts on a panic that reaches it, which is sound).
+/// `buf` must be valid for writes. `stack` must stay mapped for as long as the context runs or
+/// may be resumed, and nothing else may run on it meanwhile. `entry` must not unwind out of
+/// itself (an `extern "C"` function aborts on a panic that reaches it, which is sound).
 pub unsafe fn prepare(
-    buf: &mut Gobuf,
+    buf: *mut Gobuf,
     stack: &Stack,
     entry: unsafe extern "C" fn(arg: usize) -> !,
 ) {
-    *buf = Gobuf {
+    let context = Gobuf {
         sp: stack.top() as usize,
         pc: arch::splitstack_trampoline as unsafe extern "C" fn() as usize,
         fp: 0,
         base: entry as usize,
     };
+    // SAFETY: the caller vouches that `buf` is valid for writes.
+    unsafe { buf.write(context) };
 }
 
 /// Save the current context into `save`, then resume `resume`, which receives `arg`.
@@ -85,13 +90,18 @@ pub unsafe fn prepare(
 /// This is the switch coroutine libraries build on. It returns once per resumption of `save`,
 /// like any function that blocks, so it is sound to call from Rust.
 ///
+/// `save` and `resume` are raw pointers (references coerce to them): while this call is
+/// suspended, the other context reads `*save` to resume it, so a `&mut Gobuf` held across the
+/// call would be aliased, which Rust's aliasing model forbids.
+///
 /// # Safety
-/// `resume` must hold a context saved by [`swap`] or [`gosave`] that has not been resumed since
+/// `save` must be valid for writes and `resume` for reads. `resume` must hold a context saved
+/// by [`swap`] or [`gosave`] that has not been resumed since
 /// (its frames still live, its stack still mapped), or be freshly [`prepare`]d. `save` must stay
 /// valid until something resumes it, and must not be resumed while this call is not suspended in
 /// it. Values on this stack borrowed by the other context must outlive their use there.
 #[inline(always)]
-pub unsafe fn swap(save: &mut Gobuf, resume: &Gobuf, arg: usize) -> usize {
+pub unsafe fn swap(save: *mut Gobuf, resume: *const Gobuf, arg: usize) -> usize {
     // SAFETY: forwarded contract.
     unsafe { arch::swap(save, resume, arg) }
 }
@@ -105,7 +115,7 @@ pub unsafe fn swap(save: &mut Gobuf, resume: &Gobuf, arg: usize) -> usize {
 /// As [`swap`].
 #[doc(hidden)]
 #[inline(always)]
-pub unsafe fn swap_out_of_line(save: &mut Gobuf, resume: &Gobuf, arg: usize) -> usize {
+pub unsafe fn swap_out_of_line(save: *mut Gobuf, resume: *const Gobuf, arg: usize) -> usize {
     // SAFETY: forwarded contract.
     unsafe { arch::swap_out_of_line(save, resume, arg) }
 }
@@ -117,7 +127,7 @@ pub unsafe fn swap_out_of_line(save: &mut Gobuf, resume: &Gobuf, arg: usize) -> 
 /// there leaks them unless the caller arranges otherwise, and the current stack may be freed only
 /// once nothing will run on it again.
 #[inline]
-pub unsafe fn gogo(buf: &Gobuf, ret: usize) -> ! {
+pub unsafe fn gogo(buf: *const Gobuf, ret: usize) -> ! {
     // SAFETY: forwarded contract.
     unsafe { arch::splitstack_gogo(buf, ret) }
 }
