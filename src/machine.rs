@@ -9,10 +9,11 @@
 //! `M` is kept without a thread-local destructor, so that reaching it is one address
 //! computation; a separate `TEARDOWN` thread-local releases what it holds when the thread exits.
 
-use crate::bounds;
+use crate::bounds::{self, Bounds};
 use crate::coroutine::StackPool;
 use crate::segment::SegmentCache;
 use crate::signal::AltStack;
+use crate::stack::Stack;
 use std::cell::UnsafeCell;
 use std::mem::ManuallyDrop;
 
@@ -174,6 +175,61 @@ fn with_m<T>(f: impl FnOnce(&mut M) -> T) -> T {
     f(unsafe { &mut *current_m() })
 }
 
+/// The bounds [`maybe_grow`](crate::maybe_grow) and [`remaining_stack`](crate::remaining_stack)
+/// check against: the stack the thread runs on, as splitstack knows it.
+///
+/// Segments and coroutines install their own bounds when they are entered and the previous
+/// ones when they are left. A library that switches stacks itself, with
+/// [`swap`](crate::swap) or [`gogo`](crate::gogo), does the same with [`install_bounds`]: the
+/// bounds of the stack it switches to (`StackBounds::of`) just after the switch in, and the ones
+/// it replaced just after the switch back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StackBounds(Bounds);
+
+impl StackBounds {
+    /// The bounds of `stack`'s usable part.
+    pub fn of(stack: &Stack) -> StackBounds {
+        let (bottom, top) = (stack.bottom() as usize, stack.top() as usize);
+        StackBounds(Bounds { limit: bounds::limit_word(bottom, top), base: top })
+    }
+
+    /// The bounds installed now (the thread's own stack's, learnt if this is the thread's first
+    /// use of splitstack).
+    pub fn current() -> StackBounds {
+        current_m();
+        StackBounds(bounds::STACK_BOUNDS.with(|cell| cell.get()))
+    }
+
+    /// The lowest address `maybe_grow` lets the stack pointer come near, at most 63 bytes above
+    /// the stack's lowest usable address (the limit word keeps the stack's size in its low
+    /// bits).
+    pub fn limit(&self) -> usize {
+        bounds::limit_address(self.0.limit)
+    }
+}
+
+/// Makes `bounds` the current stack's for [`maybe_grow`](crate::maybe_grow) and
+/// [`remaining_stack`](crate::remaining_stack); returns the bounds it replaced, for the caller
+/// to reinstall when it switches back.
+///
+/// The pattern around a switch to a stack of one's own (examples/raw_generator.rs):
+/// `let saved = install_bounds(theirs); swap(..); theirs = install_bounds(saved);`: the value
+/// taken back is whatever the other side had when it switched out, a segment's bounds if it
+/// suspended on one.
+///
+/// # Safety
+/// Until they are replaced, every `maybe_grow`, `remaining_stack` or split on this thread must
+/// run on the stack `bounds` describes: install them just before or just after the switch to
+/// that stack, with no such call in between, and reinstall the returned bounds the same way
+/// around the switch back. Bounds that claim more room than there is make `maybe_grow` grow too
+/// late, so a deep recursion ends in the guard region's overflow report; with the `asan`
+/// feature, AddressSanitizer is told wrong stack bounds at the next split.
+pub unsafe fn install_bounds(bounds: StackBounds) -> StackBounds {
+    // The thread's own bounds are learnt first, so that what is handed back can be reinstalled.
+    current_m();
+    StackBounds(bounds::STACK_BOUNDS.with(|cell| cell.replace(bounds.0)))
+}
+
 /// This thread's m.cret: 0 whenever no unsplit is in flight (which is whenever Rust code can
 /// observe it, since `oldstack` clears it before resuming).
 pub fn cret() -> usize {
@@ -183,7 +239,7 @@ pub fn cret() -> usize {
 
 /// Sets how many free segments this thread keeps for reuse (default
 /// [`SEGMENT_CACHE_CAPACITY`]), giving the oldest ones beyond it back to the process-wide stack
-/// heap now ([`Stack`](crate::Stack)'s documentation says what that heap keeps).
+/// heap now ([`Stack`]'s documentation says what that heap keeps).
 ///
 /// A segment in this thread's cache is taken and put back in a few instructions; one from the
 /// stack heap costs a lock and, for a stack it does not hold, memory from the operating system,
