@@ -350,6 +350,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
 
     /// Writes the record, the closure and the initial context at the top of `stack`, which
     /// [`check_record`] has found large enough for them.
+    #[inline(always)]
     fn start_on<F: FnOnce(&Yielder<I, Y>, I) -> R>(stack: Stack, f: F) -> Self {
         // Cannot wrap: the record, closure and context (with their alignment padding) take less
         // than `len - page_size()` bytes (check_record), and the stack lies in the address space.
@@ -511,7 +512,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
 
     /// Brings a fresh or suspended coroutine to its end (see [`drop_unfinished`]); returns the
     /// first panic a destructor raised. The coroutine is done afterwards. Nothing for a finished
-    /// one, the one test the inlined `Drop` makes.
+    /// one.
     #[inline(always)]
     fn unwind_unfinished(&mut self) -> Option<Box<dyn Any + Send>> {
         let co_sp = self.co_sp;
@@ -545,18 +546,30 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
     /// stack, and whatever its frames own, are never freed, and nothing switches into it.
     #[inline]
     fn drop(&mut self) {
-        if self.co_sp == RUNNING {
+        let co_sp = self.co_sp;
+        if co_sp == RUNNING {
             return;
         }
-        let panic = self.unwind_unfinished();
-        // SAFETY: the coroutine has finished (or was just brought to its end), nothing runs on
-        // its stack any more, and the stack is taken exactly once.
-        release_stack(unsafe { ManuallyDrop::take(&mut self.stack) });
-        if let Some(payload) = panic {
-            if !std::thread::panicking() {
-                resume_unwind(payload);
+        if co_sp != 0 {
+            self.co_sp = RUNNING;
+            let (shared, drop_closure, closure) = (self.shared, self.drop_closure, self.closure);
+            let slot = self.stack.guard_slot();
+            // SAFETY: `co_sp` is the context of the fresh or suspended coroutine whose record is
+            // `shared`, and whose closure (if fresh) is at `closure`; `slot` is its stack's.
+            let panic = unsafe { drop_unfinished(shared, co_sp, drop_closure, closure, slot) };
+            self.co_sp = 0;
+            // SAFETY: the coroutine has finished; the stack is taken exactly once.
+            release_stack(unsafe { ManuallyDrop::take(&mut self.stack) });
+            if let Some(payload) = panic {
+                if !std::thread::panicking() {
+                    resume_unwind(payload);
+                }
             }
+            return;
         }
+        // SAFETY: nothing runs on the stack any more (the coroutine finished), and it is taken
+        // exactly once.
+        release_stack(unsafe { ManuallyDrop::take(&mut self.stack) });
     }
 }
 
@@ -765,22 +778,30 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usiz
 /// Whether a coroutine stack of `len` usable bytes holds the record, the closure `F` and the
 /// initial context, from the top down, with a page to spare; checked, so that a record larger
 /// than the stack (or than its address) is an error, not a wrap-around.
+#[inline(always)]
 fn check_record<I, Y, R, F>(len: usize) -> Result<(), Error> {
-    let record = size_of::<Shared<I, Y, R>>()
+    let fits = size_of::<Shared<I, Y, R>>()
         .checked_add(size_of::<F>())
         .and_then(|bytes| bytes.checked_add(align_of::<Shared<I, Y, R>>().max(64)))
         .and_then(|bytes| bytes.checked_add(align_of::<F>().max(16)))
         .and_then(|bytes| bytes.checked_add(size_of::<usize>() + 16 + size_of::<arch::CoContext>()))
-        .filter(|&bytes| bytes.saturating_add(page_size()) <= len);
-    let Some(_) = record else {
-        return Err(Error::invalid_size(format!(
-            "a coroutine stack of {len} bytes cannot hold its {}-byte record and {}-byte \
-             closure with a page to spare",
-            size_of::<Shared<I, Y, R>>(),
-            size_of::<F>()
-        )));
-    };
-    Ok(())
+        .is_some_and(|bytes| bytes.saturating_add(page_size()) <= len);
+    if fits {
+        Ok(())
+    } else {
+        Err(record_error(len, size_of::<Shared<I, Y, R>>(), size_of::<F>()))
+    }
+}
+
+/// The error for a stack of `len` bytes too small for a `record`-byte record and a
+/// `closure`-byte closure.
+#[cold]
+#[inline(never)]
+fn record_error(len: usize, record: usize, closure: usize) -> Error {
+    Error::invalid_size(format!(
+        "a coroutine stack of {len} bytes cannot hold its {record}-byte record and \
+         {closure}-byte closure with a page to spare"
+    ))
 }
 
 /// `addr` rounded down to a multiple of `align` (a power of two).
