@@ -274,7 +274,9 @@ mod valgrind;
 mod build_targets;
 
 pub use context::{gogo, gosave, prepare, swap, swap_out_of_line, Gobuf};
-pub use coroutine::{Coroutine, CoroutineResult, Yielder, DEFAULT_STACK_SIZE};
+pub use coroutine::{
+    Coroutine, CoroutineResult, ScopedCoroutine, ScopedCoroutineRef, Yielder, DEFAULT_STACK_SIZE,
+};
 pub use error::{Error, ErrorKind};
 pub use guard::{guard_kind, GuardKind, GUARD_ENV, GUARD_FLOOR, GUARD_SIZE, PANIC_HEADROOM};
 pub use memclr::{memclr, memclr_raw, memclr_strategy, memclr_with, MemclrStrategy};

@@ -50,8 +50,10 @@ use crate::stack::{close_headroom_of, page_size, Stack};
 use pool::{release_stack, take_stack};
 
 mod pool;
+mod scoped;
 pub(crate) use pool::StackPool;
 pub use pool::{COROUTINE_POOL_CAPACITY, POOL_UNTRIMMED_MAX};
+pub use scoped::{ScopedCoroutine, ScopedCoroutineRef};
 use std::any::Any;
 use std::marker::PhantomData;
 use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
@@ -214,8 +216,21 @@ const RUNNING: usize = 1;
 /// keeps its stack until it is dropped, which hands the stack back to the thread's pool. A
 /// coroutine dropped while it runs (which safe code can only reach through `exit`, which runs
 /// thread-local destructors on the running coroutine's stack) is leaked, never switched into;
-/// see [`Drop`](#impl-Drop-for-Coroutine%3CInput,+Yield,+Return%3E). A coroutine is neither
-/// `Send` nor `Sync`: its stack belongs to its thread's pool, and its frames may hold anything.
+/// see [`Drop`](#impl-Drop-for-Coroutine%3CInput,+Yield,+Return%3E).
+///
+/// A coroutine is neither `Send` nor `Sync`, and cannot be made so safely. Code that runs in it
+/// may keep the address of a thread-local across a `suspend`: the compiler assumes that a
+/// function never changes threads, and may compute a thread-local's address once and reuse it,
+/// so a coroutine resumed on another thread would go on using the first thread's copy (the
+/// `may` and `generator` crates' issue trackers record exactly this). Its frames may also hold
+/// values that must stay on their thread (an `Rc`, a `MutexGuard`), which no bound on the
+/// closure's type can see, and splitstack's own record caches the creating thread's
+/// stack-limit word, and its stack and segments belong to that thread's pool and cache. A
+/// library that moves coroutines between threads anyway must build on the raw layer
+/// ([`swap`](crate::swap) on its own stacks) and guarantee that nothing live on a stack across
+/// a switch is thread-bound, that no thread-local is touched by a frame that spans a switch,
+/// and that each thread installs the stack's bounds itself
+/// ([`install_bounds`](crate::machine::install_bounds)).
 ///
 /// The thread's pool keeps up to [`COROUTINE_POOL_CAPACITY`](crate::machine::COROUTINE_POOL_CAPACITY)
 /// stacks, of which at most [`POOL_UNTRIMMED_MAX`](crate::machine::POOL_UNTRIMMED_MAX) keep the
@@ -306,6 +321,16 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) or
     /// [`ErrorKind::MapCountLimit`](crate::ErrorKind::MapCountLimit) when the OS refuses.
     pub fn with_stack_size<F: FnOnce(&Yielder<I, Y>, I) -> R + 'static>(
+        size: usize,
+        f: F,
+    ) -> Result<Self, Error> {
+        Self::with_stack_size_borrowing(size, f)
+    }
+
+    /// [`with_stack_size`](Coroutine::with_stack_size) for a closure that may borrow. Only
+    /// [`ScopedCoroutine`] may call it: a `Coroutine` whose closure borrows must never outlive,
+    /// or be leaked while suspended past, what it borrows, which its type does not track.
+    fn with_stack_size_borrowing<F: FnOnce(&Yielder<I, Y>, I) -> R>(
         size: usize,
         f: F,
     ) -> Result<Self, Error> {
