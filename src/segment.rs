@@ -26,6 +26,7 @@ use crate::machine::{self, M};
 use crate::sanitizer::{self, FakeStack, StackBounds};
 use crate::stack::{page_size, Stack};
 use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
+use std::ptr::addr_of_mut;
 
 /// The smallest segment handed out; smaller requests are rounded up to it. Enough for the
 /// trampoline and a panic's unwinding with room to spare (the panic hook runs in the guard's
@@ -361,6 +362,54 @@ struct Call<F, R> {
     panic: Option<Box<dyn std::any::Any + Send>>,
 }
 
+impl<F: FnOnce() -> R, R> Call<F, R> {
+    fn new(f: F) -> Self {
+        Call {
+            f: ManuallyDrop::new(f),
+            value: MaybeUninit::uninit(),
+            #[cfg(feature = "asan")]
+            panic: None,
+        }
+    }
+
+    /// Runs the closure on the stack below `stktop` through `morestack`, with ASan told that
+    /// stack's `bounds`; back here after the unsplit. A panic in the closure unwinds out of this
+    /// call (with the `asan` feature it is caught there and kept in the Call instead).
+    ///
+    /// # Safety
+    /// `stktop` is a 16-byte aligned [`Stktop`] at the top of a stack nothing else uses, filled
+    /// in but for its `gobuf`, with its `own` bounds installed; the caller ends the split (on a
+    /// return and on an unwind).
+    #[inline(always)]
+    unsafe fn run_below(&mut self, stktop: *mut Stktop, bounds: StackBounds) {
+        let call_ptr = self as *mut Call<F, R> as usize;
+        let mut fake = FakeStack::NONE;
+        sanitizer::start_switch(Some(&mut fake), bounds);
+        // SAFETY: the caller's contract; the Call lives on this stack, which stays put until
+        // morestack returns or unwinds.
+        let word = unsafe { arch::morestack(call_ptr, run_call::<F, R>, stktop) };
+        sanitizer::finish_switch(fake);
+        debug_assert_eq!(word, call_ptr, "splitstack: the unsplit returned another word");
+    }
+
+    /// The closure's value, once `run_below` has returned (or its panic, continued here with the
+    /// `asan` feature).
+    ///
+    /// # Safety
+    /// `run_below` has returned.
+    #[inline(always)]
+    #[cfg_attr(not(feature = "asan"), allow(unused_mut))] // the asan feature takes the panic
+    unsafe fn into_value(mut self) -> R {
+        #[cfg(feature = "asan")]
+        if let Some(payload) = self.panic.take() {
+            std::panic::resume_unwind(payload);
+        }
+        // SAFETY: run_call wrote the value before it returned (without asan, a panic would
+        // have unwound out of run_below instead).
+        unsafe { self.value.assume_init_read() }
+    }
+}
+
 /// What `morestack` calls on the segment: runs the closure behind `arg` (a `*mut Call<F, R>`),
 /// stores its value there and returns `arg` as its return word, which comes back to
 /// [`try_grow`] through `lessstack`, `m.cret` and [`splitstack_oldstack`]. A panic unwinds out
@@ -475,34 +524,64 @@ pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Err
     machine::current_m();
     // SAFETY: `m` is this thread's M, with no reference to it live.
     let stktop = unsafe { newstack(m, len)? };
-    let mut call = Call {
-        f: ManuallyDrop::new(f),
-        value: MaybeUninit::uninit(),
-        #[cfg(feature = "asan")]
-        panic: None,
-    };
-    let call_ptr = &mut call as *mut Call<F, R> as usize;
+    let mut call = Call::new(f);
     let unwound = UnwoundSplit { stktop };
     // SAFETY: the segment is ours alone until popped below, and stays mapped (its Stktop owns
     // the mapping); stktop lies at its top, 16-byte aligned, filled in but for the gobuf, which
-    // morestack saves. The closure and its value live in `call`, on this stack, which stays put
-    // until morestack returns. A panic in the closure unwinds through morestack to here, where
-    // `unwound` pops the segment; otherwise the unsplit has come back through oldstack.
+    // morestack saves, and newstack installed its bounds. A panic in the closure unwinds to
+    // here, where `unwound` pops the segment; otherwise the unsplit has come back through
+    // oldstack.
     unsafe {
-        let own = (*stktop).own;
-        let mut fake = FakeStack::NONE;
-        let bottom = bounds::limit_address(own.limit);
-        sanitizer::start_switch(Some(&mut fake), StackBounds::new(bottom, len));
-        let word = arch::morestack(call_ptr, run_call::<F, R>, stktop);
+        let bottom = bounds::limit_address((*stktop).own.limit);
+        call.run_below(stktop, StackBounds::new(bottom, len));
         core::mem::forget(unwound);
-        sanitizer::finish_switch(fake);
         (*m).segments.pop_segment(stktop);
-        debug_assert_eq!(word, call_ptr, "splitstack: the unsplit returned another word");
-        #[cfg(feature = "asan")]
-        if let Some(payload) = call.panic.take() {
-            std::panic::resume_unwind(payload);
+        Ok(call.into_value())
+    }
+}
+
+/// Runs `f` on the stack whose stack pointer is `sp` (a suspended context's: everything below
+/// it is free), with `theirs`, that stack's bounds, installed while it runs; returns its value,
+/// or continues its panic here, with this stack's bounds back either way. `asan` is that stack's
+/// extent for AddressSanitizer. What [`Yielder::on_parent_stack`](crate::Yielder) runs on.
+///
+/// # Safety
+/// `sp` is the stack pointer of a context that stays suspended until this returns, on a mapped
+/// stack with room below it for a [`Stktop`] and whatever `f` needs.
+pub(crate) unsafe fn call_below<R, F: FnOnce() -> R>(
+    sp: usize,
+    theirs: Bounds,
+    asan: StackBounds,
+    f: F,
+) -> R {
+    /// Reinstalls the bounds in the record's `old` when the call is over, by a return or by an
+    /// unwind.
+    struct Restore(*mut Stktop);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: the record written below, which outlives this guard.
+            STACK_BOUNDS.with(|cell| cell.set(unsafe { (*self.0).old }));
         }
-        Ok(call.value.assume_init())
+    }
+    // Below the context, past the 128-byte red zone that a leaf function on x86-64 may use.
+    let stktop = ((sp - 128 - size_of::<Stktop>()) & !15) as *mut Stktop;
+    // SAFETY: the record lies in the free part of the suspended stack; zeroed first, so that
+    // every field (the `stack`, which this record does not own and never drops, included) holds
+    // a valid value before oldstack makes a reference to it.
+    unsafe {
+        stktop.write_bytes(0, 1);
+        addr_of_mut!((*stktop).m).write(machine::m_ptr());
+        addr_of_mut!((*stktop).own).write(theirs);
+        addr_of_mut!((*stktop).old).write(STACK_BOUNDS.with(|cell| cell.replace(theirs)));
+    }
+    let restore = Restore(stktop);
+    let mut call = Call::new(f);
+    // SAFETY: the caller's contract; the record is filled in but for the gobuf, and its bounds
+    // are installed; `restore` ends the call on both ways out.
+    unsafe {
+        call.run_below(stktop, asan);
+        drop(restore);
+        call.into_value()
     }
 }
 

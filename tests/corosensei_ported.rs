@@ -18,9 +18,8 @@
 //!
 //! Not ported yet (they need API that splitstack does not have):
 //! - `src/tests/coroutine.rs`:
-//!   - `backtrace_traces_to_host`: needs `Yielder::on_parent_stack` (and walks symbols with the
-//!     `backtrace` crate's `Backtrace::frames()`, which std's `Backtrace` lacks on stable).
-//!   - `panics_propagated_via_parent`: needs `Yielder::on_parent_stack`.
+//!   - `backtrace_traces_to_host`: walks symbols with the `backtrace` crate's
+//!     `Backtrace::frames()`, which std's `Backtrace` lacks on stable.
 //!   - `trap_handler`: needs `Coroutine::trap_handler()` and corosensei's `trap` module
 //!     (`CoroutineTrapHandler`, `TrapHandlerRegs`, `setup_trap_handler`).
 //!   - `trap_handler_panic`: needs the same as `trap_handler`.
@@ -40,6 +39,33 @@ use std::sync::Arc;
 use splitstack::{Coroutine, CoroutineResult, Stack};
 
 // ---- src/tests/coroutine.rs ----
+
+#[test]
+#[should_panic(expected = "foobar")]
+fn panics_propagated_via_parent() {
+    use std::panic::{self, AssertUnwindSafe};
+
+    let a = Rc::new(Cell::new(false));
+    let b = SetOnDrop(a.clone());
+    let mut coroutine = Coroutine::<(), (), ()>::new(move |y, ()| {
+        drop(b);
+        y.on_parent_stack(|| {
+            panic!("foobar");
+        });
+    });
+    let result = panic::catch_unwind(AssertUnwindSafe(|| coroutine.resume(())));
+    assert!(result.is_err());
+    assert!(a.get());
+    panic::resume_unwind(result.unwrap_err());
+
+    struct SetOnDrop(Rc<Cell<bool>>);
+
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.set(true);
+        }
+    }
+}
 
 #[test]
 fn smoke() {

@@ -1,6 +1,9 @@
 //! corosensei's stack-ownership API on splitstack's coroutines: `with_stack`, `into_stack`,
 //! `started`, `force_unwind`, `CoroutineResult::as_yield` / `as_return`.
 
+mod common;
+
+use common::{assert_child_passes, child_case};
 use splitstack::{page_size, Coroutine, CoroutineResult, ErrorKind, Stack, Yielder};
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -111,4 +114,99 @@ fn results_convert_to_options() {
     assert_eq!(CoroutineResult::<u8, u16>::Yield(1).as_return(), None);
     assert_eq!(CoroutineResult::<u8, u16>::Return(2).as_return(), Some(2));
     assert_eq!(CoroutineResult::<u8, u16>::Return(2).as_yield(), None);
+}
+
+#[test]
+fn on_parent_stack_runs_below_the_resumers_stack_pointer_with_its_bounds() {
+    let resumer_local = 0u8;
+    let resumer_addr = &resumer_local as *const u8 as usize;
+    let mut co =
+        Coroutine::with_stack_size(64 * 1024, move |y: &Yielder<(), (usize, usize)>, ()| {
+            let here = splitstack::remaining_stack();
+            let (addr, room) = y.on_parent_stack(|| {
+                let local = 0u8;
+                (&local as *const u8 as usize, splitstack::remaining_stack())
+            });
+            assert_eq!(splitstack::remaining_stack(), here, "the coroutine's bounds are back");
+            y.suspend((addr, room));
+        })
+        .unwrap();
+    let CoroutineResult::Yield((addr, room)) = co.resume(()) else { panic!("no yield") };
+    // Below the resumer's frame, within a few KiB of it, and with the resumer's stack's room.
+    // (Under AddressSanitizer locals live on its fake stacks, so their addresses say nothing.)
+    #[cfg(not(feature = "asan"))]
+    assert!(
+        addr < resumer_addr && resumer_addr - addr < 64 * 1024,
+        "{addr:#x} vs {resumer_addr:#x}"
+    );
+    assert!(room > 64 * 1024, "the resumer's stack (a test thread's) has far more than 64 KiB");
+    assert!(co.resume(()).as_return().is_some());
+}
+
+#[test]
+fn maybe_grow_on_the_parent_stack_grows_from_the_parents_bounds() {
+    /// A recursion with a 256-byte frame that the optimizer cannot turn into a loop.
+    fn deep(n: u64) -> u64 {
+        splitstack::maybe_grow(16 * 1024, 256 * 1024, || {
+            let frame = std::hint::black_box([n; 32]);
+            if n == 0 {
+                0
+            } else {
+                1 + deep(n - 1) + std::hint::black_box(frame)[31] - n
+            }
+        })
+    }
+    let before = splitstack::machine::stats().splits;
+    let mut co = Coroutine::with_stack_size(64 * 1024, |y: &Yielder<(), u64>, ()| {
+        // Too deep for the resumer's stack without segments: it must grow from there.
+        y.on_parent_stack(|| deep(200_000))
+    })
+    .unwrap();
+    assert_eq!(co.resume(()).as_return(), Some(200_000));
+    assert!(splitstack::machine::stats().splits > before);
+    assert_eq!(splitstack::machine::stats().segments_in_use, 0);
+}
+
+#[test]
+fn a_panic_on_the_parent_stack_reaches_the_coroutine_which_goes_on() {
+    let mut co = Coroutine::new(|y: &Yielder<(), &'static str>, ()| {
+        let caught = catch_unwind(AssertUnwindSafe(|| y.on_parent_stack(|| panic!("up there"))));
+        let message = *caught.unwrap_err().downcast_ref::<&str>().unwrap();
+        y.suspend(message);
+        "still running"
+    });
+    assert_eq!(co.resume(()).as_yield(), Some("up there"));
+    assert_eq!(co.resume(()).as_return(), Some("still running"));
+}
+
+#[test]
+fn a_threads_first_coroutine_on_a_callers_stack_leaves_its_stack_to_the_threads_teardown() {
+    // The coroutine's stack goes into the thread's pool when it is dropped; the thread's
+    // teardown must be registered to give it back when the thread exits, though no stack was
+    // ever taken from that pool on this thread. The stack heap's count is process-wide, so the
+    // case runs in a child process, alone.
+    if child_case().as_deref() != Some("teardown") {
+        assert_child_passes(
+            "a_threads_first_coroutine_on_a_callers_stack_leaves_its_stack_to_the_threads_teardown",
+            "teardown",
+            &[],
+        );
+        return;
+    }
+    let stack = Stack::new(128 * 1024).unwrap();
+    // Nothing else on the thread may touch splitstack: `machine::stats()` would set it up.
+    std::thread::spawn(move || {
+        let mut co = Coroutine::with_stack(stack, |_: &Yielder<(), ()>, ()| ()).unwrap();
+        co.resume(());
+        drop(co);
+    })
+    .join()
+    .unwrap();
+    // The thread has exited: its teardown gave the stack back to the process-wide free list, so
+    // the next stack of that size is taken without new memory.
+    let before = Stack::heap_stats();
+    let again = Stack::new(128 * 1024).unwrap();
+    assert_eq!(Stack::heap_stats().pages_in_use, before.pages_in_use, "{:?}", Stack::heap_stats());
+    drop(again);
+    println!("done");
 }

@@ -43,11 +43,11 @@
 //! ASan is told exact bounds.
 
 use crate::arch;
-use crate::bounds;
+use crate::bounds::{self, Bounds};
 use crate::error::Error;
 use crate::sanitizer::{self, FakeStack, Fiber, StackBounds};
 use crate::stack::{close_headroom_of, page_size, Stack};
-use pool::{release_stack, take_stack};
+use pool::{release_stack, set_up_thread, take_stack};
 
 mod pool;
 mod scoped;
@@ -290,6 +290,33 @@ impl<I, Y> Yielder<I, Y> {
     }
 }
 
+impl<I, Y> Yielder<I, Y> {
+    /// Runs `f` on the stack of the context that last resumed this coroutine, and returns its
+    /// value: for code that needs more stack than the coroutine has, or that must run on the
+    /// resumer's stack. The resumer stays suspended meanwhile; `f` runs below its stack
+    /// pointer, with that stack's bounds installed, so a [`maybe_grow`](crate::maybe_grow) in
+    /// `f` checks, and grows from, the resumer's stack.
+    ///
+    /// A panic in `f` continues from this call, inside the coroutine, with the coroutine's
+    /// bounds back; the coroutine and its resumer are as before the call. `f` cannot suspend the
+    /// coroutine: `Yielder` is not `Sync`, so a `Send` closure cannot capture `&self`. It runs
+    /// in the free part of the resumer's stack, so it needs room there as any call would (a
+    /// `maybe_grow` in it finds that room, or grows).
+    #[inline]
+    pub fn on_parent_stack<F: FnOnce() -> T + Send, T>(&self, f: F) -> T {
+        let link = self.link;
+        // SAFETY: `link` is this coroutine's Link; the resumer is suspended in its resume at
+        // `parent_sp`, on a mapped stack whose free part lies below it, and stays suspended
+        // until this returns (only this coroutine can resume it, by suspending, which `f`
+        // cannot do). `parent_limit` is that stack's limit, stored by the resume that switched
+        // in; with the `asan` feature `caller_stack` holds its extent.
+        unsafe {
+            let theirs = Bounds { limit: (*link).parent_limit, base: 0 };
+            crate::segment::call_below((*link).parent_sp, theirs, (*link).caller_stack, f)
+        }
+    }
+}
+
 impl<I, Y, R> Coroutine<I, Y, R> {
     /// A coroutine that will run `f` on a pooled stack of [`DEFAULT_STACK_SIZE`] bytes, which
     /// grows through segments where `f` calls [`maybe_grow`](crate::maybe_grow).
@@ -353,6 +380,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         stack: Stack,
         f: F,
     ) -> Result<Self, Error> {
+        set_up_thread();
         if size_of::<F>() > MAX_INLINE_CLOSURE {
             let f = Box::new(f);
             check_record::<I, Y, R, Box<F>>(stack.len())?;

@@ -190,6 +190,15 @@ unsafe fn take_stack_slow(m: *mut M, len: usize) -> Result<Stack, Error> {
     }
 }
 
+/// Sets the thread up for a coroutine whose stack did not come from [`take_stack`] (a caller's,
+/// `Coroutine::with_stack`): its stack goes into this thread's pool when the coroutine is
+/// dropped, so the teardown that frees the pool, and the alternate signal stack, must be there.
+#[inline]
+pub(super) fn set_up_thread() {
+    // SAFETY: this thread's M, with no other reference to it live.
+    unsafe { machine::set_up(machine::m_ptr()) }
+}
+
 /// Back to this thread's pool (or to the process-wide stack heap, if the pool is full or the
 /// thread is exiting).
 #[inline]
