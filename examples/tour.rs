@@ -3,7 +3,7 @@
 
 use splitstack::{
     grow, machine, maybe_grow, memclr, memclr_strategy, prepare, remaining_stack, swap, Coroutine,
-    CoroutineResult, Gobuf, SpanHeap, Stack, Yielder, DEFAULT_STACK_SIZE,
+    CoroutineResult, Gobuf, ScopedCoroutine, SpanHeap, Stack, Yielder, DEFAULT_STACK_SIZE,
 };
 use std::hint::black_box;
 use std::ptr::{addr_of, addr_of_mut};
@@ -148,6 +148,31 @@ fn coroutines() {
         "recursion {n} levels deep in a coroutine that started with {start} bytes of stack: \
          sum {sum}, {} segment splits",
         machine::stats().splits - before.splits
+    );
+
+    // corosensei's shape: a caller's stack in and out, a coroutine that borrows, and a call
+    // made on the resumer's stack from inside a small coroutine.
+    let stack = Stack::new(64 * 1024).expect("a stack");
+    let bottom = stack.bottom();
+    let mut on_mine = Coroutine::with_stack(stack, |y: &Yielder<(), ()>, ()| y.suspend(()))
+        .expect("64 KiB holds the record");
+    on_mine.resume(());
+    let back = on_mine.into_stack();
+    let words = ["scoped", "coroutines", "borrow"];
+    let lengths = ScopedCoroutine::new(|y: &Yielder<(), usize>, ()| {
+        words.iter().for_each(|w| y.suspend(w.len()))
+    })
+    .scope(|mut co| std::iter::from_fn(|| co.resume(()).as_yield()).collect::<Vec<_>>());
+    let mut small = Coroutine::with_stack_size(16 * 1024, |y: &Yielder<(), ()>, ()| {
+        (remaining_stack(), y.on_parent_stack(remaining_stack))
+    })
+    .expect("a 16 KiB coroutine");
+    let CoroutineResult::Return((own, parent)) = small.resume(()) else { unreachable!() };
+    println!(
+        "with_stack / into_stack: the same 64 KiB stack back ({}); a scoped coroutine yielded \
+         the lengths of borrowed words {lengths:?}; on_parent_stack from a coroutine with {own} \
+         bytes left ran with {parent} bytes",
+        if back.bottom() == bottom { "same bottom" } else { "a different stack!" }
     );
 
     // A ring of coroutines passing a token: each adds one and hands it on.
