@@ -7,9 +7,10 @@
 # coroutine switch with __tsan_switch_to_fiber. Fails on any test failure or TSan report.
 #
 # Skipped tests, each for a reason that is TSan's, not splitstack's:
-# - the three deep-recursion tests (1,000,000 levels of maybe_grow, on the thread, in a coroutine
-#   and the doubling check) recurse far deeper than TSan's shadow call stack (65,536 frames per
-#   thread), which TSan does not grow: it faults past its end, with or without splitstack;
+# - the deep-recursion tests (1,000,000 levels of maybe_grow, on the thread, in a coroutine
+#   and the doubling check; 200,000 levels on a coroutine's parent stack) recurse far deeper than
+#   TSan's shadow call stack (65,536 frames per thread), which TSan does not grow: it faults past
+#   its end, with or without splitstack;
 # Where nightly or rust-src cannot be installed, says so and skips (exit 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,9 +36,10 @@ status=0
 RUSTFLAGS="-Zsanitizer=thread" CARGO_TARGET_DIR=target/tsan \
     run cargo +nightly test -Zbuild-std --release --features tsan --target "$host" \
     --test span_heap --test stress --test segments --test coroutine --test robustness \
-    --test corosensei_ported --no-fail-fast -- \
+    --test corosensei_ported --test coroutine_stacks --test scoped --no-fail-fast -- \
     --skip a_million_levels_of_maybe_grow \
     --skip maybe_grow_doubles_the_stack_it_leaves \
+    --skip maybe_grow_on_the_parent_stack_grows_from_the_parents_bounds \
     >"$log" 2>&1 || status=$?
 grep -E '^test result|Running ' "$log" >&2 || true
 reports=$(grep -c 'WARNING: ThreadSanitizer' "$log" || true)

@@ -122,9 +122,14 @@ pub(crate) fn learn_if_unknown() {
 /// Reads the thread's own stack bounds into STACK_BOUNDS; called while running on that stack.
 #[cold]
 fn learn_thread_stack() {
+    let bounds = thread_bounds();
+    STACK_BOUNDS.with(|cell| cell.set(bounds));
+}
+
+/// The bounds of the calling thread's own stack, whichever stack it runs on now.
+pub(crate) fn thread_bounds() -> Bounds {
     let (bottom, base) = thread_stack_bounds();
-    let limit = limit_word(bottom.next_multiple_of(LIMIT_SIZE_MASK + 1), base);
-    STACK_BOUNDS.with(|bounds| bounds.set(Bounds { limit, base }));
+    Bounds { limit: limit_word(bottom.next_multiple_of(LIMIT_SIZE_MASK + 1), base), base }
 }
 
 /// The lowest usable and the highest address of the calling thread's own stack.

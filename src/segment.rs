@@ -563,8 +563,17 @@ pub(crate) unsafe fn call_below<R, F: FnOnce() -> R>(
             STACK_BOUNDS.with(|cell| cell.set(unsafe { (*self.0).old }));
         }
     }
+    // Only the thread's own stack can have bounds never learnt (segments and coroutines install
+    // theirs): learn them now, so that `f` checks against them.
+    let theirs =
+        if theirs.limit == bounds::LIMIT_UNKNOWN { bounds::thread_bounds() } else { theirs };
     // Below the context, past the 128-byte red zone that a leaf function on x86-64 may use.
     let stktop = ((sp - 128 - size_of::<Stktop>()) & !15) as *mut Stktop;
+    // memcheck marked that stack's dead frames below `sp` inaccessible, and sees the switch to
+    // it as a change of stack, after which it does not mark new frames accessible: the record
+    // and `f`'s frames are written there, so the free part is made accessible (undefined) first.
+    let bottom = bounds::limit_address(theirs.limit);
+    crate::valgrind::make_mem_undefined(bottom, sp.saturating_sub(bottom));
     // SAFETY: the record lies in the free part of the suspended stack; zeroed first, so that
     // every field (the `stack`, which this record does not own and never drops, included) holds
     // a valid value before oldstack makes a reference to it.
