@@ -37,7 +37,7 @@ if grep -q 'ERROR: AddressSanitizer' "$log"; then
     fi
 fi
 warnings=$(grep -c 'WARNING: ASan is ignoring requested __asan_handle_no_return' "$log" || true)
-printf '==> ASan warnings for unannotated raw switches (tests/switch.rs, tests/registers.rs): %s\n' "$warnings" >&2
+printf '==> ASan warnings for unannotated raw switches (tests/switch.rs, tests/registers.rs, examples/raw_generator.rs): %s\n' "$warnings" >&2
 if [ "$status" -ne 0 ]; then
     printf 'the ASan test run failed; full log: %s\n' "$log" >&2
     tail -50 "$log" >&2
