@@ -7,12 +7,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 status=0
+# The host is built without --target, into target/release, and the cross target into
+# target/<triple>/release: the directories the later test steps build into, so that they reuse
+# these builds rather than this step making extra ones.
 check() {
-    local target=$1 want=$2 refuse=$3 dir out
-    printf '+ cargo build --release --target %s\n' "$target" >&2
-    cargo build -q --release --target "$target"
+    local target=$1 want=$2 refuse=$3 dir out flags=() prefix=target
+    if [ "$target" != "$(rustc -vV | sed -n 's/^host: //p')" ]; then
+        flags=(--target "$target")
+        prefix=target/$target
+    fi
+    printf '+ cargo build --release %s\n' "${flags[*]}" >&2
+    cargo build -q --release "${flags[@]}"
     # The build script's newest output directory holds the objects cc assembled.
-    dir=$(ls -td target/"$target"/release/build/splitstack-*/out | head -n 1)
+    dir=$(ls -td "$prefix"/release/build/splitstack-*/out | head -n 1)
     local objects=("$dir"/*.o)
     [ -e "${objects[0]}" ] || { printf 'FAIL %s: no objects in %s\n' "$target" "$dir" >&2; exit 1; }
     for object in "${objects[@]}"; do
