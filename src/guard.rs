@@ -39,7 +39,7 @@
 //! table is full works normally, but its overflow is reported by the previous handler, and its
 //! headroom does not open.
 
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
 /// How this process makes guard regions inaccessible: decided once, by proof
 /// ([`guard_kind`]).
@@ -209,6 +209,7 @@ pub(crate) fn register(start: usize, end: usize) -> Option<usize> {
             ENDS[slot].store(end, Ordering::Relaxed);
             SLOTS_USED.fetch_max(slot + 1, Ordering::Release);
             STARTS[slot].store(start, Ordering::Release);
+            index(end, slot);
             NEXT_SLOT.store((slot + 1) % GUARD_SLOTS, Ordering::Relaxed);
             return Some(slot);
         }
@@ -219,8 +220,140 @@ pub(crate) fn register(start: usize, end: usize) -> Option<usize> {
 /// Forgets the guard region in `slot`, closing its headroom first if it is open.
 pub(crate) fn unregister(slot: usize) {
     close_headroom(slot);
+    unindex(ENDS[slot].load(Ordering::Relaxed), slot);
+    ROLES[slot].store(0, Ordering::Relaxed);
     STARTS[slot].store(0, Ordering::Release);
     NEXT_SLOT.store(slot, Ordering::Relaxed);
+}
+
+/// What a registered stack serves as, for the two readers that need to know which coroutine a
+/// stack belongs to: the overflow recovery (src/coroutine/overflow.rs) and
+/// [`coroutine_local`](crate::coroutine_local).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A plain [`Stack`](crate::Stack), or one whose role is not known.
+    Plain = 0,
+    /// A coroutine stack: the word just below its top holds the address of its coroutine's
+    /// record while a coroutine lives on it.
+    Coroutine = 1,
+    /// A segment: its [`Stktop`](crate::segment) lies at its top.
+    Segment = 2,
+}
+
+/// The bits of a `ROLES` entry that hold the [`Role`]; the rest is the stack's top (page
+/// aligned).
+const ROLE_MASK: usize = 3;
+
+/// Per slot, the registered stack's top with its [`Role`] in the low bits; 0 for
+/// [`Role::Plain`].
+static ROLES: [AtomicUsize; GUARD_SLOTS] = [const { AtomicUsize::new(0) }; GUARD_SLOTS];
+
+/// Records that the stack registered in `slot`, whose top is `top`, serves as `role`.
+pub(crate) fn set_role(slot: usize, top: usize, role: Role) {
+    let entry = if role == Role::Plain { 0 } else { top | role as usize };
+    ROLES[slot].store(entry, Ordering::Release);
+}
+
+/// The role and top of the registered stack whose lowest usable address is `bottom`: two
+/// loads of the bottom index and one of the table, no lock, so the signal handler may call it.
+pub(crate) fn role_of(bottom: usize) -> Option<(Role, usize)> {
+    let slot = indexed(bottom)?;
+    let entry = ROLES[slot].load(Ordering::Acquire);
+    let role = match entry & ROLE_MASK {
+        1 => Role::Coroutine,
+        2 => Role::Segment,
+        _ => return None,
+    };
+    Some((role, entry & !ROLE_MASK))
+}
+
+/// The index from stack bottoms to slots: a two-level table over the user address space (2^48
+/// bytes, which covers x86-64's 47 bits and AArch64's 48) at the OS page's granularity, so a
+/// lookup is two loads, without a lock or a hash. The first level, one pointer per GiB, is
+/// static (2 MiB of zero pages until used); the second, one word per 4 KiB page of a GiB (1 MiB
+/// of address space, resident only where stacks lie), is mapped by the first registration in
+/// its GiB and kept for the life of the process.
+const INDEX_BITS: u32 = 48;
+const INDEX_CHUNK_BITS: u32 = 30;
+const INDEX_PAGE_BITS: u32 = 12;
+const INDEX_CHUNKS: usize = 1 << (INDEX_BITS - INDEX_CHUNK_BITS);
+const INDEX_CHUNK_ENTRIES: usize = 1 << (INDEX_CHUNK_BITS - INDEX_PAGE_BITS);
+
+static INDEX: [AtomicPtr<AtomicU32>; INDEX_CHUNKS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; INDEX_CHUNKS];
+
+/// The second-level table for `bottom`, mapped if `create` and it does not exist yet; `None`
+/// outside the indexed address space or when it cannot be mapped.
+fn index_chunk(bottom: usize, create: bool) -> Option<&'static [AtomicU32]> {
+    let chunk = INDEX.get(bottom >> INDEX_CHUNK_BITS)?;
+    let mut table = chunk.load(Ordering::Acquire);
+    if table.is_null() && create {
+        let bytes = INDEX_CHUNK_ENTRIES * core::mem::size_of::<AtomicU32>();
+        // SAFETY: a fresh private anonymous mapping, zero (every entry empty); it is never
+        // unmapped once published.
+        let fresh = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if fresh == libc::MAP_FAILED {
+            return None;
+        }
+        let fresh = fresh.cast::<AtomicU32>();
+        table = match chunk.compare_exchange(
+            core::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => fresh,
+            Err(theirs) => {
+                // SAFETY: ours was never published.
+                unsafe { libc::munmap(fresh.cast(), bytes) };
+                theirs
+            }
+        };
+    }
+    // SAFETY: a published table is a live mapping of INDEX_CHUNK_ENTRIES atomics, never unmapped.
+    (!table.is_null()).then(|| unsafe { core::slice::from_raw_parts(table, INDEX_CHUNK_ENTRIES) })
+}
+
+/// The entry for `bottom` in its second-level table.
+fn index_entry(table: &[AtomicU32], bottom: usize) -> &AtomicU32 {
+    &table[(bottom >> INDEX_PAGE_BITS) & (INDEX_CHUNK_ENTRIES - 1)]
+}
+
+/// Indexes `slot` under its stack's bottom (no entry if the table cannot be mapped: that stack's
+/// role is then unknown to the readers).
+fn index(bottom: usize, slot: usize) {
+    if let Some(table) = index_chunk(bottom, true) {
+        index_entry(table, bottom).store(slot as u32 + 1, Ordering::Release);
+    }
+}
+
+/// Removes `slot` from the index, if its entry is still that slot's.
+fn unindex(bottom: usize, slot: usize) {
+    if let Some(table) = index_chunk(bottom, false) {
+        let _ = index_entry(table, bottom).compare_exchange(
+            slot as u32 + 1,
+            0,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// The slot registered for the stack whose lowest usable address is `bottom`.
+fn indexed(bottom: usize) -> Option<usize> {
+    let table = index_chunk(bottom, false)?;
+    let slot = (index_entry(table, bottom).load(Ordering::Acquire) as usize).checked_sub(1)?;
+    let live = STARTS[slot].load(Ordering::Acquire) != 0;
+    (live && ENDS[slot].load(Ordering::Relaxed) == bottom).then_some(slot)
 }
 
 /// The headroom of the guard region `[start, end)`: the part above the floor.
@@ -255,8 +388,22 @@ pub(crate) fn headroom_open(slot: usize) -> bool {
     STARTS[slot].load(Ordering::Acquire) & OPENED != 0
 }
 
-/// The registered guard region that contains `addr`: its slot, start and end.
+/// The registered guard region that contains `addr`: its slot, start and end. A guard region
+/// ends at its stack's bottom, so the index is asked first for each page boundary above `addr`
+/// that a guard's end could be (its size and rounding, in OS pages: about 80 lookups); a
+/// region the index does not hold is found by scanning the table.
 pub(crate) fn find(addr: usize) -> Option<(usize, usize, usize)> {
+    let page = 1 << INDEX_PAGE_BITS;
+    let first = (addr | (page - 1)).checked_add(1)?;
+    let reach = GUARD_SIZE + 2 * crate::span_heap::SpanHeap::PAGE_SIZE + crate::stack::page_size();
+    for bottom in (first..=first.saturating_add(reach)).step_by(page) {
+        if let Some(slot) = indexed(bottom) {
+            let start = STARTS[slot].load(Ordering::Acquire) & !OPENED;
+            if start <= addr {
+                return Some((slot, start, bottom));
+            }
+        }
+    }
     (0..SLOTS_USED.load(Ordering::Acquire)).find_map(|slot| {
         let start = STARTS[slot].load(Ordering::Acquire) & !OPENED;
         let end = ENDS[slot].load(Ordering::Relaxed);

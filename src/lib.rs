@@ -93,6 +93,12 @@
 //! - A panic inside a coroutine comes out of `resume` with its payload; dropping a suspended
 //!   coroutine unwinds its stack, so its destructors run; a backtrace taken inside a coroutine
 //!   carries on into the code that resumed it.
+//! - An overflow of a coroutine's stack aborts the process by default. After
+//!   [`set_overflow_action`]`(`[`OverflowAction::PanicInResumer`]`)` it makes `resume` panic
+//!   with a [`StackOverflow`] payload instead; the coroutine is abandoned and its stack leaked
+//!   ([`leaked_stacks`] counts them).
+//! - [`Coroutine::with_local`] gives a coroutine a typed value that any code running in it
+//!   reads with [`coroutine_local`].
 //!
 //! ### Memory
 //!
@@ -275,7 +281,9 @@ mod build_targets;
 
 pub use context::{gogo, gosave, prepare, swap, swap_out_of_line, Gobuf};
 pub use coroutine::{
-    Coroutine, CoroutineResult, ScopedCoroutine, ScopedCoroutineRef, Yielder, DEFAULT_STACK_SIZE,
+    coroutine_local, leaked_stacks, set_overflow_action, Coroutine, CoroutineResult,
+    OverflowAction, ScopedCoroutine, ScopedCoroutineRef, StackOverflow, Yielder,
+    DEFAULT_STACK_SIZE,
 };
 pub use error::{Error, ErrorKind};
 pub use guard::{guard_kind, GuardKind, GUARD_ENV, GUARD_FLOOR, GUARD_SIZE, PANIC_HEADROOM};

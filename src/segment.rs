@@ -200,6 +200,7 @@ impl SegmentCache {
             }
         }
         let stack = Stack::new(len)?;
+        stack.set_role(crate::guard::Role::Segment);
         let top = Stktop::at(stack.top() as usize);
         // SAFETY: the top of a fresh mapping of at least a page, 16-byte aligned; the Stktop
         // takes ownership of the mapping it lies in.

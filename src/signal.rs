@@ -1,6 +1,7 @@
 //! The overflow report: the SIGSEGV / SIGBUS handler that tells a guard-region fault from any
-//! other, opens a panicking thread's headroom, reports an overflow by name, and passes every other
-//! fault on to the handler installed before; and the alternate signal stack it runs on, which
+//! other, opens a panicking thread's headroom, recovers a coroutine's overflow when the process
+//! asked for that (src/coroutine/overflow.rs), reports an overflow by name, and passes every
+//! other fault on to the handler installed before; and the alternate signal stack it runs on, which
 //! every thread that uses splitstack gets if it has none.
 
 use crate::guard::{find, headroom, open_headroom};
@@ -57,6 +58,12 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
     if let Some((slot, start, end)) = find(addr) {
         if headroom(start, end).contains(&addr) && std::thread::panicking() && open_headroom(slot) {
             // Returning runs the faulting instruction again, now in open headroom.
+            return;
+        }
+        // SAFETY: on the faulting thread, with the kernel's context; `end` is the bottom of the
+        // stack whose guard the fault hit.
+        if unsafe { crate::coroutine::recover_overflow(end, context) } {
+            // Returning lands in the coroutine's resumer (src/coroutine/overflow.rs).
             return;
         }
         report_overflow(addr, start, end);

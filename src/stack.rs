@@ -264,6 +264,14 @@ impl Stack {
         self.guard_slot
     }
 
+    /// Records what the stack serves as ([`Role`](crate::guard::Role)), for the overflow
+    /// recovery and `coroutine_local`; nothing for a stack the registry had no slot for.
+    pub(crate) fn set_role(&self, role: crate::guard::Role) {
+        if self.guard_slot != NO_GUARD_SLOT {
+            crate::guard::set_role(self.guard_slot as usize, self.top() as usize, role);
+        }
+    }
+
     /// Whether a panic on this stack has opened its guard's headroom (and it is not closed yet).
     pub fn headroom_open(&self) -> bool {
         self.guard_slot != NO_GUARD_SLOT && crate::guard::headroom_open(self.guard_slot as usize)

@@ -183,6 +183,30 @@ pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
     }
 }
 
+/// Makes the signal whose handler was passed `context` (a `ucontext_t`) return into the
+/// resumer's landing, as [`co_exit`]`(link, target)` would: the Link in x13, x19 and x29 from
+/// the resumer's context, sp above it, pc at its resume point. PSTATE's BTYPE is cleared, so
+/// the landing's `bti j` sees the state of a plain return, not of the interrupted instruction.
+///
+/// # Safety
+/// `context` is the kernel's `ucontext_t` for a signal taken on this thread, and `target` a
+/// resumer's context as [`co_exit`] requires.
+pub(crate) unsafe fn exit_from_signal(context: *mut libc::c_void, link: usize, target: usize) {
+    /// PSTATE.BTYPE, bits 10 and 11.
+    const BTYPE: u64 = 3 << 10;
+    // SAFETY: the caller's contract; `target` holds a CoContext.
+    unsafe {
+        let mcontext = &mut (*context.cast::<libc::ucontext_t>()).uc_mcontext;
+        let word = |offset: usize| *((target + offset) as *const usize) as u64;
+        mcontext.regs[13] = link as u64;
+        mcontext.regs[19] = word(LAYOUT.CO_CONTEXT_BASE);
+        mcontext.regs[29] = word(LAYOUT.CO_CONTEXT_FP);
+        mcontext.pc = word(LAYOUT.CO_CONTEXT_PC);
+        mcontext.sp = (target + LAYOUT.CO_CONTEXT_SIZE) as u64;
+        mcontext.pstate &= !BTYPE;
+    }
+}
+
 /// Save the current context into `buf`: 0 now, and the `ret` of each later `gogo(buf, ret)`.
 ///
 /// # Safety

@@ -157,6 +157,24 @@ pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
     }
 }
 
+/// Makes the signal whose handler was passed `context` (a `ucontext_t`) return into the
+/// resumer's landing, as [`co_exit`]`(link, target)` would: rsp at the Link, the resumer's
+/// context in rdx, the pc its context holds. The landing's `xchg` then takes the resumer's
+/// stack back; it reads nothing else the interrupted code left in registers.
+///
+/// # Safety
+/// `context` is the kernel's `ucontext_t` for a signal taken on this thread, and `target` a
+/// resumer's context as [`co_exit`] requires.
+pub(crate) unsafe fn exit_from_signal(context: *mut libc::c_void, link: usize, target: usize) {
+    // SAFETY: the caller's contract; the context's pc is the first word at `target`.
+    unsafe {
+        let gregs = &mut (*context.cast::<libc::ucontext_t>()).uc_mcontext.gregs;
+        gregs[libc::REG_RSP as usize] = link as i64;
+        gregs[libc::REG_RDX as usize] = target as i64;
+        gregs[libc::REG_RIP as usize] = *((target + LAYOUT.CO_CONTEXT_PC) as *const usize) as i64;
+    }
+}
+
 /// The out-of-line switch: `call splitstack_swap`. Same contract as [`swap`]; kept to measure
 /// the inlined form against (see there) and for callers that want one copy of the sequence.
 ///

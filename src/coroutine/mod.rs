@@ -45,12 +45,18 @@
 use crate::arch;
 use crate::bounds::{self, Bounds};
 use crate::error::Error;
+use crate::guard::Role;
 use crate::sanitizer::{self, FakeStack, Fiber, StackBounds};
 use crate::stack::{close_headroom_of, page_size, Stack};
 use pool::{release_stack, set_up_thread, take_stack};
 
+mod local;
+mod overflow;
 mod pool;
 mod scoped;
+pub use local::coroutine_local;
+pub(crate) use overflow::recover_overflow;
+pub use overflow::{leaked_stacks, set_overflow_action, OverflowAction, StackOverflow};
 pub(crate) use pool::StackPool;
 pub use pool::{COROUTINE_POOL_CAPACITY, POOL_UNTRIMMED_MAX};
 pub use scoped::{ScopedCoroutine, ScopedCoroutineRef};
@@ -58,7 +64,7 @@ use std::any::Any;
 use std::marker::PhantomData;
 use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::ptr::{addr_of, addr_of_mut};
+use std::ptr::{addr_of, addr_of_mut, NonNull};
 
 /// Usable bytes of a coroutine stack made by [`Coroutine::new`]: 1 MiB of address space, of
 /// which only the pages the coroutine touches become resident (an idle coroutine that has
@@ -121,6 +127,14 @@ struct Link<I, Y> {
     /// The coroutine's stack limit, as of the last suspend that changed it: installed by each
     /// switch in.
     co_limit: usize,
+    /// The closure's panic payload, if it panicked (a cancellation's included), or the
+    /// [`StackOverflow`] the overflow recovery wrote. Written when the coroutine finishes.
+    panic: Option<Box<dyn Any + Send>>,
+    /// What `Coroutine::co_sp` becomes when the coroutine finishes: 0, or [`OVERFLOWED`] once the
+    /// overflow recovery has abandoned it.
+    finish: usize,
+    /// The coroutine-local value ([`Coroutine::with_local`]) while the closure runs.
+    local: Option<NonNull<dyn Any>>,
     /// The value the resumer passes in: written by every resume and taken by the coroutine
     /// when it runs (not written by the resume that cancels).
     input: MaybeUninit<I>,
@@ -152,19 +166,37 @@ struct Link<I, Y> {
 struct Shared<I, Y, R> {
     /// First, so that a `*mut Link` and a `*mut Shared` are the same address.
     link: Link<I, Y>,
-    /// The closure's return value, written when it returns (then `panic` stays `None`). Kept
-    /// apart from the panic payload so that it is written and read as an `R`: an
+    /// The closure's return value, written when it returns (then the Link's `panic` stays
+    /// `None`). Kept apart from the panic payload so that it is written and read as an `R`: an
     /// `Option<Result<R, _>>` written field by field and read back whole stalls the read on
     /// store-to-load forwarding.
     value: MaybeUninit<R>,
-    /// The panic payload, if the closure panicked (a cancellation's included).
-    panic: Option<Box<dyn Any + Send>>,
 }
 
 // The offset of the resumer's context in every `Link`, which the trampolines read
 // (src/layout.rs).
 const _: () =
     assert!(core::mem::offset_of!(Link<u8, u8>, parent_sp) == crate::layout::LAYOUT.LINK_PARENT_SP);
+
+// The fields before `input` lie at the same offsets in every `Link` (repr(C) places each field
+// after the ones before it only), so the overflow recovery and `coroutine_local`, which do not
+// know the types, read them through a `Link<(), ()>`.
+const _: () = {
+    use core::mem::offset_of;
+    type Wide = Link<[u128; 5], (u8, String)>;
+    assert!(offset_of!(Link<(), ()>, limit_cell) == offset_of!(Wide, limit_cell));
+    assert!(offset_of!(Link<(), ()>, parent_limit) == offset_of!(Wide, parent_limit));
+    assert!(offset_of!(Link<(), ()>, panic) == offset_of!(Wide, panic));
+    assert!(offset_of!(Link<(), ()>, finish) == offset_of!(Wide, finish));
+    assert!(offset_of!(Link<(), ()>, local) == offset_of!(Wide, local));
+};
+
+/// The address of the record of the coroutine on the stack whose top is `top`: the word just
+/// below the top, written when the coroutine is made (see the stack picture above).
+#[inline(always)]
+fn record_word(top: usize) -> *mut usize {
+    (top - size_of::<usize>()) as *mut usize
+}
 
 /// Installs `incoming` as the thread's stack limit (the word at `cell`), first keeping the one
 /// in place in `keep` if it changed since it was last kept. Writing `keep` only on a change keeps
@@ -190,8 +222,12 @@ struct Cancelled;
 
 /// `Coroutine::co_sp` while the coroutine runs (a resume, or the unwinding of a drop, has
 /// switched into it and not come back): no context, since its saved one is stale. 0 means
-/// finished; every real context is a stack address far above both.
+/// finished; every real context is a stack address far above these.
 const RUNNING: usize = 1;
+
+/// `Coroutine::co_sp` of a coroutine the overflow recovery abandoned: finished, with its stack
+/// leaked.
+pub(crate) const OVERFLOWED: usize = 2;
 
 /// A function running on its own stack that can suspend itself, handing out a value, and be
 /// resumed, handed a value in (corosensei's shape: `Input`, `Yield`, `Return`). It is what Go
@@ -379,6 +415,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         f: F,
     ) -> Result<Self, Error> {
         set_up_thread();
+        stack.set_role(Role::Coroutine);
         if size_of::<F>() > MAX_INLINE_CLOSURE {
             let f = Box::new(f);
             check_record::<I, Y, R, Box<F>>(stack.len())?;
@@ -406,7 +443,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // Cannot wrap: the record, closure and context (with their alignment padding) take less
         // than `len - page_size()` bytes (check_record), and the stack lies in the address space.
         let top = stack.top() as usize;
-        let shared = align_down(top - size_of::<Shared<I, Y, R>>(), align_of::<Shared<I, Y, R>>());
+        let shared = align_down(
+            top - size_of::<usize>() - size_of::<Shared<I, Y, R>>(),
+            align_of::<Shared<I, Y, R>>(),
+        );
         let closure = align_down(shared - size_of::<F>(), align_of::<F>().max(16));
         let link_word = align_down(closure - size_of::<usize>(), 16);
         let sp = link_word - size_of::<arch::CoContext>();
@@ -424,6 +464,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 limit_cell: bounds::limit_cell(),
                 parent_limit: 0,
                 co_limit: bounds::limit_word(stack.bottom() as usize, top),
+                panic: None,
+                finish: 0,
+                local: None,
                 input: MaybeUninit::uninit(),
                 output: MaybeUninit::uninit(),
                 #[cfg(feature = "asan")]
@@ -437,7 +480,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 caller_fiber: Fiber::current(),
                 co_fiber: Fiber::create(),
             });
-            addr_of_mut!((*shared).panic).write(None);
+            record_word(top).write(shared as usize);
             (closure as *mut F).write(f);
             (link_word as *mut usize).write(addr_of!((*shared).link.parent_sp) as usize);
             // The initial context, as a switch leaves it (arch::co_switch): the trampoline's pc,
@@ -469,7 +512,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     #[inline(always)]
     pub fn resume(&mut self, input: I) -> CoroutineResult<Y, R> {
         let co_sp = self.co_sp;
-        if co_sp <= RUNNING {
+        if co_sp <= OVERFLOWED {
             resumed_while_not_suspended(co_sp);
         }
         let shared = self.shared;
@@ -492,16 +535,20 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // Finished: done from here on, even if `finished` continues a panic. The cold paths take
         // the fields they need by value: handing them `&mut self` would let the compiler assume
         // that any opaque code in a caller's loop may change the coroutine's context, and reload
-        // it from memory at every resume instead of keeping it in a register.
-        self.co_sp = 0;
+        // it from memory at every resume instead of keeping it in a register. An overflow that
+        // abandoned the coroutine leaves OVERFLOWED instead of 0 there, so that its stack is
+        // leaked.
+        // SAFETY: the coroutine has finished; its record stays ours.
+        self.co_sp = unsafe { (*shared).link.finish };
         // SAFETY: the coroutine has finished with its outcome in the record.
         CoroutineResult::Return(unsafe { finished(shared, self.stack.guard_slot()) })
     }
 
-    /// Whether the coroutine has finished (returned, panicked or been unwound by
+    /// Whether the coroutine has finished (returned, panicked, overflowed its stack under
+    /// [`OverflowAction::PanicInResumer`](crate::OverflowAction) or been unwound by
     /// [`force_unwind`](Coroutine::force_unwind)); resuming it would panic.
     pub fn done(&self) -> bool {
-        self.co_sp == 0
+        self.co_sp == 0 || self.co_sp == OVERFLOWED
     }
 
     /// Whether the coroutine has left its initial state: a resume has run its closure, or it
@@ -511,7 +558,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // SAFETY: the record lives at the top of the stack this Coroutine owns; its flag is
         // written only by the coroutine's first resume, which has switched back (or never ran)
         // while `&self` exists.
-        self.co_sp == 0 || unsafe { (*self.shared).link.started }
+        self.done() || unsafe { (*self.shared).link.started }
     }
 
     /// Unwinds a suspended coroutine now, as dropping it would (its `suspend` call unwinds, so
@@ -539,16 +586,29 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     ///
     /// # Panics
     /// As [`force_unwind`](Coroutine::force_unwind); a destructor's panic continues once the
-    /// unwinding is complete, and the stack is then dropped (back to the stack heap).
+    /// unwinding is complete, and the stack is then dropped (back to the stack heap). A
+    /// coroutine that overflowed its stack under
+    /// [`OverflowAction::PanicInResumer`](crate::OverflowAction) (before or during the
+    /// unwinding) has no stack to give: its stack is leaked, and this panics, with the
+    /// [`StackOverflow`](crate::StackOverflow) payload if the overflow happened during the
+    /// unwinding.
     pub fn into_stack(mut self) -> Stack {
         if self.co_sp == RUNNING {
             resumed_while_not_suspended(RUNNING);
         }
         let panic = self.unwind_unfinished();
+        if self.co_sp == OVERFLOWED {
+            core::mem::forget(self);
+            match panic {
+                Some(payload) => resume_unwind(payload),
+                None => panic!("splitstack: into_stack of a coroutine that overflowed its stack, which is leaked"),
+            }
+        }
         let mut this = ManuallyDrop::new(self);
         // SAFETY: the coroutine has finished, and `this` is never dropped, so the stack is taken
         // exactly once.
         let stack = unsafe { ManuallyDrop::take(&mut this.stack) };
+        stack.set_role(Role::Plain);
         continue_panic(panic);
         stack
     }
@@ -559,16 +619,18 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     #[inline(always)]
     fn unwind_unfinished(&mut self) -> Option<Box<dyn Any + Send>> {
         let co_sp = self.co_sp;
-        if co_sp == 0 {
+        if co_sp == 0 || co_sp == OVERFLOWED {
             return None;
         }
         self.co_sp = RUNNING;
         let (shared, drop_closure, closure) = (self.shared, self.drop_closure, self.closure);
         let slot = self.stack.guard_slot();
         // SAFETY: `co_sp` is the context of the fresh or suspended coroutine whose record is
-        // `shared`, and whose closure (if fresh) is at `closure`; `slot` is its stack's.
+        // `shared`, and whose closure (if fresh) is at `closure`; `slot` is its stack's. The
+        // record outlives the unwinding.
         let panic = unsafe { drop_unfinished(shared, co_sp, drop_closure, closure, slot) };
-        self.co_sp = 0;
+        // SAFETY: as above.
+        self.co_sp = unsafe { (*shared).link.finish };
         panic
     }
 }
@@ -586,14 +648,24 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
     /// A coroutine dropped while it runs (only possible from code on its own stack that reaches
     /// it behind the borrow checker's back: `std::process::exit` inside a coroutine runs the
     /// thread's thread-local destructors there, and one may own this coroutine) is leaked: its
-    /// stack, and whatever its frames own, are never freed, and nothing switches into it.
+    /// stack, and whatever its frames own, are never freed, and nothing switches into it. So is
+    /// one that overflowed its stack under
+    /// [`OverflowAction::PanicInResumer`](crate::OverflowAction), whose abandoned frames may
+    /// still be borrowed; an overflow while the drop unwinds the coroutine continues from here
+    /// as a [`StackOverflow`](crate::StackOverflow) panic.
     #[inline]
     fn drop(&mut self) {
         let co_sp = self.co_sp;
-        if co_sp == RUNNING {
+        if co_sp == 0 {
+            // SAFETY: nothing runs on the stack any more (the coroutine finished), and it is
+            // taken exactly once.
+            release_stack(unsafe { ManuallyDrop::take(&mut self.stack) });
             return;
         }
-        if co_sp != 0 {
+        if co_sp <= OVERFLOWED {
+            return;
+        }
+        {
             // `unwind_unfinished`'s steps, written out: calling it here made the inlined drop of
             // a finished coroutine cost 4 instructions more (benches/coroutine_instructions.rs).
             self.co_sp = RUNNING;
@@ -602,16 +674,47 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
             // SAFETY: `co_sp` is the context of the fresh or suspended coroutine whose record is
             // `shared`, and whose closure (if fresh) is at `closure`; `slot` is its stack's.
             let panic = unsafe { drop_unfinished(shared, co_sp, drop_closure, closure, slot) };
-            self.co_sp = 0;
-            // SAFETY: the coroutine has finished; the stack is taken exactly once.
-            release_stack(unsafe { ManuallyDrop::take(&mut self.stack) });
+            // SAFETY: the record outlives the unwinding.
+            self.co_sp = unsafe { (*shared).link.finish };
+            if self.co_sp == 0 {
+                // SAFETY: the coroutine has finished; the stack is taken exactly once.
+                release_stack(unsafe { ManuallyDrop::take(&mut self.stack) });
+            }
             continue_panic(panic);
-            return;
         }
-        // SAFETY: nothing runs on the stack any more (the coroutine finished), and it is taken
-        // exactly once.
-        release_stack(unsafe { ManuallyDrop::take(&mut self.stack) });
     }
+}
+
+/// The most stacks [`owner_of`] follows: a coroutine's own and the segments it grew, nested.
+const MAX_CHAIN: u64 = 1 << 16;
+
+/// The record of the coroutine that owns the stack whose lowest usable address is `bottom` (its
+/// own stack, or a segment it grew: each segment's [`Stktop`](crate::segment::Stktop) names the
+/// stack it was split from), and how many stacks the chain has; `None` for a thread's stack, a
+/// plain [`Stack`] or a chain that ends in one. Reads only the guard registry's lock-free index
+/// and the stacks' own records, so the signal handler may call it.
+///
+/// # Safety
+/// `bottom` is the bottom of the stack the calling thread runs on, or of one in the chain of
+/// segments below it: their records are live.
+unsafe fn owner_of(mut bottom: usize) -> Option<(*mut Link<(), ()>, u64)> {
+    for stacks in 1..=MAX_CHAIN {
+        match crate::guard::role_of(bottom)? {
+            (Role::Coroutine, top) => {
+                // SAFETY: a coroutine stack's record word, written by `start_on`.
+                let record = unsafe { *record_word(top) };
+                return (record != 0).then_some((record as *mut Link<(), ()>, stacks));
+            }
+            (Role::Segment, top) => {
+                // SAFETY: a segment in use (the caller's contract) has its Stktop at its top,
+                // whose `old` names the stack it was split from.
+                let old = unsafe { (*crate::segment::Stktop::at(top)).old.limit };
+                bottom = bounds::limit_address(old);
+            }
+            (Role::Plain, _) => return None,
+        }
+    }
+    None
 }
 
 /// Switches into the coroutine whose record is `shared` and whose context is `co_sp`, with its
@@ -675,8 +778,11 @@ unsafe fn finished<I, Y, R>(shared: *mut Shared<I, Y, R>, guard_slot: u32) -> R 
     // SAFETY: (forwarded)
     unsafe {
         (*shared).link.co_fiber.destroy();
-        if let Some(payload) = (*shared).panic.take() {
-            close_headroom_of(guard_slot);
+        if let Some(payload) = (*shared).link.panic.take() {
+            // An abandoned stack keeps its frames, a panic's in the headroom included.
+            if (*shared).link.finish != OVERFLOWED {
+                close_headroom_of(guard_slot);
+            }
             resume_unwind(payload);
         }
         (*shared).value.assume_init_read()
@@ -754,13 +860,20 @@ unsafe fn drop_unfinished<I, Y, R>(
             // It suspended again, with a value we drop.
             drop_caught(&mut panic, || drop((*shared).link.output.assume_init_read()));
         }
+        (*shared).link.co_fiber.destroy();
+        if (*shared).link.finish == OVERFLOWED {
+            // Abandoned by the overflow recovery: the first panic continues (a destructor's on
+            // this side, else the StackOverflow), and the stack keeps its frames, its
+            // headroom's included.
+            let overflow = (*shared).link.panic.take();
+            return panic.or(overflow);
+        }
         // It finished; the outcome, a Cancelled payload or whatever the closure returned after
         // swallowing it, is dropped here.
-        match (*shared).panic.take() {
+        match (*shared).link.panic.take() {
             Some(payload) => drop_caught(&mut panic, move || drop_payload(payload)),
             None => drop_caught(&mut panic, || (*shared).value.assume_init_drop()),
         }
-        (*shared).link.co_fiber.destroy();
         // The unwinding may have opened the guard's headroom.
         close_headroom_of(guard_slot);
     }
@@ -817,7 +930,7 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usiz
                 (*shared).value.write(value);
             }
             // `panic` is None until here: written without dropping the old value.
-            Err(payload) => addr_of_mut!((*shared).panic).write(Some(payload)),
+            Err(payload) => addr_of_mut!((*link).panic).write(Some(payload)),
         }
         // This context ends here: no fake stack to keep.
         sanitizer::start_switch(None, (*link).caller_stack);
@@ -836,7 +949,9 @@ fn check_record<I, Y, R, F>(len: usize) -> Result<(), Error> {
         .checked_add(size_of::<F>())
         .and_then(|bytes| bytes.checked_add(align_of::<Shared<I, Y, R>>().max(64)))
         .and_then(|bytes| bytes.checked_add(align_of::<F>().max(16)))
-        .and_then(|bytes| bytes.checked_add(size_of::<usize>() + 16 + size_of::<arch::CoContext>()))
+        .and_then(|bytes| {
+            bytes.checked_add(2 * size_of::<usize>() + 16 + size_of::<arch::CoContext>())
+        })
         .is_some_and(|bytes| bytes.saturating_add(page_size()) <= len);
     if fits {
         Ok(())

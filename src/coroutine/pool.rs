@@ -87,6 +87,7 @@ impl StackPool {
             }
             None => {
                 let stack = Stack::new(len)?;
+                stack.set_role(crate::guard::Role::Coroutine);
                 self.mapped += 1;
                 Ok(stack)
             }
