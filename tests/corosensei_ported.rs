@@ -23,7 +23,10 @@
 //!   - `trap_handler`: needs `Coroutine::trap_handler()` and corosensei's `trap` module
 //!     (`CoroutineTrapHandler`, `TrapHandlerRegs`, `setup_trap_handler`).
 //!   - `trap_handler_panic`: needs the same as `trap_handler`.
-//!   - `stack_overflow`: needs the same as `trap_handler`.
+//!   - `stack_overflow`: needs the same as `trap_handler` (the test installs its own SIGSEGV
+//!     handler and redirects the coroutine through corosensei's trap API). splitstack's
+//!     counterpart is a policy, not a per-coroutine handler:
+//!     `set_overflow_action(OverflowAction::PanicInResumer)`, tested in tests/overflow_action.rs.
 //! - `src/tests/on_stack.rs`: `smoke`, `backtrace_traces_to_host`, `panics_propagated`,
 //!   `stack_growth`, `backward_stack_address`, `forward_stack_address`: all need
 //!   `on_stack(stack, f)` and `DefaultStack` (`backtrace_traces_to_host` also the `backtrace`
