@@ -7,7 +7,9 @@
 //!
 //! Run: `cargo bench --bench heap_instructions`.
 
-use gungraun::{library_benchmark, library_benchmark_group, main};
+use gungraun::{
+    library_benchmark, library_benchmark_group, main, Callgrind, EntryPoint, LibraryBenchmarkConfig,
+};
 use splitstack::{memclr, SpanHeap};
 use std::hint::black_box;
 
@@ -53,4 +55,10 @@ fn memclr_256(input: (Vec<u8>, usize)) -> Vec<u8> {
 
 library_benchmark_group!(name = heap_hot_paths, benchmarks = [span_alloc_free, memclr_256]);
 
-main!(library_benchmark_groups = heap_hot_paths);
+// Every instruction of the benchmark process is counted (no entry point), as in
+// coroutine_instructions.rs, which says why; the per-operation count subtracts `rounds_0`.
+main!(
+    config = LibraryBenchmarkConfig::default()
+        .tool(Callgrind::default().entry_point(EntryPoint::None));
+    library_benchmark_groups = heap_hot_paths
+);

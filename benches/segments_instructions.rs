@@ -21,7 +21,9 @@
 //! Run: `cargo bench --bench segments_instructions` (needs valgrind and `gungraun-runner`
 //! 0.20.0).
 
-use gungraun::{library_benchmark, library_benchmark_group, main};
+use gungraun::{
+    library_benchmark, library_benchmark_group, main, Callgrind, EntryPoint, LibraryBenchmarkConfig,
+};
 use std::hint::black_box;
 
 /// The segment size of the hot split.
@@ -120,4 +122,10 @@ library_benchmark_group!(
         [loop_only, splitstack_grow, stacker_grow, splitstack_maybe_grow, stacker_maybe_grow]
 );
 
-main!(library_benchmark_groups = segments);
+// Every instruction of the benchmark process is counted (no entry point), as in
+// coroutine_instructions.rs, which says why; the per-operation count subtracts `rounds_0`.
+main!(
+    config = LibraryBenchmarkConfig::default()
+        .tool(Callgrind::default().entry_point(EntryPoint::None));
+    library_benchmark_groups = segments
+);

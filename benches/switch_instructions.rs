@@ -14,7 +14,9 @@
 //!
 //! Run: `cargo bench --bench switch_instructions` (needs valgrind and `gungraun-runner` 0.20.0).
 
-use gungraun::{library_benchmark, library_benchmark_group, main};
+use gungraun::{
+    library_benchmark, library_benchmark_group, main, Callgrind, EntryPoint, LibraryBenchmarkConfig,
+};
 use std::hint::black_box;
 
 mod peers;
@@ -151,4 +153,10 @@ library_benchmark_group!(
     ]
 );
 
-main!(library_benchmark_groups = switch_round_trip);
+// Every instruction of the benchmark process is counted (no entry point), as in
+// coroutine_instructions.rs, which says why; the per-operation count subtracts `rounds_0`.
+main!(
+    config = LibraryBenchmarkConfig::default()
+        .tool(Callgrind::default().entry_point(EntryPoint::None));
+    library_benchmark_groups = switch_round_trip
+);
