@@ -1,15 +1,18 @@
-//! The current stack's bounds (Go's `stackguard` and `stackbase`): the thread-local limit word
-//! that the inlined check of [`maybe_grow`](crate::maybe_grow) compares the stack pointer with,
-//! how it encodes the stack's size, and how a thread learns its own stack's bounds.
+//! The current stack's bounds (Go's `stackguard` and `stackbase`): the limit word that the
+//! inlined check of [`maybe_grow`](crate::maybe_grow) compares the stack pointer with, how it
+//! encodes the stack's size, and how a thread learns its own stack's bounds.
 //!
-//! `STACK_BOUNDS` is a thread-local of its own, without a destructor, so that the check reads
-//! one word. Whoever switches stacks installs the incoming stack's limit: a split (src/segment.rs)
-//! and its unsplit, and every coroutine switch (src/coroutine/mod.rs).
+//! Each context has its bounds in a place of its own: the thread's in the thread-local `THREAD`,
+//! each coroutine's in its record. The thread-local `CURRENT` points at the running context's,
+//! so the check loads the pointer, then the limit. A coroutine switch moves only the pointer
+//! (src/coroutine/mod.rs); a split (src/segment.rs) and its unsplit rewrite the bounds of the
+//! context they run in, which therefore stay that context's across its switches: a coroutine
+//! that suspends on a segment is resumed with the segment's bounds, at no cost to the switch.
 
 use crate::stack::page_size;
 use std::cell::Cell;
 
-/// The bounds of a stack: see `STACK_BOUNDS`.
+/// The bounds of a stack: see `CURRENT`.
 #[repr(C, align(16))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Bounds {
@@ -57,19 +60,27 @@ pub(crate) fn current_stack_size() -> usize {
     }
 }
 
-/// The address of this thread's limit word, which a coroutine caches in its Link for the
+/// The address of this thread's `CURRENT`, which a coroutine caches in its record for the
 /// switch (a coroutine never leaves its thread).
 #[inline(always)]
-pub(crate) fn limit_cell() -> *mut usize {
-    // SAFETY: a place computation in this thread's cell; nothing is read or written.
-    STACK_BOUNDS.with(|cell| unsafe { core::ptr::addr_of_mut!((*cell.as_ptr()).limit) })
+pub(crate) fn current_cell() -> *mut *mut Bounds {
+    CURRENT.with(|cell| cell.as_ptr())
 }
 
-/// The current stack's limit: one load.
+/// The running context's bounds. Written through only by the thread itself, and only once its
+/// bounds are known ([`learn_if_unknown`]): until then it is the shared, read-only
+/// `UNKNOWN_BOUNDS`.
+#[inline(always)]
+pub(crate) fn current() -> *mut Bounds {
+    CURRENT.with(|cell| cell.get())
+}
+
+/// The current stack's limit: two loads (the context's bounds, then its limit).
 #[inline(always)]
 pub(crate) fn stack_limit() -> usize {
-    // SAFETY: reads a field of this thread's cell in place, without a reference across writes.
-    STACK_BOUNDS.with(|cell| unsafe { (*cell.as_ptr()).limit })
+    // SAFETY: `CURRENT` always points at live bounds: the thread's, a running coroutine's
+    // record, or the static sentinel.
+    unsafe { (*current()).limit }
 }
 
 /// A limit above every user-space stack pointer (x86-64 and AArch64 user addresses are
@@ -86,44 +97,63 @@ pub(crate) const MAX_RED_ZONE: usize = usize::MAX / 4;
 const _: () = assert!(LIMIT_UNKNOWN.checked_add(MAX_RED_ZONE + (1 << 20)).is_some());
 const _: () = assert!(LIMIT_UNKNOWN > 1 << 57);
 
+/// What `CURRENT` points at until the thread learns its bounds: a limit above every stack
+/// pointer, so that the first check takes the slow path, which learns them. Never written.
+static UNKNOWN_BOUNDS: Bounds = Bounds { limit: LIMIT_UNKNOWN, base: 0 };
+
 thread_local! {
-    /// `limit` is the limit word ([`limit_word`]) of the stack this thread runs on now (Go's
-    /// `stackguard`, without Go's slack): the thread's own stack, a segment or a coroutine's
-    /// stack. `base` is its highest address, exclusive (Go's `stackbase`), kept exact only with
-    /// the `asan` feature, its one reader: without it a coroutine switch moves only the limit and
-    /// leaves `base` stale. One thread-local without a destructor, so that the check reads one
-    /// word.
-    pub(crate) static STACK_BOUNDS: Cell<Bounds> =
-        const { Cell::new(Bounds { limit: LIMIT_UNKNOWN, base: 0 }) };
+    /// The running context's bounds: `limit` is the limit word ([`limit_word`]) of the stack it
+    /// runs on now (Go's `stackguard`, without Go's slack), `base` that stack's highest address,
+    /// exclusive (Go's `stackbase`). Points at `THREAD`, at a running coroutine's record, or at
+    /// `UNKNOWN_BOUNDS` until the thread's bounds are learnt. Without a destructor, so that the
+    /// check reads it with one load.
+    static CURRENT: Cell<*mut Bounds> =
+        const { Cell::new(&raw const UNKNOWN_BOUNDS as *mut Bounds) };
+    /// The thread's own context's bounds, once learnt.
+    static THREAD: Cell<Bounds> = const { Cell::new(Bounds { limit: LIMIT_UNKNOWN, base: 0 }) };
 }
 
-/// Exchanges the current stack's `base` with `other`: with the `asan` feature, a coroutine
-/// switch does this next to moving the limit, so that ASan is told exact bounds.
-#[cfg(feature = "asan")]
+/// Whether `bounds` is the sentinel of a thread that has not learnt its bounds.
 #[inline(always)]
-pub(crate) fn exchange_base(other: &mut usize) {
-    // SAFETY: the cell's field and `other` are distinct, aligned words; no reference to the
-    // cell's contents is live.
-    STACK_BOUNDS.with(|cell| unsafe {
-        core::ptr::swap_nonoverlapping(core::ptr::addr_of_mut!((*cell.as_ptr()).base), other, 1)
-    });
+pub(crate) fn is_unknown(bounds: *const Bounds) -> bool {
+    core::ptr::eq(bounds, &UNKNOWN_BOUNDS)
 }
 
-/// Learns the thread's own stack bounds if they are not known yet. Only the thread's own stack
-/// has an unknown limit: segments and coroutines install theirs, and restore this one when they
-/// are left.
+/// Learns the thread's own stack bounds if they are not known yet, so that `current()` may be
+/// written through. Only the thread's own context can be unknown: segments and coroutines
+/// install theirs.
 #[inline]
 pub(crate) fn learn_if_unknown() {
-    if stack_limit() == LIMIT_UNKNOWN {
+    if is_unknown(current()) {
         learn_thread_stack();
     }
 }
 
-/// Reads the thread's own stack bounds into STACK_BOUNDS; called while running on that stack.
+/// The thread's own context's bounds, learnt first if they are not known yet: what a coroutine
+/// whose resumer had not learnt them installs for that resumer (a resume records the resumer's
+/// `CURRENT` as it is).
+pub(crate) fn thread_context() -> *mut Bounds {
+    THREAD.with(|thread| {
+        if thread.get().limit == LIMIT_UNKNOWN {
+            thread.set(thread_bounds());
+        }
+        thread.as_ptr()
+    })
+}
+
+/// Points `CURRENT` at the thread's own bounds, learning them if no earlier call did; called
+/// while running on the thread's stack.
 #[cold]
 fn learn_thread_stack() {
-    let bounds = thread_bounds();
-    STACK_BOUNDS.with(|cell| cell.set(bounds));
+    let thread = thread_context();
+    CURRENT.with(|cell| cell.set(thread));
+}
+
+/// Makes `bounds` the running context's, returning the previous ones (for `on_parent_stack`,
+/// which runs a call as its resumer).
+#[inline]
+pub(crate) fn replace_current(bounds: *mut Bounds) -> *mut Bounds {
+    CURRENT.with(|cell| cell.replace(bounds))
 }
 
 /// The bounds of the calling thread's own stack, whichever stack it runs on now.

@@ -80,8 +80,10 @@ layout! {
         /// `M.cret`: where `lessstack` parks the return register.
         M_CRET = 0;
 
-        /// `Link.parent_sp`: the resumer's context, in every coroutine's shared record.
-        LINK_PARENT_SP = 0;
+        /// `Link.parent_sp`: the resumer's context, in every coroutine's shared record, after
+        /// the coroutine's bounds (two words, first so that the switch makes them current
+        /// with the record's own address).
+        LINK_PARENT_SP = 2 * word;
 
         /// `CoContext.pc`: a suspended coroutine side's resume pc, at its saved stack pointer.
         CO_CONTEXT_PC = 0;

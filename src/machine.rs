@@ -125,6 +125,9 @@ impl M {
     #[inline(never)]
     fn set_up_slow(&mut self) {
         self.set_up = true;
+        // Splits write the running context's bounds, and resumes record them for the resumer's
+        // return: from here on they are the thread's, never the read-only sentinel.
+        bounds::learn_if_unknown();
         if TEARDOWN.try_with(|_| ()).is_err() {
             // The thread is already past its teardown: keep nothing.
             self.exiting = true;
@@ -197,7 +200,8 @@ impl StackBounds {
     /// use of splitstack).
     pub fn current() -> StackBounds {
         current_m();
-        StackBounds(bounds::STACK_BOUNDS.with(|cell| cell.get()))
+        // SAFETY: the running context's bounds, learnt above.
+        StackBounds(unsafe { *bounds::current() })
     }
 
     /// The lowest address `maybe_grow` lets the stack pointer come near, at most 63 bytes above
@@ -227,7 +231,8 @@ impl StackBounds {
 pub unsafe fn install_bounds(bounds: StackBounds) -> StackBounds {
     // The thread's own bounds are learnt first, so that what is handed back can be reinstalled.
     current_m();
-    StackBounds(bounds::STACK_BOUNDS.with(|cell| cell.replace(bounds.0)))
+    // SAFETY: the running context's bounds, learnt above, so not the read-only sentinel.
+    StackBounds(unsafe { core::ptr::replace(bounds::current(), bounds.0) })
 }
 
 /// This thread's m.cret: 0 whenever no unsplit is in flight (which is whenever Rust code can

@@ -19,7 +19,7 @@
 //! the old stack, where the split is ended as on a return.
 
 use crate::arch;
-use crate::bounds::{self, stack_limit, Bounds, MAX_RED_ZONE, STACK_BOUNDS};
+use crate::bounds::{self, stack_limit, Bounds, MAX_RED_ZONE};
 use crate::context::Gobuf;
 use crate::error::Error;
 use crate::machine::{self, M};
@@ -173,7 +173,7 @@ impl SegmentCache {
     #[inline(always)]
     pub(crate) unsafe fn pop_segment(&mut self, top: *mut Stktop) {
         // SAFETY: the caller's contract; the segment stays mapped while cached.
-        unsafe { STACK_BOUNDS.with(|cell| cell.set((*top).old)) };
+        unsafe { *bounds::current() = (*top).old };
         if self.spare == no_spare() {
             self.spare = top;
         } else {
@@ -304,12 +304,13 @@ pub(crate) unsafe fn newstack(m: *mut M, len: usize) -> Result<*mut Stktop, Erro
             newstack_slow(m, len)?
         };
         (*m).segments.splits += 1;
-        // top is this segment's initialised Stktop, which only this split uses; the cell is
-        // read and written in place (copies, so that no temporary goes through memory).
-        STACK_BOUNDS.with(|cell| {
-            core::ptr::copy_nonoverlapping(cell.as_ptr(), &mut (*top).old, 1);
-            core::ptr::copy_nonoverlapping(&(*top).own, cell.as_ptr(), 1);
-        });
+        // top is this segment's initialised Stktop, which only this split uses; the running
+        // context's bounds are known (a thread learns its own at its first split, in
+        // newstack_slow's set_up, and a spare exists only after that) and are read and written
+        // in place (copies, so that no temporary goes through memory).
+        let current = bounds::current();
+        core::ptr::copy_nonoverlapping(current, &mut (*top).old, 1);
+        core::ptr::copy_nonoverlapping(&(*top).own, current, 1);
         Ok(top)
     }
 }
@@ -542,32 +543,34 @@ pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Err
 }
 
 /// Runs `f` on the stack whose stack pointer is `sp` (a suspended context's: everything below
-/// it is free), with `theirs`, that stack's bounds, installed while it runs; returns its value,
-/// or continues its panic here, with this stack's bounds back either way. `asan` is that stack's
-/// extent for AddressSanitizer. What [`Yielder::on_parent_stack`](crate::Yielder) runs on.
+/// it is free), as that context: with `context`, its bounds, current while it runs; returns its
+/// value, or continues its panic here, with this context's bounds back either way. `asan` is
+/// that stack's extent for AddressSanitizer. What [`Yielder::on_parent_stack`](crate::Yielder)
+/// runs on.
 ///
 /// # Safety
 /// `sp` is the stack pointer of a context that stays suspended until this returns, on a mapped
-/// stack with room below it for a [`Stktop`] and whatever `f` needs.
+/// stack with room below it for a [`Stktop`] and whatever `f` needs; `context` is its bounds,
+/// live until then.
 pub(crate) unsafe fn call_below<R, F: FnOnce() -> R>(
     sp: usize,
-    theirs: Bounds,
+    context: *mut Bounds,
     asan: StackBounds,
     f: F,
 ) -> R {
-    /// Reinstalls the bounds in the record's `old` when the call is over, by a return or by an
-    /// unwind.
-    struct Restore(*mut Stktop);
+    /// Makes the calling context's bounds current again when the call is over, by a return or
+    /// by an unwind.
+    struct Restore(*mut Bounds);
     impl Drop for Restore {
         fn drop(&mut self) {
-            // SAFETY: the record written below, which outlives this guard.
-            STACK_BOUNDS.with(|cell| cell.set(unsafe { (*self.0).old }));
+            bounds::replace_current(self.0);
         }
     }
-    // Only the thread's own stack can have bounds never learnt (segments and coroutines install
-    // theirs): learn them now, so that `f` checks against them.
-    let theirs =
-        if theirs.limit == bounds::LIMIT_UNKNOWN { bounds::thread_bounds() } else { theirs };
+    // Only the thread's own context can have bounds never learnt (segments and coroutines
+    // install theirs): learn them now, so that `f` checks against them and may split.
+    let context = if bounds::is_unknown(context) { bounds::thread_context() } else { context };
+    // SAFETY: the caller's contract.
+    let theirs = unsafe { *context };
     // Below the context, past the 128-byte red zone that a leaf function on x86-64 may use.
     let stktop = ((sp - 128 - size_of::<Stktop>()) & !15) as *mut Stktop;
     // memcheck marked that stack's dead frames below `sp` inaccessible, and sees the switch to
@@ -582,9 +585,9 @@ pub(crate) unsafe fn call_below<R, F: FnOnce() -> R>(
         stktop.write_bytes(0, 1);
         addr_of_mut!((*stktop).m).write(machine::m_ptr());
         addr_of_mut!((*stktop).own).write(theirs);
-        addr_of_mut!((*stktop).old).write(STACK_BOUNDS.with(|cell| cell.replace(theirs)));
+        addr_of_mut!((*stktop).old).write(*bounds::current());
     }
-    let restore = Restore(stktop);
+    let restore = Restore(bounds::replace_current(context));
     let mut call = Call::new(f);
     // SAFETY: the caller's contract; the record is filled in but for the gobuf, and its bounds
     // are installed; `restore` ends the call on both ways out.

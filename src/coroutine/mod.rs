@@ -30,17 +30,17 @@
 //! the Link, where the trampoline's CFI finds it; the coroutine's is in the [`Coroutine`], so
 //! that a loop of resumes keeps it in a register.
 //!
-//! Every switch in also installs the coroutine's stack limit, and every switch out the
-//! resumer's, so [`maybe_grow`](crate::maybe_grow) inside a coroutine checks, and grows from,
-//! the coroutine's own stack, whose segments belong to it. Each side's limit waits in the Link,
-//! and a switch stores it there only when it has changed (a coroutine that suspends on a
-//! segment, a resume from another stack): a compare and a predicted branch, where saving and
-//! restoring the limit at every switch would chain each round trip's loads to the stores of the
-//! one before (the README's table gives the figures: its rows "coroutine resume + suspend round
-//! trip", which benches/coroutine.rs measures, "same, without the stack-limit hand-over" and
-//! "same, the limit saved and restored at every switch"). The limit word also encodes the stack's size, for the doubling of
-//! segments; with the `asan` feature a switch exchanges the thread-local's `base` too, so that
-//! ASan is told exact bounds.
+//! Every switch also hands over the stack bounds that [`maybe_grow`](crate::maybe_grow)
+//! checks, so that code in a coroutine checks, and grows from, the coroutine's own stack, whose
+//! segments belong to it. Each context keeps its bounds in a place of its own (the coroutine's in
+//! its Link, the thread's in a thread-local), and a thread-local pointer names the running one's
+//! (src/bounds.rs): a resume records that pointer for the resumer and points it at the
+//! coroutine's bounds, a suspend points it back. A split rewrites the running context's bounds
+//! in place, so a coroutine that suspends on a segment is resumed with the segment's bounds and
+//! the switch never compares or copies a limit: it moves one pointer each way (the README's
+//! table gives the figures: its rows "coroutine resume + suspend round trip", which
+//! benches/coroutine.rs measures, and "same, without the stack-limit hand-over"). With the
+//! `asan` feature the same bounds, exact at both ends, are what ASan is told.
 
 use crate::arch;
 use crate::bounds::{self, Bounds};
@@ -114,19 +114,21 @@ impl<Yield, Return> CoroutineResult<Yield, Return> {
 /// [`Yielder`] can name it.
 #[repr(C)]
 struct Link<I, Y> {
+    /// The coroutine's context's bounds: its stack's, or those of the segment it runs or
+    /// suspended on (a split rewrites them in place). Made current by each switch in; first, so
+    /// that their address is the record's, which the switch has in a register.
+    co: Bounds,
     /// The resumer's context, stored after each resume has switched in; the trampoline's CFI
     /// reads it.
     parent_sp: usize,
-    /// The address of the creating thread's limit word (a coroutine never leaves its thread):
-    /// a load here costs less than keeping the thread-local's address in one of the two
-    /// registers that live through a switch.
-    limit_cell: *mut usize,
-    /// The resumer's stack limit (a limit word), as of the last resume that changed it:
-    /// installed by each switch out.
-    parent_limit: usize,
-    /// The coroutine's stack limit, as of the last suspend that changed it: installed by each
-    /// switch in.
-    co_limit: usize,
+    /// The address of the creating thread's `CURRENT`, the pointer to the running context's
+    /// bounds (a coroutine never leaves its thread): a load here costs less than keeping the
+    /// thread-local's address in one of the two registers that live through a switch, and
+    /// works the same in a shared library, where a thread-local's address is a call.
+    cell: *mut *mut Bounds,
+    /// The resumer's context's bounds, as `CURRENT` was at the last resume: made current again
+    /// by each switch out.
+    parent: *mut Bounds,
     /// The closure's panic payload, if it panicked (a cancellation's included), or the
     /// [`StackOverflow`] the overflow recovery wrote. Written when the coroutine finishes.
     panic: Option<Box<dyn Any + Send>>,
@@ -140,10 +142,6 @@ struct Link<I, Y> {
     input: MaybeUninit<I>,
     /// The value the coroutine passes out: written by every suspend and taken by the resumer.
     output: MaybeUninit<Y>,
-    /// With the `asan` feature, the stack base of whichever side is not running (the
-    /// coroutine's while it is suspended, the resumer's while the coroutine runs).
-    #[cfg(feature = "asan")]
-    other_base: usize,
     /// Set by `Drop` on a suspended coroutine: the next `suspend` unwinds instead of returning.
     cancel: bool,
     /// Whether the thread was already panicking when `Drop` set `cancel`: otherwise a thread
@@ -184,8 +182,9 @@ const _: () =
 const _: () = {
     use core::mem::offset_of;
     type Wide = Link<[u128; 5], (u8, String)>;
-    assert!(offset_of!(Link<(), ()>, limit_cell) == offset_of!(Wide, limit_cell));
-    assert!(offset_of!(Link<(), ()>, parent_limit) == offset_of!(Wide, parent_limit));
+    assert!(offset_of!(Link<(), ()>, cell) == offset_of!(Wide, cell));
+    assert!(offset_of!(Link<(), ()>, parent) == offset_of!(Wide, parent));
+    assert!(offset_of!(Link<(), ()>, co) == offset_of!(Wide, co));
     assert!(offset_of!(Link<(), ()>, panic) == offset_of!(Wide, panic));
     assert!(offset_of!(Link<(), ()>, finish) == offset_of!(Wide, finish));
     assert!(offset_of!(Link<(), ()>, local) == offset_of!(Wide, local));
@@ -196,25 +195,6 @@ const _: () = {
 #[inline(always)]
 fn record_word(top: usize) -> *mut usize {
     (top - size_of::<usize>()) as *mut usize
-}
-
-/// Installs `incoming` as the thread's stack limit (the word at `cell`), first keeping the one
-/// in place in `keep` if it changed since it was last kept. Writing `keep` only on a change keeps
-/// each round trip's limits out of the store-to-load chain that saving them at every switch
-/// would make.
-///
-/// # Safety
-/// `cell` is this thread's limit word; `keep` is valid for reads and writes.
-#[inline(always)]
-unsafe fn switch_limits(cell: *mut usize, keep: *mut usize, incoming: usize) {
-    // SAFETY: the caller vouches for both places.
-    unsafe {
-        let outgoing = *cell;
-        if outgoing != *keep {
-            *keep = outgoing;
-        }
-        *cell = incoming;
-    }
 }
 
 /// The payload that unwinds a suspended coroutine that is being dropped.
@@ -311,7 +291,7 @@ impl<I, Y> Yielder<I, Y> {
             (*link).output.write(value);
             sanitizer::start_switch(Some(&mut (*link).co_fake), (*link).caller_stack);
             (*link).caller_fiber.switch_to();
-            switch_limits((*link).limit_cell, addr_of_mut!((*link).co_limit), (*link).parent_limit);
+            *(*link).cell = (*link).parent;
             (*link).parent_sp = arch::co_switch((*link).parent_sp);
             (*link).caller_stack = sanitizer::finish_switch((*link).co_fake);
             if (*link).cancel {
@@ -342,11 +322,10 @@ impl<I, Y> Yielder<I, Y> {
         // SAFETY: `link` is this coroutine's Link; the resumer is suspended in its resume at
         // `parent_sp`, on a mapped stack whose free part lies below it, and stays suspended
         // until this returns (only this coroutine can resume it, by suspending, which `f`
-        // cannot do). `parent_limit` is that stack's limit, stored by the resume that switched
+        // cannot do). `parent` is its context's bounds, recorded by the resume that switched
         // in; with the `asan` feature `caller_stack` holds its extent.
         unsafe {
-            let theirs = Bounds { limit: (*link).parent_limit, base: 0 };
-            crate::segment::call_below((*link).parent_sp, theirs, (*link).caller_stack, f)
+            crate::segment::call_below((*link).parent_sp, (*link).parent, (*link).caller_stack, f)
         }
     }
 }
@@ -461,16 +440,14 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             // stack) is ever built as a temporary.
             addr_of_mut!((*shared).link).write(Link {
                 parent_sp: 0,
-                limit_cell: bounds::limit_cell(),
-                parent_limit: 0,
-                co_limit: bounds::limit_word(stack.bottom() as usize, top),
+                cell: bounds::current_cell(),
+                parent: core::ptr::null_mut(),
+                co: Bounds { limit: bounds::limit_word(stack.bottom() as usize, top), base: top },
                 panic: None,
                 finish: 0,
                 local: None,
                 input: MaybeUninit::uninit(),
                 output: MaybeUninit::uninit(),
-                #[cfg(feature = "asan")]
-                other_base: top,
                 cancel: false,
                 cancelled_while_panicking: false,
                 started: false,
@@ -730,21 +707,19 @@ unsafe fn switch_in<I, Y, R>(shared: *mut Shared<I, Y, R>, co_sp: usize) -> (boo
     unsafe {
         let link = addr_of_mut!((*shared).link);
         sanitizer::start_switch(Some(&mut (*link).caller_fake), suspended_stack(link));
-        #[cfg(feature = "asan")]
-        bounds::exchange_base(&mut (*link).other_base);
         (*link).caller_fiber = Fiber::current();
         (*link).co_fiber.switch_to();
-        switch_limits((*link).limit_cell, addr_of_mut!((*link).parent_limit), (*link).co_limit);
+        let cell = (*link).cell;
+        (*link).parent = *cell;
+        *cell = addr_of_mut!((*link).co);
         let co_sp = arch::co_switch(co_sp);
-        #[cfg(feature = "asan")]
-        bounds::exchange_base(&mut (*link).other_base);
         sanitizer::finish_switch((*link).caller_fake);
         (co_sp != link as usize, co_sp)
     }
 }
 
 /// For ASan, the bounds of the stack a suspended or fresh coroutine will run on when resumed:
-/// from its limit and, in `other_base`, its base.
+/// its context's bounds.
 ///
 /// # Safety
 /// `link` is the Link of a coroutine that is not running.
@@ -753,8 +728,8 @@ unsafe fn suspended_stack<I, Y>(link: *const Link<I, Y>) -> StackBounds {
     #[cfg(feature = "asan")]
     // SAFETY: (forwarded) the Link is ours while the coroutine is not running.
     unsafe {
-        let bottom = bounds::limit_address((*link).co_limit);
-        StackBounds::new(bottom, (*link).other_base - bottom)
+        let bottom = bounds::limit_address((*link).co.limit);
+        StackBounds::new(bottom, (*link).co.base - bottom)
     }
     #[cfg(not(feature = "asan"))]
     {
@@ -935,7 +910,7 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usiz
         // This context ends here: no fake stack to keep.
         sanitizer::start_switch(None, (*link).caller_stack);
         (*link).caller_fiber.switch_to();
-        *(*link).limit_cell = (*link).parent_limit;
+        *(*link).cell = (*link).parent;
         arch::co_exit(link as usize, (*link).parent_sp)
     }
 }

@@ -108,13 +108,15 @@ pub(crate) unsafe fn recover_overflow(bottom: usize, context: *mut libc::c_void)
         let Some((link, stacks)) = owner_of(bottom) else {
             return false;
         };
-        // The faulting stack is the one running on this thread: its bounds are installed.
-        if bounds::limit_address(*(*link).limit_cell) != bottom {
+        // The faulting stack is the one running on this thread: the coroutine's context is
+        // current, with that stack's bounds.
+        let ours = core::ptr::addr_of_mut!((*link).co);
+        if *(*link).cell != ours || bounds::limit_address((*ours).limit) != bottom {
             return false;
         }
-        // What the coroutine's last switch would do: the resumer's limit back, the outcome
+        // What the coroutine's last switch would do: the resumer's bounds back, the outcome
         // written, then the switch (here, the handler's return).
-        *(*link).limit_cell = (*link).parent_limit;
+        *(*link).cell = (*link).parent;
         // The payload is written while the coroutine runs, when it is still None.
         core::ptr::addr_of_mut!((*link).panic).write(Some(Box::new(StackOverflow)));
         (*link).finish = OVERFLOWED;
