@@ -16,15 +16,21 @@
  *    |<-- store 1 -->|                           |
  *    |                           |<-- store 2 -->|
  *
- *   long ranges in the AVX2 and SSE2 routines, and on the AVX-512 routine's non-temporal and
- *   `clzero` paths: one unaligned head store, an aligned loop, then the last 128 bytes (256 for
- *   AVX-512) stored unaligned from the end (overlapping the loop's last iteration, never past
- *   ptr + len)
+ *   long ranges in the AVX2 and SSE2 routines: scalar stores up to the first vector-aligned
+ *   address (CLEAR_UNDER_32), an aligned loop, the aligned vector blocks left, and scalar
+ *   stores after the last boundary; every store lies inside one aligned block, so none crosses
+ *   a line or a page (a range that ends just past a page boundary is common: a whole number of
+ *   pages that starts 16 bytes into one, as a large Vec's buffer does)
  *
- *    | head |   aligned 128-byte blocks ...   |<-- last 128 -->|
+ *    |head|   aligned 128-byte blocks ...   | aligned blocks |tail|
  *
- * The AVX-512 routine's cached and `rep stosb` paths use byte-masked stores at the edges
- * instead, so that no store crosses a cache line; its contract block draws them.
+ *   the AVX-512 routine's non-temporal and `clzero` paths: one unaligned head store, the
+ *   aligned loop, then the last 256 bytes stored unaligned from the end (overlapping the loop's
+ *   last iteration, never past ptr + len); src/memclr.rs takes them only at sizes where one
+ *   store across a page is lost in the bulk
+ *
+ * The AVX-512 routine's cached and `rep stosb` paths use byte-masked stores at the edges,
+ * so that no store crosses a cache line; its contract block draws them.
  *
  * Every routine is a leaf with no frame; none touches the stack. The AVX2 and SSE2 routines use
  * ymm0/xmm0 only, and the AVX2 routine ends every path that wrote a ymm register with
@@ -36,12 +42,52 @@
 #include "asm.h"
 
 /*
+ * CLEAR_UNDER_32 p, n, next: zero [p, p + n) for n in 0..31 with scalar stores of rax (which
+ * holds 0), two overlapping ones from the ends of the range, then jump to `next`. Every store
+ * lies inside the range, so when the range lies inside one aligned 32-byte block (a head up to
+ * the first boundary, a tail after the last), no store crosses a line or a page.
+ * Clobbers: flags.
+ */
+.macro CLEAR_UNDER_32 p, n, next
+    test  \n, \n
+    jz    \next                         /* 0 bytes: the common case of aligned ends */
+    cmp   \n, 16
+    jb    .Lunder_16_\@
+    mov   [\p], rax                     /* 16..31 bytes: first 16, last 16 */
+    mov   [\p + 8], rax
+    mov   [\p + \n - 16], rax
+    mov   [\p + \n - 8], rax
+    jmp   \next
+.Lunder_16_\@:
+    cmp   \n, 8
+    jb    .Lunder_8_\@
+    mov   [\p], rax                     /* 8..15 bytes: first 8, last 8 */
+    mov   [\p + \n - 8], rax
+    jmp   \next
+.Lunder_8_\@:
+    cmp   \n, 4
+    jb    .Lunder_4_\@
+    mov   [\p], eax                     /* 4..7 bytes */
+    mov   [\p + \n - 4], eax
+    jmp   \next
+.Lunder_4_\@:
+    cmp   \n, 2
+    jb    .Lunder_2_\@
+    mov   [\p], ax                      /* 2..3 bytes */
+    mov   [\p + \n - 2], ax
+    jmp   \next
+.Lunder_2_\@:
+    mov   [\p], al                      /* 1 byte */
+    jmp   \next
+.endm
+
+/*
  * unsafe extern "C" fn splitstack_memclr_avx2(ptr: *mut u8, len: usize, nt_from: usize)
  * Zero [ptr, ptr + len) with 32-byte AVX2 stores; from nt_from bytes up, with non-temporal
  * `vmovntdq` stores that bypass the cache, followed by `sfence`.
  * In:       rdi = ptr, rsi = len, rdx = nt_from (any value; below 256 counts as 256)
  * Out:      nothing
- * Clobbers: rax, rcx, rdi, ymm0, flags
+ * Clobbers: rax, rcx, rdx, rsi, rdi, ymm0, flags
  * Frame:    none (leaf)
  */
 FUNC_BEGIN(memclr_avx2)
@@ -70,46 +116,69 @@ FUNC_BEGIN(memclr_avx2)
     cmp   rsi, rdx
     jae   .Lclr_avx2_nt_check            /* past the cache: non-temporal stores */
 .Lclr_avx2_cached:
-    lea   rcx, [rdi + rsi - 128]         /* rcx = start of the last 128 bytes */
-    vmovdqu [rdi], ymm0                  /* head: first 32 bytes, unaligned */
-    add   rdi, 32
-    and   rdi, -32                       /* rdi = first 32-aligned address the head did not cover */
-    cmp   rdi, rcx
-    jae   .Lclr_avx2_last_128            /* what is left fits in the last 128 bytes */
+    add   rsi, rdi                       /* rsi = end (ptr + len) */
+    mov   ecx, edi
+    neg   ecx
+    and   ecx, 31                        /* rcx = bytes up to the first 32-byte boundary */
+    CLEAR_UNDER_32 rdi, rcx, .Lclr_avx2_head_done
+.Lclr_avx2_head_done:
+    add   rdi, rcx                       /* rdi = that boundary: every store from here is aligned */
+    mov   rcx, rsi
+    and   rcx, -32                       /* rcx = the last 32-byte boundary, at or below end */
+    lea   rdx, [rcx - 128]               /* rdx = the last start of a whole 128-byte block */
+    cmp   rdi, rdx
+    ja    .Lclr_avx2_tail
 .Lclr_avx2_loop_128:                     /* rotated: one taken branch per iteration */
     vmovdqa [rdi], ymm0                  /* four aligned 32-byte stores: 128 bytes */
     vmovdqa [rdi + 32], ymm0
     vmovdqa [rdi + 64], ymm0
     vmovdqa [rdi + 96], ymm0
     sub   rdi, -128                      /* rdi += 128 (-128 fits in an imm8, +128 does not) */
+    cmp   rdi, rdx
+    jbe   .Lclr_avx2_loop_128            /* another whole block before the last boundary */
+.Lclr_avx2_tail:                         /* rdi 32-aligned, at most rcx; [.., rdi) is zero */
     cmp   rdi, rcx
-    jb    .Lclr_avx2_loop_128            /* more than the last 128 bytes left */
-.Lclr_avx2_last_128:
-    vmovdqu [rcx], ymm0                  /* last 128 bytes, unaligned, from the end */
-    vmovdqu [rcx + 32], ymm0
-    vmovdqu [rcx + 64], ymm0
-    vmovdqu [rcx + 96], ymm0
+    jae   .Lclr_avx2_tail_bytes
+.Lclr_avx2_tail_blocks:
+    vmovdqa [rdi], ymm0                  /* the aligned 32-byte blocks left: at most three */
+    add   rdi, 32
+    cmp   rdi, rcx
+    jb    .Lclr_avx2_tail_blocks
+.Lclr_avx2_tail_bytes:
     vzeroupper
+    sub   rsi, rdi                       /* rsi = 0..31 bytes left, inside one aligned block */
+    CLEAR_UNDER_32 rdi, rsi, .Lclr_avx2_long_done
+.Lclr_avx2_long_done:
     ret
 
 .Lclr_avx2_nt_check:
     cmp   rsi, 256
-    jb    .Lclr_avx2_cached              /* too short for the 64-byte head and one NT block */
-    lea   rcx, [rdi + rsi - 128]         /* rcx = start of the last 128 bytes */
-    vmovdqu [rdi], ymm0                  /* head: first 64 bytes (one cache line's worth) */
-    vmovdqu [rdi + 32], ymm0
-    add   rdi, 64
-    and   rdi, -64                       /* rdi = first cache line the head did not cover */
+    jb    .Lclr_avx2_cached              /* too short for the head and one NT block */
+    add   rsi, rdi                       /* rsi = end */
+    mov   ecx, edi
+    neg   ecx
+    and   ecx, 31                        /* rcx = bytes up to the first 32-byte boundary */
+    CLEAR_UNDER_32 rdi, rcx, .Lclr_avx2_nt_head_done
+.Lclr_avx2_nt_head_done:
+    add   rdi, rcx                       /* rdi 32-aligned */
+    test  dil, 32
+    jz    .Lclr_avx2_nt_aligned
+    vmovdqa [rdi], ymm0                  /* up to the first cache line boundary */
+    add   rdi, 32
+.Lclr_avx2_nt_aligned:
+    mov   rcx, rsi
+    and   rcx, -32                       /* rcx = the last 32-byte boundary, at or below end */
+    lea   rdx, [rcx - 128]               /* rdx = the last start of a whole 128-byte block */
 .Lclr_avx2_nt_loop_128:                  /* rotated; len >= 256 makes the first pass in range */
     vmovntdq [rdi], ymm0                 /* two full cache lines, written around the cache */
     vmovntdq [rdi + 32], ymm0
     vmovntdq [rdi + 64], ymm0
     vmovntdq [rdi + 96], ymm0
     sub   rdi, -128                      /* rdi += 128 */
-    cmp   rdi, rcx
-    jb    .Lclr_avx2_nt_loop_128
+    cmp   rdi, rdx
+    jbe   .Lclr_avx2_nt_loop_128
     sfence                               /* order the weakly ordered NT stores before what follows */
-    jmp   .Lclr_avx2_last_128            /* tail with ordinary stores */
+    jmp   .Lclr_avx2_tail                /* the rest with ordinary aligned stores */
 
 .Lclr_avx2_under_32:
     cmp   esi, 16
@@ -155,7 +224,7 @@ FUNC_END(memclr_avx2)
  *           cached loop, not rep stosb), rcx = stosb_from (usize::MAX: never; below 129 counts
  *           as 129)
  * Out:      nothing
- * Clobbers: rax, rcx, rdi, xmm0, flags (rep stosb also advances rdi and counts rcx down)
+ * Clobbers: rax, rcx, rdx, rsi, rdi, xmm0, flags (rep stosb also advances rdi and counts rcx down)
  * Frame:    none (leaf)
  */
 FUNC_BEGIN(memclr_sse2)
@@ -190,12 +259,18 @@ FUNC_BEGIN(memclr_sse2)
     cmp   rsi, rcx
     jae   .Lclr_sse2_stosb               /* the window where rep stosb wins */
 .Lclr_sse2_cached:
-    lea   rcx, [rdi + rsi - 128]         /* rcx = start of the last 128 bytes */
-    movdqu [rdi], xmm0                   /* head: first 16 bytes, unaligned */
-    add   rdi, 16
-    and   rdi, -16                       /* rdi = first 16-aligned address the head did not cover */
-    cmp   rdi, rcx
-    jae   .Lclr_sse2_last_128
+    add   rsi, rdi                       /* rsi = end (ptr + len) */
+    mov   ecx, edi
+    neg   ecx
+    and   ecx, 15                        /* rcx = bytes up to the first 16-byte boundary */
+    CLEAR_UNDER_32 rdi, rcx, .Lclr_sse2_head_done
+.Lclr_sse2_head_done:
+    add   rdi, rcx                       /* rdi = that boundary: every store from here is aligned */
+    mov   rcx, rsi
+    and   rcx, -16                       /* rcx = the last 16-byte boundary, at or below end */
+    lea   rdx, [rcx - 128]               /* rdx = the last start of a whole 128-byte block */
+    cmp   rdi, rdx
+    ja    .Lclr_sse2_tail
 .Lclr_sse2_loop_128:                     /* rotated, as in the AVX2 routine */
     movdqa [rdi], xmm0                   /* eight aligned 16-byte stores: 128 bytes */
     movdqa [rdi + 16], xmm0
@@ -206,17 +281,20 @@ FUNC_BEGIN(memclr_sse2)
     movdqa [rdi + 96], xmm0
     movdqa [rdi + 112], xmm0
     sub   rdi, -128                      /* rdi += 128 */
+    cmp   rdi, rdx
+    jbe   .Lclr_sse2_loop_128
+.Lclr_sse2_tail:                         /* rdi 16-aligned, at most rcx; [.., rdi) is zero */
     cmp   rdi, rcx
-    jb    .Lclr_sse2_loop_128
-.Lclr_sse2_last_128:
-    movdqu [rcx], xmm0                   /* last 128 bytes, unaligned, from the end */
-    movdqu [rcx + 16], xmm0
-    movdqu [rcx + 32], xmm0
-    movdqu [rcx + 48], xmm0
-    movdqu [rcx + 64], xmm0
-    movdqu [rcx + 80], xmm0
-    movdqu [rcx + 96], xmm0
-    movdqu [rcx + 112], xmm0
+    jae   .Lclr_sse2_tail_bytes
+.Lclr_sse2_tail_blocks:
+    movdqa [rdi], xmm0                   /* the aligned 16-byte blocks left: at most seven */
+    add   rdi, 16
+    cmp   rdi, rcx
+    jb    .Lclr_sse2_tail_blocks
+.Lclr_sse2_tail_bytes:
+    sub   rsi, rdi                       /* rsi = 0..15 bytes left, inside one aligned block */
+    CLEAR_UNDER_32 rdi, rsi, .Lclr_sse2_long_done
+.Lclr_sse2_long_done:
     ret
 
 .Lclr_sse2_stosb:
@@ -226,14 +304,24 @@ FUNC_BEGIN(memclr_sse2)
 
 .Lclr_sse2_nt_check:
     cmp   rsi, 256
-    jb    .Lclr_sse2_cached              /* too short for the 64-byte head and one NT block */
-    lea   rcx, [rdi + rsi - 128]         /* rcx = start of the last 128 bytes */
-    movdqu [rdi], xmm0                   /* head: first 64 bytes */
-    movdqu [rdi + 16], xmm0
-    movdqu [rdi + 32], xmm0
-    movdqu [rdi + 48], xmm0
-    add   rdi, 64
-    and   rdi, -64                       /* rdi = first cache line the head did not cover */
+    jb    .Lclr_sse2_cached              /* too short for the head and one NT block */
+    add   rsi, rdi                       /* rsi = end */
+    mov   ecx, edi
+    neg   ecx
+    and   ecx, 15                        /* rcx = bytes up to the first 16-byte boundary */
+    CLEAR_UNDER_32 rdi, rcx, .Lclr_sse2_nt_head_done
+.Lclr_sse2_nt_head_done:
+    add   rdi, rcx                       /* rdi 16-aligned */
+.Lclr_sse2_nt_to_line:
+    test  dil, 63
+    jz    .Lclr_sse2_nt_aligned
+    movdqa [rdi], xmm0                   /* up to the first cache line boundary: at most three */
+    add   rdi, 16
+    jmp   .Lclr_sse2_nt_to_line
+.Lclr_sse2_nt_aligned:
+    mov   rcx, rsi
+    and   rcx, -16                       /* rcx = the last 16-byte boundary, at or below end */
+    lea   rdx, [rcx - 128]               /* rdx = the last start of a whole 128-byte block */
 .Lclr_sse2_nt_loop_128:                  /* rotated; len >= 256 makes the first pass in range */
     movntdq [rdi], xmm0                  /* two full cache lines, written around the cache */
     movntdq [rdi + 16], xmm0
@@ -244,10 +332,10 @@ FUNC_BEGIN(memclr_sse2)
     movntdq [rdi + 96], xmm0
     movntdq [rdi + 112], xmm0
     sub   rdi, -128                      /* rdi += 128 */
-    cmp   rdi, rcx
-    jb    .Lclr_sse2_nt_loop_128
+    cmp   rdi, rdx
+    jbe   .Lclr_sse2_nt_loop_128
     sfence                               /* order the NT stores before what follows */
-    jmp   .Lclr_sse2_last_128            /* tail with ordinary stores */
+    jmp   .Lclr_sse2_tail                /* the rest with ordinary aligned stores */
 
 .Lclr_sse2_under_32:
     cmp   esi, 16
