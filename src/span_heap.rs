@@ -573,10 +573,137 @@ impl Drop for Span {
     fn drop(&mut self) {
         // Mark first, outside the lock: the pages are still only ours, and the lock's release
         // and acquire order these bits before whoever allocates the pages next reads them.
-        self.arena.mark_dirty(self.first_page, self.npages);
+        let len = self.npages * SpanHeap::PAGE_SIZE;
+        let probed = len >= PROBE_FROM
+            && probe_resident(self.ptr.as_ptr() as usize, self.npages, |first, n, resident| {
+                if resident {
+                    self.arena.mark_dirty(self.first_page + first, n);
+                } else {
+                    self.arena.mark_clean(self.first_page + first, n);
+                }
+            });
+        if !probed {
+            self.arena.mark_dirty(self.first_page, self.npages);
+        }
         let mut inner = self.heap.lock();
         inner.release(self.ptr.as_ptr() as usize, self.npages, self.arena_index);
     }
+}
+
+/// pagemap bit 63: present in RAM; bit 62: swapped out.
+const RESIDENT: u64 = 3 << 62;
+
+/// Whether `/proc/self/pagemap` describes this process's own addresses, decided once by proof:
+/// a page just written must read as present and an untouched one as absent. An emulator that
+/// maps guest addresses elsewhere in its own address space (qemu-user with a guest base) reads
+/// the wrong entries, and a kernel without the file reads none: both mean no probe, and freed
+/// spans are marked dirty.
+fn pagemap_proven() -> bool {
+    use std::os::unix::fs::FileExt;
+    static PROVEN: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+    match PROVEN.load(Ordering::Relaxed) {
+        1 => return true,
+        2 => return false,
+        _ => {}
+    }
+    let page = crate::stack::page_size();
+    let proven = (|| {
+        let mut map = memmap2::MmapMut::map_anon(2 * page).ok()?;
+        map[0] = 1;
+        let written = std::hint::black_box(map.as_ptr()) as usize;
+        let file = std::fs::File::open("/proc/self/pagemap").ok()?;
+        let mut entries = [0u8; 16];
+        file.read_exact_at(&mut entries, (written / page * 8) as u64).ok()?;
+        let first = u64::from_ne_bytes(entries[..8].try_into().ok()?);
+        let second = u64::from_ne_bytes(entries[8..].try_into().ok()?);
+        Some(first & RESIDENT != 0 && second & RESIDENT == 0)
+    })()
+    .unwrap_or(false);
+    PROVEN.store(if proven { 1 } else { 2 }, Ordering::Relaxed);
+    proven
+}
+
+/// Freed spans at least this large have their pages' residency read from the kernel
+/// ([`probe_resident`]), so that pages the span's owner never wrote are not cleared by the next
+/// zeroed allocation (a 1 GiB span allocated zeroed, freed unwritten and allocated zeroed again
+/// stays unresident). Below it, the pages are marked dirty without asking: the probe's system
+/// call costs a fair part of clearing a small span, which is probably hot. The README's span
+/// heap section gives the measurements.
+const PROBE_FROM: usize = 1 << 20;
+
+/// Finds which of the `npages` heap pages at `addr` are resident (some OS page under them is in
+/// RAM or swapped out), and calls `runs(first, n, resident)` for each maximal run of heap pages
+/// that all are or all are not. A page of private anonymous memory that is neither in RAM nor
+/// swapped out reads as zero: never written, or given back with `MADV_DONTNEED`. `false` (and no
+/// call) if the kernel cannot say.
+///
+/// `mincore` says cheaply which pages are in RAM; it counts a swapped-out page as not, so for
+/// the pages it reports absent `/proc/self/pagemap` is asked whether they are swapped (its bit
+/// 62). A span that was written all over (reused hot) costs one `mincore`; the pagemap is read
+/// only where pages are absent, which is where the probe saves a clear. The map is opened for
+/// each call: a descriptor kept across `fork` would read the parent's pages in the child.
+fn probe_resident(addr: usize, npages: usize, mut runs: impl FnMut(usize, usize, bool)) -> bool {
+    use std::os::unix::fs::FileExt;
+    if !pagemap_proven() {
+        return false;
+    }
+    let os_page = crate::stack::page_size();
+    let heap_page = SpanHeap::PAGE_SIZE;
+    let (start, end) = (addr, addr + npages * heap_page);
+    let first_os = start / os_page * os_page;
+    let os_pages = (end - first_os).div_ceil(os_page);
+    let mut in_ram = vec![0u8; os_pages];
+    // SAFETY: the range lies in one of the heap's mappings; the vector has an entry per page.
+    if unsafe { libc::mincore(first_os as *mut _, os_pages * os_page, in_ram.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    let mut map = None;
+    let mut entries = vec![0u64; 4096];
+    let mut page = 0;
+    while page < os_pages {
+        if in_ram[page] & 1 != 0 {
+            page += 1;
+            continue;
+        }
+        // A run of pages mincore reports absent: ask the pagemap whether they are swapped.
+        let run = in_ram[page..].iter().take_while(|&&r| r & 1 == 0).count().min(entries.len());
+        if map.is_none() {
+            match std::fs::File::open("/proc/self/pagemap") {
+                Ok(file) => map = Some(file),
+                Err(_) => return false,
+            }
+        }
+        // SAFETY: the first `run` entries of a u64 buffer, viewed as bytes for the read.
+        let bytes =
+            unsafe { core::slice::from_raw_parts_mut(entries.as_mut_ptr().cast::<u8>(), run * 8) };
+        let offset = ((first_os / os_page + page) * 8) as u64;
+        if map.as_ref().is_some_and(|map| map.read_exact_at(bytes, offset).is_err()) {
+            return false;
+        }
+        for (i, entry) in entries[..run].iter().enumerate() {
+            if entry & RESIDENT != 0 {
+                in_ram[page + i] |= 1;
+            }
+        }
+        page += run;
+    }
+    // One bit per heap page: resident if any OS page it overlaps is.
+    let heap_resident = |heap: usize| {
+        let lo = (start + heap * heap_page - first_os) / os_page;
+        let hi = (start + (heap + 1) * heap_page - first_os).div_ceil(os_page);
+        in_ram[lo..hi].iter().any(|&r| r & 1 != 0)
+    };
+    let mut first = 0;
+    while first < npages {
+        let state = heap_resident(first);
+        let mut n = 1;
+        while first + n < npages && heap_resident(first + n) == state {
+            n += 1;
+        }
+        runs(first, n, state);
+        first += n;
+    }
+    true
 }
 
 impl fmt::Debug for Span {

@@ -243,3 +243,37 @@ fn span_heap_and_span_are_send_and_sync() {
     check::<SpanHeap>();
     check::<Span>();
 }
+
+#[test]
+fn a_large_span_freed_unwritten_is_not_cleared_or_made_resident_by_the_next_zeroed_alloc() {
+    let heap = SpanHeap::new();
+    let pages = (256 << 20) / SpanHeap::PAGE_SIZE;
+    let span = heap.alloc(pages, true).unwrap();
+    drop(span);
+    let before = common::resident_bytes();
+    let zeroed_before = heap.stats().bytes_zeroed;
+    let mut span = heap.alloc(pages, true).unwrap();
+    let grown = common::resident_bytes().saturating_sub(before);
+    assert_eq!(heap.stats().bytes_zeroed, zeroed_before, "unwritten pages were cleared");
+    assert!(grown < 16 << 20, "the zeroed alloc made {} MiB resident", grown >> 20);
+    // What it hands out is zero all the same.
+    assert!(span.as_mut_slice().iter().step_by(4093).all(|&b| b == 0));
+}
+
+#[test]
+fn a_large_span_partly_written_has_exactly_its_written_pages_cleared() {
+    let heap = SpanHeap::new();
+    let pages = (8 << 20) / SpanHeap::PAGE_SIZE;
+    let mut span = heap.alloc(pages, true).unwrap();
+    let written = 3 * SpanHeap::PAGE_SIZE + 100;
+    span.as_mut_slice()[SpanHeap::PAGE_SIZE..SpanHeap::PAGE_SIZE + written].fill(0xa5);
+    drop(span);
+    let zeroed_before = heap.stats().bytes_zeroed;
+    let mut span = heap.alloc(pages, true).unwrap();
+    // The four heap pages the bytes touched (OS pages of 4 KiB or of a heap page's size), not the
+    // span's 8 MiB.
+    let cleared = heap.stats().bytes_zeroed - zeroed_before;
+    assert!(cleared >= 4 * SpanHeap::PAGE_SIZE as u64, "{cleared} bytes cleared");
+    assert!(cleared <= (64 << 10) as u64, "{cleared} bytes cleared");
+    assert!(span.as_mut_slice().iter().all(|&b| b == 0));
+}
