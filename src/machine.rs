@@ -82,6 +82,11 @@ pub struct Stats {
     /// deepest nesting of splits it has seen (the gauge itself is counted only when a segment is
     /// mapped, which keeps the split's fast path free of it).
     pub max_segments_held: u64,
+    /// Stacks the overflow recovery has leaked in the whole process (not only this thread):
+    /// each coroutine abandoned under
+    /// [`OverflowAction::PanicInResumer`](crate::OverflowAction) and every segment it had
+    /// grown; the same count as [`leaked_stacks`](crate::leaked_stacks).
+    pub leaked_stacks: u64,
 }
 
 impl M {
@@ -275,6 +280,7 @@ pub fn stats() -> Stats {
             coroutine_stacks_pooled: m.pool.len() as u64,
             coroutine_pool_resident_bound: m.pool.resident_bound() as u64,
             max_segments_held: segments.max_held,
+            leaked_stacks: crate::coroutine::leaked_stacks(),
         }
     })
 }

@@ -39,6 +39,7 @@ fn a_thousand_coroutines_overflow_one_after_another_and_the_process_lives() {
             assert!(co.done() && co.started(), "overflow {i}: not done");
         }
         assert_eq!(leaked_stacks() - before, 1000, "one coroutine stack leaked per overflow");
+        assert_eq!(splitstack::machine::stats().leaked_stacks, leaked_stacks());
         // The thread goes on: coroutines, splits and panics work as before.
         let mut co = Coroutine::new(|y, a: u64| a + y.suspend(a * 2));
         assert_eq!(co.resume(4).as_yield(), Some(8));
