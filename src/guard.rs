@@ -268,29 +268,38 @@ pub(crate) fn role_of(bottom: usize) -> Option<(Role, usize)> {
 }
 
 /// The index from stack bottoms to slots: a two-level table over the user address space (2^48
-/// bytes, which covers x86-64's 47 bits and AArch64's 48) at the OS page's granularity, so a
-/// lookup is two loads, without a lock or a hash. The first level, one pointer per GiB, is
-/// static (2 MiB of zero pages until used); the second, one word per 4 KiB page of a GiB (1 MiB
-/// of address space, resident only where stacks lie), is mapped by the first registration in
-/// its GiB and kept for the life of the process.
+/// bytes, which covers x86-64's 47 bits and AArch64's 48), so a lookup is two loads, without a
+/// lock or a hash. One entry per 64 KiB: two stacks' bottoms are always further apart than that
+/// (each has a guard region of [`GUARD_SIZE`] below it). The first level, one pointer per GiB, is
+/// static (2 MiB of zero pages until used); the second, 64 KiB per GiB (resident only where
+/// stacks lie), is made by the first registration in its GiB and kept for the life of the
+/// process. Second-level tables are cut from blocks of [`INDEX_BLOCK_TABLES`], so that the index
+/// adds one mapping per 1,024 GiB of stacks, not one per GiB (the stack heap's arenas merge into
+/// few mappings, and a mapping of our own between them would keep them apart).
 const INDEX_BITS: u32 = 48;
 const INDEX_CHUNK_BITS: u32 = 30;
-const INDEX_PAGE_BITS: u32 = 12;
+const INDEX_PAGE_BITS: u32 = 16;
 const INDEX_CHUNKS: usize = 1 << (INDEX_BITS - INDEX_CHUNK_BITS);
 const INDEX_CHUNK_ENTRIES: usize = 1 << (INDEX_CHUNK_BITS - INDEX_PAGE_BITS);
+const INDEX_TABLE_BYTES: usize = INDEX_CHUNK_ENTRIES * core::mem::size_of::<AtomicU32>();
+/// Second-level tables per mapped block (64 MiB of address space).
+const INDEX_BLOCK_TABLES: usize = 1024;
+
+const _: () = assert!(GUARD_SIZE > 1 << INDEX_PAGE_BITS);
 
 static INDEX: [AtomicPtr<AtomicU32>; INDEX_CHUNKS] =
     [const { AtomicPtr::new(core::ptr::null_mut()) }; INDEX_CHUNKS];
 
-/// The second-level table for `bottom`, mapped if `create` and it does not exist yet; `None`
-/// outside the indexed address space or when it cannot be mapped.
-fn index_chunk(bottom: usize, create: bool) -> Option<&'static [AtomicU32]> {
-    let chunk = INDEX.get(bottom >> INDEX_CHUNK_BITS)?;
-    let mut table = chunk.load(Ordering::Acquire);
-    if table.is_null() && create {
-        let bytes = INDEX_CHUNK_ENTRIES * core::mem::size_of::<AtomicU32>();
-        // SAFETY: a fresh private anonymous mapping, zero (every entry empty); it is never
-        // unmapped once published.
+/// The unused rest of the last block mapped for second-level tables: (next, end).
+static INDEX_BLOCK: std::sync::Mutex<(usize, usize)> = std::sync::Mutex::new((0, 0));
+
+/// A zeroed second-level table from the current block (mapping a new one when it is used up);
+/// `None` if no block can be mapped. Tables are never returned.
+fn new_index_table() -> Option<*mut AtomicU32> {
+    let mut block = INDEX_BLOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if block.0 == block.1 {
+        let bytes = INDEX_BLOCK_TABLES * INDEX_TABLE_BYTES;
+        // SAFETY: a fresh private anonymous mapping, zero (every entry empty), never unmapped.
         let fresh = unsafe {
             libc::mmap(
                 core::ptr::null_mut(),
@@ -304,7 +313,22 @@ fn index_chunk(bottom: usize, create: bool) -> Option<&'static [AtomicU32]> {
         if fresh == libc::MAP_FAILED {
             return None;
         }
-        let fresh = fresh.cast::<AtomicU32>();
+        *block = (fresh as usize, fresh as usize + bytes);
+    }
+    let table = block.0;
+    block.0 += INDEX_TABLE_BYTES;
+    Some(table as *mut AtomicU32)
+}
+
+/// The second-level table for `bottom`, made if `create` and it does not exist yet; `None`
+/// outside the indexed address space or when it cannot be made.
+fn index_chunk(bottom: usize, create: bool) -> Option<&'static [AtomicU32]> {
+    let chunk = INDEX.get(bottom >> INDEX_CHUNK_BITS)?;
+    let mut table = chunk.load(Ordering::Acquire);
+    if table.is_null() && create {
+        let fresh = new_index_table()?;
+        // A table that loses the race stays unused in its block (rare, and 64 KiB of address
+        // space).
         table = match chunk.compare_exchange(
             core::ptr::null_mut(),
             fresh,
@@ -312,14 +336,11 @@ fn index_chunk(bottom: usize, create: bool) -> Option<&'static [AtomicU32]> {
             Ordering::Acquire,
         ) {
             Ok(_) => fresh,
-            Err(theirs) => {
-                // SAFETY: ours was never published.
-                unsafe { libc::munmap(fresh.cast(), bytes) };
-                theirs
-            }
+            Err(theirs) => theirs,
         };
     }
-    // SAFETY: a published table is a live mapping of INDEX_CHUNK_ENTRIES atomics, never unmapped.
+    // SAFETY: a published table is INDEX_CHUNK_ENTRIES zero-initialised atomics in a block that
+    // is never unmapped.
     (!table.is_null()).then(|| unsafe { core::slice::from_raw_parts(table, INDEX_CHUNK_ENTRIES) })
 }
 
@@ -348,10 +369,15 @@ fn unindex(bottom: usize, slot: usize) {
     }
 }
 
+/// The slot whose stack bottom lies in the same 64 KiB as `addr`, if any (unchecked).
+fn index_slot(addr: usize) -> Option<usize> {
+    let table = index_chunk(addr, false)?;
+    (index_entry(table, addr).load(Ordering::Acquire) as usize).checked_sub(1)
+}
+
 /// The slot registered for the stack whose lowest usable address is `bottom`.
 fn indexed(bottom: usize) -> Option<usize> {
-    let table = index_chunk(bottom, false)?;
-    let slot = (index_entry(table, bottom).load(Ordering::Acquire) as usize).checked_sub(1)?;
+    let slot = index_slot(bottom)?;
     let live = STARTS[slot].load(Ordering::Acquire) != 0;
     (live && ENDS[slot].load(Ordering::Relaxed) == bottom).then_some(slot)
 }
@@ -389,18 +415,19 @@ pub(crate) fn headroom_open(slot: usize) -> bool {
 }
 
 /// The registered guard region that contains `addr`: its slot, start and end. A guard region
-/// ends at its stack's bottom, so the index is asked first for each page boundary above `addr`
-/// that a guard's end could be (its size and rounding, in OS pages: about 80 lookups); a
-/// region the index does not hold is found by scanning the table.
+/// ends at its stack's bottom, so the index is asked first for each 64 KiB at and above `addr`
+/// that a guard's end could lie in (its size and rounding: about 7 lookups); a region the index
+/// does not hold is found by scanning the table.
 pub(crate) fn find(addr: usize) -> Option<(usize, usize, usize)> {
-    let page = 1 << INDEX_PAGE_BITS;
-    let first = (addr | (page - 1)).checked_add(1)?;
+    let chunk = 1 << INDEX_PAGE_BITS;
     let reach = GUARD_SIZE + 2 * crate::span_heap::SpanHeap::PAGE_SIZE + crate::stack::page_size();
-    for bottom in (first..=first.saturating_add(reach)).step_by(page) {
-        if let Some(slot) = indexed(bottom) {
+    let first = addr & !(chunk - 1);
+    for near in (first..=first.saturating_add(reach + chunk)).step_by(chunk) {
+        if let Some(slot) = index_slot(near) {
             let start = STARTS[slot].load(Ordering::Acquire) & !OPENED;
-            if start <= addr {
-                return Some((slot, start, bottom));
+            let end = ENDS[slot].load(Ordering::Relaxed);
+            if start != 0 && start <= addr && addr < end {
+                return Some((slot, start, end));
             }
         }
     }
