@@ -16,13 +16,15 @@
  *    |<-- store 1 -->|                           |
  *    |                           |<-- store 2 -->|
  *
- *   long ranges in the AVX2 and SSE2 routines: scalar stores up to the first vector-aligned
- *   address (CLEAR_UNDER_32), an aligned loop, the aligned vector blocks left, and scalar
- *   stores after the last boundary; every store lies inside one aligned block, so none crosses
- *   a line or a page (a range that ends just past a page boundary is common: a whole number of
- *   pages that starts 16 bytes into one, as a large Vec's buffer does)
+ *   long ranges in the AVX2 and SSE2 routines: one unaligned head store, an aligned loop, then
+ *   the last 128 bytes stored unaligned from the end, overlapping the loop (never past
+ *   ptr + len); but an edge whose unaligned stores would cross a page (a range that ends just
+ *   past a page boundary is common: a whole number of pages that starts 16 bytes into one, as a
+ *   large Vec's buffer does) is done with aligned vector stores and scalar stores inside one
+ *   aligned block (CLEAR_UNDER_32) instead, so that no store crosses a page
  *
- *    |head|   aligned 128-byte blocks ...   | aligned blocks |tail|
+ *    | head |   aligned 128-byte blocks ...   |<-- last 128 -->|
+ *    |h|    aligned 128-byte blocks ...   | aligned blocks |t|    (edges that would cross a page)
  *
  *   the AVX-512 routine's non-temporal and `clzero` paths: one unaligned head store, the
  *   aligned loop, then the last 256 bytes stored unaligned from the end (overlapping the loop's
@@ -116,31 +118,44 @@ FUNC_BEGIN(memclr_avx2)
     cmp   rsi, rdx
     jae   .Lclr_avx2_nt_check            /* past the cache: non-temporal stores */
 .Lclr_avx2_cached:
+    lea   rcx, [rdi + rsi - 128]         /* rcx = start of the last 128 bytes */
     add   rsi, rdi                       /* rsi = end (ptr + len) */
-    mov   ecx, edi
-    neg   ecx
-    and   ecx, 31                        /* rcx = bytes up to the first 32-byte boundary */
-    CLEAR_UNDER_32 rdi, rcx, .Lclr_avx2_head_done
+    mov   edx, edi
+    and   edx, 4095
+    cmp   edx, 4096 - 32
+    ja    .Lclr_avx2_head_careful        /* the first 32 bytes would cross a page */
+    vmovdqu [rdi], ymm0                  /* head: first 32 bytes, unaligned, inside one page */
+    add   rdi, 32
+    and   rdi, -32                       /* rdi = first 32-aligned address the head did not cover */
 .Lclr_avx2_head_done:
-    add   rdi, rcx                       /* rdi = that boundary: every store from here is aligned */
-    mov   rcx, rsi
-    and   rcx, -32                       /* rcx = the last 32-byte boundary, at or below end */
-    lea   rdx, [rcx - 128]               /* rdx = the last start of a whole 128-byte block */
-    cmp   rdi, rdx
-    ja    .Lclr_avx2_tail
+    cmp   rdi, rcx
+    jae   .Lclr_avx2_last_128            /* what is left fits in the last 128 bytes */
 .Lclr_avx2_loop_128:                     /* rotated: one taken branch per iteration */
     vmovdqa [rdi], ymm0                  /* four aligned 32-byte stores: 128 bytes */
     vmovdqa [rdi + 32], ymm0
     vmovdqa [rdi + 64], ymm0
     vmovdqa [rdi + 96], ymm0
     sub   rdi, -128                      /* rdi += 128 (-128 fits in an imm8, +128 does not) */
-    cmp   rdi, rdx
-    jbe   .Lclr_avx2_loop_128            /* another whole block before the last boundary */
-.Lclr_avx2_tail:                         /* rdi 32-aligned, at most rcx; [.., rdi) is zero */
+    cmp   rdi, rcx
+    jb    .Lclr_avx2_loop_128            /* more than the last 128 bytes left */
+.Lclr_avx2_last_128:
+    mov   edx, ecx
+    and   edx, 4095
+    cmp   edx, 4096 - 128
+    ja    .Lclr_avx2_tail                /* the last 128 bytes cross a page */
+    vmovdqu [rcx], ymm0                  /* last 128 bytes, unaligned, from the end, in one page */
+    vmovdqu [rcx + 32], ymm0
+    vmovdqu [rcx + 64], ymm0
+    vmovdqu [rcx + 96], ymm0
+    vzeroupper
+    ret
+.Lclr_avx2_tail:                         /* rdi 32-aligned, below rsi = end; [.., rdi) is zero */
+    mov   rcx, rsi
+    and   rcx, -32                       /* rcx = the last 32-byte boundary, at or below end */
     cmp   rdi, rcx
     jae   .Lclr_avx2_tail_bytes
 .Lclr_avx2_tail_blocks:
-    vmovdqa [rdi], ymm0                  /* the aligned 32-byte blocks left: at most three */
+    vmovdqa [rdi], ymm0                  /* the aligned 32-byte blocks left */
     add   rdi, 32
     cmp   rdi, rcx
     jb    .Lclr_avx2_tail_blocks
@@ -150,6 +165,14 @@ FUNC_BEGIN(memclr_avx2)
     CLEAR_UNDER_32 rdi, rsi, .Lclr_avx2_long_done
 .Lclr_avx2_long_done:
     ret
+.Lclr_avx2_head_careful:                 /* ptr in the last 31 bytes of a page */
+    mov   edx, edi
+    neg   edx
+    and   edx, 31                        /* rdx = bytes up to the first 32-byte boundary */
+    CLEAR_UNDER_32 rdi, rdx, .Lclr_avx2_head_careful_done
+.Lclr_avx2_head_careful_done:
+    add   rdi, rdx                       /* rdi = that boundary, the page's end */
+    jmp   .Lclr_avx2_head_done
 
 .Lclr_avx2_nt_check:
     cmp   rsi, 256
@@ -259,18 +282,18 @@ FUNC_BEGIN(memclr_sse2)
     cmp   rsi, rcx
     jae   .Lclr_sse2_stosb               /* the window where rep stosb wins */
 .Lclr_sse2_cached:
+    lea   rcx, [rdi + rsi - 128]         /* rcx = start of the last 128 bytes */
     add   rsi, rdi                       /* rsi = end (ptr + len) */
-    mov   ecx, edi
-    neg   ecx
-    and   ecx, 15                        /* rcx = bytes up to the first 16-byte boundary */
-    CLEAR_UNDER_32 rdi, rcx, .Lclr_sse2_head_done
+    mov   edx, edi
+    and   edx, 4095
+    cmp   edx, 4096 - 16
+    ja    .Lclr_sse2_head_careful        /* the first 16 bytes would cross a page */
+    movdqu [rdi], xmm0                   /* head: first 16 bytes, unaligned, inside one page */
+    add   rdi, 16
+    and   rdi, -16                       /* rdi = first 16-aligned address the head did not cover */
 .Lclr_sse2_head_done:
-    add   rdi, rcx                       /* rdi = that boundary: every store from here is aligned */
-    mov   rcx, rsi
-    and   rcx, -16                       /* rcx = the last 16-byte boundary, at or below end */
-    lea   rdx, [rcx - 128]               /* rdx = the last start of a whole 128-byte block */
-    cmp   rdi, rdx
-    ja    .Lclr_sse2_tail
+    cmp   rdi, rcx
+    jae   .Lclr_sse2_last_128
 .Lclr_sse2_loop_128:                     /* rotated, as in the AVX2 routine */
     movdqa [rdi], xmm0                   /* eight aligned 16-byte stores: 128 bytes */
     movdqa [rdi + 16], xmm0
@@ -281,13 +304,29 @@ FUNC_BEGIN(memclr_sse2)
     movdqa [rdi + 96], xmm0
     movdqa [rdi + 112], xmm0
     sub   rdi, -128                      /* rdi += 128 */
-    cmp   rdi, rdx
-    jbe   .Lclr_sse2_loop_128
-.Lclr_sse2_tail:                         /* rdi 16-aligned, at most rcx; [.., rdi) is zero */
+    cmp   rdi, rcx
+    jb    .Lclr_sse2_loop_128
+.Lclr_sse2_last_128:
+    mov   edx, ecx
+    and   edx, 4095
+    cmp   edx, 4096 - 128
+    ja    .Lclr_sse2_tail                /* the last 128 bytes cross a page */
+    movdqu [rcx], xmm0                   /* last 128 bytes, unaligned, from the end, in one page */
+    movdqu [rcx + 16], xmm0
+    movdqu [rcx + 32], xmm0
+    movdqu [rcx + 48], xmm0
+    movdqu [rcx + 64], xmm0
+    movdqu [rcx + 80], xmm0
+    movdqu [rcx + 96], xmm0
+    movdqu [rcx + 112], xmm0
+    ret
+.Lclr_sse2_tail:                         /* rdi 16-aligned, below rsi = end; [.., rdi) is zero */
+    mov   rcx, rsi
+    and   rcx, -16                       /* rcx = the last 16-byte boundary, at or below end */
     cmp   rdi, rcx
     jae   .Lclr_sse2_tail_bytes
 .Lclr_sse2_tail_blocks:
-    movdqa [rdi], xmm0                   /* the aligned 16-byte blocks left: at most seven */
+    movdqa [rdi], xmm0                   /* the aligned 16-byte blocks left */
     add   rdi, 16
     cmp   rdi, rcx
     jb    .Lclr_sse2_tail_blocks
@@ -296,6 +335,14 @@ FUNC_BEGIN(memclr_sse2)
     CLEAR_UNDER_32 rdi, rsi, .Lclr_sse2_long_done
 .Lclr_sse2_long_done:
     ret
+.Lclr_sse2_head_careful:                 /* ptr in the last 15 bytes of a page */
+    mov   edx, edi
+    neg   edx
+    and   edx, 15                        /* rdx = bytes up to the first 16-byte boundary */
+    CLEAR_UNDER_32 rdi, rdx, .Lclr_sse2_head_careful_done
+.Lclr_sse2_head_careful_done:
+    add   rdi, rdx                       /* rdi = that boundary, the page's end */
+    jmp   .Lclr_sse2_head_done
 
 .Lclr_sse2_stosb:
     mov   rcx, rsi                       /* rcx = count; al = 0 is the byte; rdi = destination */

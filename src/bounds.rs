@@ -31,8 +31,8 @@ const LIMIT_SIZE_MASK: usize = 63;
 ///
 /// The inlined check compares the word itself, which is at most 63 bytes above `bottom`: a
 /// check that much stricter, at no cost. The size is there for the one slow-path reader that
-/// needs it, [`current_stack_size`]: a coroutine switch installs only the incoming side's limit
-/// word (src/coroutine.rs), so `base` is not kept up to date (except with the `asan` feature).
+/// needs it, [`current_stack_size`], which the doubling of segments calls: it reads the size
+/// from the limit word alone.
 #[inline]
 pub(crate) fn limit_word(bottom: usize, base: usize) -> usize {
     debug_assert_eq!(bottom & LIMIT_SIZE_MASK, 0, "splitstack: a stack bottom not 64-byte aligned");

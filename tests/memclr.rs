@@ -218,3 +218,32 @@ fn zva_block_size_matches_what_dc_zva_zeroes_and_qemu_cpu() {
         assert_eq!(strategy, MemclrStrategy::DcZva { block_size: expected });
     }
 }
+
+/// Ranges that start in the last bytes of a page, or whose last 128 bytes cross one: the edges
+/// the AVX2 and SSE2 routines clear without a store across the page, on every code path.
+#[test]
+fn ranges_at_page_edges_on_every_code_path() {
+    let page = 4096;
+    let mut arena = Arena::new(6 * page);
+    // `check` starts at 64-aligned base + CANARY + align: find the align that lands on a page.
+    let first = arena.storage.as_ptr() as usize + arena.base + CANARY;
+    let to_page = first.next_multiple_of(page) - first;
+    for strategy in strategies() {
+        for back in 1..=40 {
+            for len in (100..=700).chain([page - 1, page, page + 17, 2 * page + 5]) {
+                // Starting `back` bytes before a page boundary...
+                let align = to_page + page - back;
+                arena.check(align, len, &format!("{strategy:?} start"), |buf| {
+                    memclr_with(strategy, buf)
+                });
+                // ...and ending `back` bytes after one.
+                let end_align = (to_page + 2 * page + back).saturating_sub(len);
+                if end_align >= to_page {
+                    arena.check(end_align, len, &format!("{strategy:?} end"), |buf| {
+                        memclr_with(strategy, buf)
+                    });
+                }
+            }
+        }
+    }
+}

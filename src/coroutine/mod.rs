@@ -895,7 +895,7 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usiz
         let f = (closure as *mut F).read();
         let link = addr_of_mut!((*shared).link);
         (*link).started = true;
-        // The first resume installed this stack's limit before it switched in.
+        // The first resume made this coroutine's bounds current before it switched in.
         (*link).caller_stack = sanitizer::finish_switch(FakeStack::NONE);
         // The first resume wrote the input (a coroutine dropped before it ran never gets here).
         let input = (*link).input.assume_init_read();
