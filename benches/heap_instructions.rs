@@ -20,8 +20,8 @@ fn warm_heap(rounds: usize) -> (SpanHeap, usize) {
     (heap, rounds)
 }
 
-// One page allocated without zeroing and freed again: the lock, the free-list search and
-// split, and the coalescing free.
+// One page allocated without zeroing and freed again: the lock, the search of the free-page
+// bitmap, and the free that sets the page's bit again.
 #[library_benchmark]
 #[bench::rounds_0(args = (0), setup = warm_heap)]
 #[bench::rounds_1(args = (1), setup = warm_heap)]

@@ -9,22 +9,29 @@
 //! * each arena keeps one *dirty* bit per page: 0 while the page still holds the zeros the OS
 //!   mapped it with, 1 once it has been part of a freed span (whose owner may have written to
 //!   it). A bit describes a free page; while a page is in use its bit is not consulted.
-//! * each free span keeps a `needzero` summary flag: "some page of mine may be dirty". Splitting
-//!   copies it to both halves, coalescing ORs the two, so it is conservative; the bitmap behind it
-//!   is exact, so coalescing a clean span with a dirty one never makes the clean pages be zeroed.
 //! * `alloc(n, true)` takes the lock only to carve the span; after unlocking it clears exactly the
-//!   dirty pages' runs with [`memclr`](crate::memclr) (nothing at all when the summary is clear).
+//!   dirty pages' runs with [`memclr`](crate::memclr), a word of 64 pages' bits at a time (nothing
+//!   at all for a span whose bits are all clear), so a dirty span that coalesced with clean
+//!   pages never has the clean ones zeroed.
+//!
+//! Which pages are free is a bitmap too, as in Go's page allocator (src/span_heap/free_map.rs):
+//! a span is carved from the lowest run of free pages that is long enough, and freeing it sets
+//! its bits, which coalesces it with its free neighbours at no cost. Allocating and freeing a
+//! page touches a word or two under the lock, and no allocation of the heap's own.
 
 use crate::error::Error;
 use crate::fork::{self, ForkLock};
 use crate::memclr::memclr_raw;
+use free_map::{for_each_word, ArenaFits, FreeMap};
 use memmap2::{Advice, MmapMut, MmapOptions};
 use std::any::Any;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+mod free_map;
 
 /// Bytes in a fresh arena: the unit the heap maps memory in. Address space only: pages are
 /// touched (and so backed by RAM) when a span's owner writes to them. Large enough that a 64 MiB
@@ -39,7 +46,7 @@ static NEXT_HEAP_ID: AtomicUsize = AtomicUsize::new(1);
 ///
 /// Memory comes from the OS in arenas of 256 MiB (or one arena of exactly the request's size when
 /// a request is larger) and is never returned to the OS while the heap or any of its spans lives:
-/// freed spans go back to the heap's free lists and coalesce with their free neighbours. Dropping
+/// freed spans go back to the heap's free pages and coalesce with their free neighbours. Dropping
 /// the heap while spans are outstanding is allowed: the arenas are unmapped when the heap and the
 /// last span are both gone.
 ///
@@ -69,7 +76,7 @@ pub struct HeapStats {
     pub bytes_mapped: usize,
     /// Pages in spans handed out and not yet freed (or dropped).
     pub pages_in_use: usize,
-    /// Pages on the free lists.
+    /// Pages free in the arenas.
     pub pages_free: usize,
     /// Successful `alloc` calls.
     pub allocs: u64,
@@ -91,25 +98,25 @@ pub struct Span {
     npages: usize,
     /// Index of `ptr`'s page in its arena.
     first_page: usize,
-    /// Summary from the free span it was carved from: whether any page may be dirty.
-    needzero: bool,
     /// Index of its arena in `Inner::arenas`.
     arena_index: usize,
-    arena: Arc<Arena>,
+    /// Its arena, which lives as long as the heap's shared part: `heap` keeps it alive.
+    arena: NonNull<Arena>,
     heap: Arc<Shared>,
 }
 
 // SAFETY: a Span is the only handle to its pages (the heap never hands them out again until the
 // span is returned), so moving it to another thread or sharing `&Span` (which gives only `len`
-// and `npages`) cannot race; the Arcs it holds are Send + Sync.
+// and `npages`) cannot race; its heap is Send + Sync, and its arena, which it reaches only for
+// the atomic dirty bits, is Sync.
 unsafe impl Send for Span {}
 // SAFETY: as above: `&Span` exposes no access to the pages.
 unsafe impl Sync for Span {}
 
 /// One anonymous mapping and the dirty bit of each of its pages.
 struct Arena {
-    /// The mapping, unmapped when the arena drops (after its last Span: each holds an Arc to its
-    /// arena).
+    /// The mapping, unmapped when the arena drops, with the heap's shared part (after the heap
+    /// and its last Span: each holds an Arc to that part).
     _map: MmapMut,
     /// First byte of the mapping, as an address.
     base: usize,
@@ -161,41 +168,44 @@ impl Arena {
         });
     }
 
-    /// Call `clear(first, n)` for each maximal run of dirty pages in `[first, first + n)`.
+    /// Call `clear(first, n)` for each maximal run of dirty pages in `[first, first + n)`, in
+    /// address order, a word of bits at a time.
     fn dirty_runs(&self, first: usize, n: usize, mut clear: impl FnMut(usize, usize)) {
         let mut run: Option<(usize, usize)> = None; // (start, len) of the run being extended
-        for page in first..first + n {
-            let is_dirty = self.dirty[page / 64].load(Ordering::Relaxed) & (1 << (page % 64)) != 0;
-            run = match (run, is_dirty) {
-                (Some((start, len)), true) => Some((start, len + 1)),
-                (None, true) => Some((page, 1)),
-                (Some((start, len)), false) => {
-                    clear(start, len);
-                    None
+        for_each_word(first, n, |word, mask| {
+            let mut bits = self.dirty[word].load(Ordering::Relaxed) & mask;
+            let mut bit = mask.trailing_zeros(); // the first bit in range not yet looked at
+            let end = 64 - mask.leading_zeros(); // one past the last bit in range
+            while bit < end {
+                let dirty = (bits >> bit).trailing_ones().min(end - bit);
+                if dirty > 0 {
+                    let page = word * 64 + bit as usize;
+                    run = match run {
+                        Some((start, len)) if start + len == page => {
+                            Some((start, len + dirty as usize))
+                        }
+                        Some((start, len)) => {
+                            clear(start, len);
+                            Some((page, dirty as usize))
+                        }
+                        None => Some((page, dirty as usize)),
+                    };
+                    bit += dirty;
+                    bits &= !(u64::MAX >> (64 - bit)); // the bits looked at, cleared
+                } else if bits == 0 {
+                    break;
+                } else {
+                    bit = bits.trailing_zeros();
                 }
-                (None, false) => None,
-            };
-        }
+            }
+        });
         if let Some((start, len)) = run {
             clear(start, len);
         }
     }
 }
 
-/// Call `f(word_index, mask)` for the bits of pages `[first, first + n)`, one word at a time.
-fn for_each_word(first: usize, n: usize, mut f: impl FnMut(usize, u64)) {
-    let mut page = first;
-    let end = first + n;
-    while page < end {
-        let bit = page % 64;
-        let count = (64 - bit).min(end - page);
-        let mask = if count == 64 { u64::MAX } else { ((1u64 << count) - 1) << bit };
-        f(page / 64, mask);
-        page += count;
-    }
-}
-
-/// What a heap and its spans share: the locked free lists and the lock-free counters.
+/// What a heap and its spans share: the locked free-page maps and the lock-free counters.
 struct Shared {
     id: usize,
     inner: Mutex<Inner>,
@@ -210,15 +220,19 @@ struct Shared {
 /// The heap's state under its lock.
 #[derive(Default)]
 struct Inner {
-    /// Every arena, in mapping order; a free span names its arena by index here.
-    arenas: Vec<Arc<Arena>>,
+    /// Every arena, in mapping order; a span names its arena by index here, and points to it
+    /// (a box, so that it does not move when the vector grows).
+    #[allow(clippy::vec_box)]
+    // the boxes keep each arena in place for the spans that point to it
+    arenas: Vec<Box<Arena>>,
+    /// Each arena's free pages, at the arena's index.
+    free: Vec<FreeMap>,
+    /// An upper bound of each arena's longest free run, to skip arenas that cannot hold a
+    /// request.
+    fits: ArenaFits,
     /// Arena indexes by base address, to find the arena of a span returned by address
     /// ([`SpanHeap::free_raw`]).
     arena_by_base: BTreeMap<usize, usize>,
-    /// Free spans by address.
-    free_by_addr: BTreeMap<usize, FreeSpan>,
-    /// Free spans by (size in pages, address): best fit, lowest address first.
-    free_by_size: BTreeSet<(usize, usize)>,
     pages_in_use: usize,
     pages_free: usize,
     bytes_mapped: usize,
@@ -226,84 +240,56 @@ struct Inner {
     frees: u64,
 }
 
-/// A free span on the free lists.
-#[derive(Clone, Copy)]
-struct FreeSpan {
-    npages: usize,
-    /// Index into `Inner::arenas`; spans never coalesce across arenas.
-    arena: usize,
-    /// Some page may be dirty (conservative; the arena's bitmap is exact).
-    needzero: bool,
-}
-
 impl Inner {
-    fn insert_free(&mut self, addr: usize, span: FreeSpan) {
-        self.free_by_addr.insert(addr, span);
-        self.free_by_size.insert((span.npages, addr));
-    }
-
-    fn remove_free(&mut self, addr: usize) -> FreeSpan {
-        let span = self.free_by_addr.remove(&addr).expect("span heap: free span not on the list");
-        self.free_by_size.remove(&(span.npages, addr));
-        span
-    }
-
-    /// Take `npages` from the smallest free span that has them, mapping a new arena if none does.
-    /// Returns the span's address, arena index and needzero summary.
-    fn carve(&mut self, npages: usize, for_stacks: bool) -> Result<(usize, usize, bool), Error> {
-        let addr = match self.free_by_size.range((npages, 0)..).next() {
-            Some(&(_, addr)) => addr,
-            None => self.grow(npages, for_stacks)?,
-        };
-        let free = self.remove_free(addr);
-        if free.npages > npages {
-            let rest = FreeSpan { npages: free.npages - npages, ..free };
-            self.insert_free(addr + npages * SpanHeap::PAGE_SIZE, rest);
+    /// Take the lowest run of `npages` free pages, in the lowest arena that has one, mapping a
+    /// new arena if none does. Returns the run's address and its arena's index.
+    #[inline(always)] // one caller; keeps the one-page path free of calls
+    fn carve(&mut self, npages: usize, for_stacks: bool) -> Result<(usize, usize), Error> {
+        loop {
+            let Some(index) = self.fits.first_at_least(npages) else {
+                self.grow(npages, for_stacks)?;
+                continue;
+            };
+            match self.free[index].find(npages) {
+                Some(first) => {
+                    self.free[index].take(first, npages);
+                    self.pages_free -= npages;
+                    self.pages_in_use += npages;
+                    self.allocs += 1;
+                    return Ok((self.arenas[index].base + first * SpanHeap::PAGE_SIZE, index));
+                }
+                // Its longest run is shorter than `npages`.
+                None => self.fits.set(index, npages - 1),
+            }
         }
-        self.pages_free -= npages;
-        self.pages_in_use += npages;
-        self.allocs += 1;
-        Ok((addr, free.arena, free.needzero))
     }
 
-    /// Map an arena that can hold `npages` and put all of it on the free lists; returns its
-    /// address.
-    fn grow(&mut self, npages: usize, for_stacks: bool) -> Result<usize, Error> {
+    /// Map an arena that can hold `npages`, all of it free.
+    #[cold]
+    fn grow(&mut self, npages: usize, for_stacks: bool) -> Result<(), Error> {
         let arena_pages = npages.max(ARENA_SIZE / SpanHeap::PAGE_SIZE);
         let arena = Arena::map(arena_pages, for_stacks)?;
-        let addr = arena.base;
         let index = self.arenas.len();
-        self.arenas.push(Arc::new(arena));
-        self.arena_by_base.insert(addr, index);
-        self.insert_free(addr, FreeSpan { npages: arena_pages, arena: index, needzero: false });
+        self.arena_by_base.insert(arena.base, index);
+        self.arenas.push(Box::new(arena));
+        self.free.push(FreeMap::all_free(arena_pages));
+        self.fits.push(index, arena_pages);
         self.pages_free += arena_pages;
         self.bytes_mapped += arena_pages * SpanHeap::PAGE_SIZE;
-        Ok(addr)
+        Ok(())
     }
 
-    /// Put a dirty span back and coalesce it with its free neighbours in the same arena.
+    /// Put the span of `npages` pages at `addr` in arena `arena` back: its pages are free again,
+    /// and so part of the free runs around them.
     #[inline(always)] // Span::drop and free_raw each take a copy: no extra call on the drop path
     fn release(&mut self, addr: usize, npages: usize, arena: usize) {
-        let mut span = FreeSpan { npages, arena, needzero: true };
-        let mut start = addr;
-        let prev = self.free_by_addr.range(..addr).next_back().map(|(&a, &s)| (a, s));
-        if let Some((prev_addr, prev)) = prev {
-            if prev.arena == arena && prev_addr + prev.npages * SpanHeap::PAGE_SIZE == addr {
-                self.remove_free(prev_addr);
-                start = prev_addr;
-                span.npages += prev.npages;
-                span.needzero |= prev.needzero;
-            }
+        let first = (addr - self.arenas[arena].base) / SpanHeap::PAGE_SIZE;
+        let free = &mut self.free[arena];
+        free.give(first, npages);
+        let free_pages = free.free_pages();
+        if self.fits.get(arena) < free_pages {
+            self.fits.set(arena, free_pages);
         }
-        let end = addr + npages * SpanHeap::PAGE_SIZE;
-        if let Some(&next) = self.free_by_addr.get(&end) {
-            if next.arena == arena {
-                self.remove_free(end);
-                span.npages += next.npages;
-                span.needzero |= next.needzero;
-            }
-        }
-        self.insert_free(start, span);
         self.pages_in_use -= npages;
         self.pages_free += npages;
         self.frees += 1;
@@ -386,21 +372,21 @@ impl SpanHeap {
                 ))
             })?;
         let mut inner = self.lock();
-        let (addr, arena_index, needzero) = inner.carve(npages, self.shared.for_stacks)?;
-        let arena = Arc::clone(&inner.arenas[arena_index]);
+        let (addr, arena_index) = inner.carve(npages, self.shared.for_stacks)?;
+        let arena = &*inner.arenas[arena_index];
         let first_page = (addr - arena.base) / Self::PAGE_SIZE;
+        let arena = NonNull::from(arena);
         let mut span = Span {
             // SAFETY: addr is inside a live mapping, so it is not null.
             ptr: unsafe { NonNull::new_unchecked(addr as *mut u8) },
             npages,
             first_page,
-            needzero,
             arena_index,
             arena,
             heap: Arc::clone(&self.shared),
         };
         if !(zero_from.is_some() && self.shared.zero_under_lock.load(Ordering::Relaxed)) {
-            drop(inner); // the point of needzero: clear with the lock released
+            drop(inner); // clear with the lock released
         }
         if let Some(from) = zero_from {
             span.clear_dirty_pages(from.min(len), len);
@@ -419,15 +405,12 @@ impl SpanHeap {
     ) -> Result<usize, Error> {
         let span = self.alloc_zeroed_from(npages, zero_from)?;
         let addr = span.as_ptr() as usize;
-        // The span's pages stay handed out; its references to the arena and the heap are
-        // dropped (the heap value that `free_raw` is called on keeps both alive).
+        // The span's pages stay handed out; its reference to the heap is dropped (the heap value
+        // that `free_raw` is called on keeps it alive).
         let span = std::mem::ManuallyDrop::new(span);
-        // SAFETY: each Arc is read out of the ManuallyDrop exactly once and dropped; the span
+        // SAFETY: the Arc is read out of the ManuallyDrop exactly once and dropped; the span
         // itself is never dropped, so its pages are not released.
-        unsafe {
-            drop(std::ptr::read(&span.arena));
-            drop(std::ptr::read(&span.heap));
-        }
+        unsafe { drop(std::ptr::read(&span.heap)) };
         Ok(addr)
     }
 
@@ -546,23 +529,28 @@ impl Span {
         self.npages
     }
 
+    /// The arena the span lies in.
+    fn arena(&self) -> &Arena {
+        // SAFETY: the arena is boxed in the heap's shared part, which `self.heap` keeps alive, and
+        // is never removed from it.
+        unsafe { self.arena.as_ref() }
+    }
+
     /// Clear the dirty pages' bytes from offset `from` to `len` (the span's length), and count
     /// what was cleared and what was skipped.
     fn clear_dirty_pages(&mut self, from: usize, len: usize) {
         let mut cleared = 0;
-        if self.needzero {
-            let base = self.ptr.as_ptr();
-            let first = self.first_page;
-            self.arena.dirty_runs(first, self.npages, |start, n| {
-                let run_start = ((start - first) * SpanHeap::PAGE_SIZE).max(from);
-                let run_end = (start - first + n) * SpanHeap::PAGE_SIZE;
-                if run_start < run_end {
-                    // SAFETY: [run_start, run_end) is inside this span, which owns it.
-                    unsafe { memclr_raw(base.add(run_start), run_end - run_start) };
-                    cleared += run_end - run_start;
-                }
-            });
-        }
+        let base = self.ptr.as_ptr();
+        let first = self.first_page;
+        self.arena().dirty_runs(first, self.npages, |start, n| {
+            let run_start = ((start - first) * SpanHeap::PAGE_SIZE).max(from);
+            let run_end = (start - first + n) * SpanHeap::PAGE_SIZE;
+            if run_start < run_end {
+                // SAFETY: [run_start, run_end) is inside this span, which owns it.
+                unsafe { memclr_raw(base.add(run_start), run_end - run_start) };
+                cleared += run_end - run_start;
+            }
+        });
         let shared = &self.heap;
         shared.bytes_zeroed.fetch_add(cleared as u64, Ordering::Relaxed);
         shared.bytes_zeroing_skipped.fetch_add((len - from - cleared) as u64, Ordering::Relaxed);
@@ -577,13 +565,13 @@ impl Drop for Span {
         let probed = len >= PROBE_FROM
             && probe_resident(self.ptr.as_ptr() as usize, self.npages, |first, n, resident| {
                 if resident {
-                    self.arena.mark_dirty(self.first_page + first, n);
+                    self.arena().mark_dirty(self.first_page + first, n);
                 } else {
-                    self.arena.mark_clean(self.first_page + first, n);
+                    self.arena().mark_clean(self.first_page + first, n);
                 }
             });
         if !probed {
-            self.arena.mark_dirty(self.first_page, self.npages);
+            self.arena().mark_dirty(self.first_page, self.npages);
         }
         let mut inner = self.heap.lock();
         inner.release(self.ptr.as_ptr() as usize, self.npages, self.arena_index);
@@ -709,5 +697,47 @@ fn probe_resident(addr: usize, npages: usize, mut runs: impl FnMut(usize, usize,
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Span").field("ptr", &self.ptr).field("npages", &self.npages).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dirty_runs_are_the_maximal_runs_of_set_bits() {
+        // Patterns over three words, read from page offsets that start and end inside words.
+        let arena = Arena::map(192, false).unwrap();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..300 {
+            for word in &arena.dirty {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Sparse, dense, empty and full words all occur.
+                let pattern = match state % 4 {
+                    0 => state,
+                    1 => state | state >> 3,
+                    2 => 0,
+                    _ => u64::MAX,
+                };
+                word.store(pattern, Ordering::Relaxed);
+            }
+            let (first, n) = ((state >> 8) as usize % 70, 1 + (state >> 20) as usize % 120);
+            let dirty =
+                |p: usize| arena.dirty[p / 64].load(Ordering::Relaxed) & (1 << (p % 64)) != 0;
+            let mut expected = Vec::new();
+            let mut page = first;
+            while page < first + n {
+                let len = (page..first + n).take_while(|&p| dirty(p)).count();
+                if len > 0 {
+                    expected.push((page, len));
+                }
+                page += len.max(1);
+            }
+            let mut runs = Vec::new();
+            arena.dirty_runs(first, n, |start, len| runs.push((start, len)));
+            assert_eq!(runs, expected, "pages {first}..{}", first + n);
+        }
     }
 }
