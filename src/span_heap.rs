@@ -24,6 +24,7 @@ use crate::fork::{self, ForkLock};
 use crate::memclr::memclr_raw;
 use free_map::{for_each_word, ArenaFits, FreeMap};
 use memmap2::{Advice, MmapMut, MmapOptions};
+use page_cache::{Slot, CACHE_MAX_PAGES};
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -32,6 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 mod free_map;
+mod page_cache;
 
 /// Bytes in a fresh arena: the unit the heap maps memory in. Address space only: pages are
 /// touched (and so backed by RAM) when a span's owner writes to them. Large enough that a 64 MiB
@@ -42,7 +44,9 @@ pub(crate) const ARENA_SIZE: usize = 256 << 20;
 /// Counter that gives each heap an identity, so that arenas need not be compared by address.
 static NEXT_HEAP_ID: AtomicUsize = AtomicUsize::new(1);
 
-/// A heap of page spans, safe to share between threads (`Send + Sync`; one mutex inside).
+/// A heap of page spans, safe to share between threads (`Send + Sync`; one mutex inside, and a
+/// page cache per thread for spans of up to 16 pages, Go's per-P page cache: such a span is
+/// allocated and freed without the lock).
 ///
 /// Memory comes from the OS in arenas of 256 MiB (or one arena of exactly the request's size when
 /// a request is larger) and is never returned to the OS while the heap or any of its spans lives:
@@ -66,8 +70,11 @@ pub struct SpanHeap {
     shared: Arc<Shared>,
 }
 
-/// Counters of a [`SpanHeap`], read together under its lock (the zeroing counters are updated
-/// outside it, so they may lag an allocation that is still zeroing).
+/// Counters of a [`SpanHeap`], read together under its lock. The zeroing counters are updated
+/// outside it, and each thread's page cache (which serves spans of up to 16 pages without the
+/// lock) counts what it does in a slot of its own that this adds up, so those may lag an
+/// operation still in flight on another thread. A page a thread's cache holds free counts as
+/// free.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HeapStats {
     /// Arenas (anonymous mappings) the heap holds.
@@ -233,6 +240,9 @@ struct Inner {
     /// Arena indexes by base address, to find the arena of a span returned by address
     /// ([`SpanHeap::free_raw`]).
     arena_by_base: BTreeMap<usize, usize>,
+    /// The page caches of the threads that hold a chunk of this heap (src/span_heap/page_cache.rs).
+    slots: Vec<Arc<Slot>>,
+    /// Pages not free in the bitmaps: in spans, or in a thread's page cache.
     pages_in_use: usize,
     pages_free: usize,
     bytes_mapped: usize,
@@ -241,27 +251,61 @@ struct Inner {
 }
 
 impl Inner {
-    /// Take the lowest run of `npages` free pages, in the lowest arena that has one, mapping a
-    /// new arena if none does. Returns the run's address and its arena's index.
+    /// Take the lowest run of `npages` free pages, in the lowest arena that has one, if one
+    /// does. Returns the run's address and its arena's index.
     #[inline(always)] // one caller; keeps the one-page path free of calls
-    fn carve(&mut self, npages: usize, for_stacks: bool) -> Result<(usize, usize), Error> {
+    fn carve(&mut self, npages: usize) -> Option<(usize, usize)> {
         loop {
-            let Some(index) = self.fits.first_at_least(npages) else {
-                self.grow(npages, for_stacks)?;
-                continue;
-            };
+            let index = self.fits.first_at_least(npages)?;
             match self.free[index].find(npages) {
                 Some(first) => {
                     self.free[index].take(first, npages);
                     self.pages_free -= npages;
                     self.pages_in_use += npages;
                     self.allocs += 1;
-                    return Ok((self.arenas[index].base + first * SpanHeap::PAGE_SIZE, index));
+                    return Some((self.arenas[index].base + first * SpanHeap::PAGE_SIZE, index));
                 }
                 // Its longest run is shorter than `npages`.
                 None => self.fits.set(index, npages - 1),
             }
         }
+    }
+
+    /// For a thread's page cache: takes the free pages of the chunk of 64 pages (one bitmap
+    /// word) that holds the lowest run of `npages` free pages, if such a run lies inside one
+    /// chunk; returns the arena's index, the word and its bits.
+    fn take_chunk(&mut self, npages: usize) -> Option<(usize, usize, u64)> {
+        loop {
+            let Some(index) = self.fits.first_at_least(npages) else {
+                self.grow(npages, false).ok()?;
+                continue;
+            };
+            let Some(first) = self.free[index].find(npages) else {
+                self.fits.set(index, npages - 1);
+                continue;
+            };
+            if first % 64 + npages > 64 {
+                return None; // the run crosses chunks: carved from the bitmap instead
+            }
+            let bits = self.free[index].take_word(first / 64);
+            let taken = bits.count_ones() as usize;
+            self.pages_free -= taken;
+            self.pages_in_use += taken;
+            return Some((index, first / 64, bits));
+        }
+    }
+
+    /// A thread's page cache gives back the free pages `bits` of word `word` of arena `arena`.
+    fn give_chunk(&mut self, arena: usize, word: usize, bits: u64) {
+        let free = &mut self.free[arena];
+        free.give_word(word, bits);
+        let free_pages = free.free_pages();
+        if self.fits.get(arena) < free_pages {
+            self.fits.set(arena, free_pages);
+        }
+        let given = bits.count_ones() as usize;
+        self.pages_in_use -= given;
+        self.pages_free += given;
     }
 
     /// Map an arena that can hold `npages`, all of it free.
@@ -359,6 +403,19 @@ impl SpanHeap {
     /// does not have those pages cleared, and so not faulted in.
     #[inline(always)] // shared by `alloc` and `alloc_raw`, each with a copy and no extra call
     fn alloc_zeroed_from(&self, npages: usize, zero_from: Option<usize>) -> Result<Span, Error> {
+        // 1 to CACHE_MAX_PAGES pages, from a heap that caches: this thread's page cache first.
+        if npages.wrapping_sub(1) < CACHE_MAX_PAGES && !self.shared.for_stacks {
+            if let Some(carved) = page_cache::alloc(&self.shared, npages) {
+                return Ok(self.span(carved, npages, npages * Self::PAGE_SIZE, zero_from));
+            }
+        }
+        self.alloc_locked(npages, zero_from)
+    }
+
+    /// [`alloc_zeroed_from`](SpanHeap::alloc_zeroed_from) past this thread's page cache: checks
+    /// the size, refills the cache or carves from the bitmap, under the lock.
+    #[inline(never)]
+    fn alloc_locked(&self, npages: usize, zero_from: Option<usize>) -> Result<Span, Error> {
         if npages == 0 {
             return Err(Error::invalid_size("a span of 0 pages was requested"));
         }
@@ -371,11 +428,53 @@ impl SpanHeap {
                     Self::PAGE_SIZE
                 ))
             })?;
+        let cached = npages <= CACHE_MAX_PAGES && !self.shared.for_stacks;
+        if cached {
+            page_cache::flush_other(&self.shared);
+        }
         let mut inner = self.lock();
-        let (addr, arena_index) = inner.carve(npages, self.shared.for_stacks)?;
+        if cached && page_cache::refill(&self.shared, &mut inner, npages) {
+            if let Some(carved) = page_cache::alloc(&self.shared, npages) {
+                drop(inner);
+                return Ok(self.span(carved, npages, len, zero_from));
+            }
+        }
+        let (addr, arena_index) = match inner.carve(npages) {
+            Some(carved) => carved,
+            None => {
+                // Before mapping more: this thread's cached chunk may complete a run.
+                page_cache::flush_own(&self.shared, &mut inner);
+                match inner.carve(npages) {
+                    Some(carved) => carved,
+                    None => {
+                        inner.grow(npages, self.shared.for_stacks)?;
+                        inner.carve(npages).expect("span heap: a new arena holds the request")
+                    }
+                }
+            }
+        };
         let arena = &*inner.arenas[arena_index];
-        let first_page = (addr - arena.base) / Self::PAGE_SIZE;
-        let arena = NonNull::from(arena);
+        let carved =
+            (addr, NonNull::from(arena), arena_index, (addr - arena.base) / Self::PAGE_SIZE);
+        if zero_from.is_some() && self.shared.zero_under_lock.load(Ordering::Relaxed) {
+            let span = self.span(carved, npages, len, zero_from);
+            drop(inner); // after clearing, for the bench that measures clearing under the lock
+            return Ok(span);
+        }
+        drop(inner); // clear with the lock released
+        Ok(self.span(carved, npages, len, zero_from))
+    }
+
+    /// The span of `npages` pages (`len` bytes) carved at `carved`, cleared from byte
+    /// `zero_from` if that is `Some`.
+    #[inline(always)]
+    fn span(
+        &self,
+        (addr, arena, arena_index, first_page): page_cache::Carved,
+        npages: usize,
+        len: usize,
+        zero_from: Option<usize>,
+    ) -> Span {
         let mut span = Span {
             // SAFETY: addr is inside a live mapping, so it is not null.
             ptr: unsafe { NonNull::new_unchecked(addr as *mut u8) },
@@ -385,13 +484,10 @@ impl SpanHeap {
             arena,
             heap: Arc::clone(&self.shared),
         };
-        if !(zero_from.is_some() && self.shared.zero_under_lock.load(Ordering::Relaxed)) {
-            drop(inner); // clear with the lock released
-        }
         if let Some(from) = zero_from {
             span.clear_dirty_pages(from.min(len), len);
         }
-        Ok(span)
+        span
     }
 
     /// For owners too small to hold a [`Span`] (a [`Stack`](crate::Stack) is three words): a
@@ -453,13 +549,18 @@ impl SpanHeap {
     /// The heap's counters, read together.
     pub fn stats(&self) -> HeapStats {
         let inner = self.lock();
+        let (mut allocs, mut frees, mut cached) = (inner.allocs, inner.frees, 0);
+        for slot in &inner.slots {
+            let (a, f, c) = slot.counts();
+            (allocs, frees, cached) = (allocs + a, frees + f, cached + c);
+        }
         HeapStats {
             arenas: inner.arenas.len(),
             bytes_mapped: inner.bytes_mapped,
-            pages_in_use: inner.pages_in_use,
-            pages_free: inner.pages_free,
-            allocs: inner.allocs,
-            frees: inner.frees,
+            pages_in_use: inner.pages_in_use - cached,
+            pages_free: inner.pages_free + cached,
+            allocs,
+            frees,
             bytes_zeroed: self.shared.bytes_zeroed.load(Ordering::Relaxed),
             bytes_zeroing_skipped: self.shared.bytes_zeroing_skipped.load(Ordering::Relaxed),
         }
@@ -490,6 +591,16 @@ impl Shared {
     /// cause one) leaves the lists consistent between operations, so poisoning is ignored.
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Drop for SpanHeap {
+    /// This thread's page cache goes back now, so that a heap dropped after its last span
+    /// unmaps its arenas at once. Other threads hold no reference to the heap in their caches;
+    /// theirs go with the heap's shared part.
+    fn drop(&mut self) {
+        let mut inner = self.lock();
+        page_cache::flush_own(&self.shared, &mut inner);
     }
 }
 
@@ -558,9 +669,30 @@ impl Span {
 }
 
 impl Drop for Span {
+    // The dirty bits are set first, outside the lock: the pages are still only ours, and the
+    // lock's release and acquire (or, for a span the thread's page cache takes back, the
+    // thread's own program order) put these bits before whoever allocates the pages next reads
+    // them.
+    #[inline]
     fn drop(&mut self) {
-        // Mark first, outside the lock: the pages are still only ours, and the lock's release
-        // and acquire order these bits before whoever allocates the pages next reads them.
+        if self.npages <= 64 {
+            // Below PROBE_FROM: the pages are taken to be written.
+            self.arena().mark_dirty(self.first_page, self.npages);
+            if !page_cache::free(&self.heap, self.arena_index, self.first_page, self.npages) {
+                self.release();
+            }
+        } else {
+            self.mark_large();
+            self.release();
+        }
+    }
+}
+
+impl Span {
+    /// Sets the dirty bits of a large span's pages: those the kernel says are resident, or
+    /// all of them if it cannot say.
+    #[inline(never)]
+    fn mark_large(&self) {
         let len = self.npages * SpanHeap::PAGE_SIZE;
         let probed = len >= PROBE_FROM
             && probe_resident(self.ptr.as_ptr() as usize, self.npages, |first, n, resident| {
@@ -573,6 +705,11 @@ impl Drop for Span {
         if !probed {
             self.arena().mark_dirty(self.first_page, self.npages);
         }
+    }
+
+    /// Puts the span's pages back into its heap's bitmap, under the lock.
+    #[inline(never)]
+    fn release(&self) {
         let mut inner = self.heap.lock();
         inner.release(self.ptr.as_ptr() as usize, self.npages, self.arena_index);
     }

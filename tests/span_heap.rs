@@ -277,3 +277,91 @@ fn a_large_span_partly_written_has_exactly_its_written_pages_cleared() {
     assert!(cleared <= (64 << 10) as u64, "{cleared} bytes cleared");
     assert!(span.as_mut_slice().iter().all(|&b| b == 0));
 }
+
+/// Spans a thread's page cache handed out, freed on another thread, go back to the heap under its
+/// lock: nothing overlaps, zeroed spans are zero, and the counters add up with the first
+/// thread's cache still holding its chunk.
+#[test]
+fn small_spans_freed_on_another_thread_go_back_to_the_heap() {
+    let heap = SpanHeap::new();
+    let (to_freer, from_maker) = std::sync::mpsc::channel::<Span>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            for span in from_maker {
+                drop(span);
+            }
+        });
+        let mut rng = Rng(42);
+        let mut kept: Vec<(Span, u8)> = Vec::new();
+        for round in 0..2000u32 {
+            let npages = 1 + rng.below(16);
+            let mut span = heap.alloc(npages, true).unwrap();
+            assert!(all_zero(&mut span), "round {round}");
+            let tag = 1 + (round % 250) as u8;
+            span.as_mut_slice().fill(tag);
+            if rng.below(3) == 0 {
+                kept.push((span, tag));
+            } else {
+                to_freer.send(span).unwrap();
+            }
+            if kept.len() > 20 {
+                let (mut span, tag) = kept.swap_remove(rng.below(kept.len()));
+                assert!(
+                    span.as_mut_slice().iter().all(|&b| b == tag),
+                    "round {round}: overwritten"
+                );
+                heap.free(span); // on this thread: back into its cache when it lies in the chunk
+            }
+        }
+        drop(to_freer);
+        for (mut span, tag) in kept {
+            assert!(span.as_mut_slice().iter().all(|&b| b == tag), "overwritten");
+        }
+    });
+    let stats = heap.stats();
+    assert_eq!(stats.pages_in_use, 0, "{stats:?}");
+    assert_eq!(stats.allocs, stats.frees);
+    assert_eq!(stats.allocs, 2000);
+    assert_accounted(&stats);
+}
+
+/// A thread's cache is one heap's at a time: alternating between two heaps hands each chunk
+/// back to its own heap, and each heap's counters stay exact.
+#[test]
+fn a_thread_alternating_between_two_heaps_keeps_each_exact() {
+    let (a, b) = (SpanHeap::new(), SpanHeap::new());
+    let mut live: Vec<(usize, Span)> = Vec::new(); // (which heap, span)
+    for i in 0..300 {
+        let heap = if i % 2 == 0 { &a } else { &b };
+        live.push((i % 2, heap.alloc(1 + i % 5, false).unwrap()));
+        if i % 3 == 0 {
+            drop(live.remove(0));
+        }
+    }
+    for (which, heap) in [&a, &b].into_iter().enumerate() {
+        let stats = heap.stats();
+        let in_use: usize = live.iter().filter(|(w, _)| *w == which).map(|(_, s)| s.npages()).sum();
+        assert_eq!(stats.pages_in_use, in_use, "{stats:?}");
+        assert_accounted(&stats);
+    }
+    drop(live);
+    for stats in [a.stats(), b.stats()] {
+        assert_eq!(stats.pages_in_use, 0, "{stats:?}");
+        assert_eq!(stats.allocs, stats.frees);
+        assert_eq!(stats.allocs, 150);
+    }
+}
+
+/// A thread that exits gives its cached chunk back: the whole arena is free again for a
+/// request that needs all of it.
+#[test]
+fn an_exiting_thread_gives_its_cached_chunk_back() {
+    let heap = std::sync::Arc::new(SpanHeap::new());
+    let worker = std::sync::Arc::clone(&heap);
+    std::thread::spawn(move || drop(worker.alloc(1, false).unwrap())).join().unwrap();
+    let stats = heap.stats();
+    assert_eq!((stats.arenas, stats.pages_in_use), (1, 0), "{stats:?}");
+    let whole = heap.alloc(stats.bytes_mapped / PAGE, false).unwrap();
+    assert_eq!(heap.stats().arenas, 1, "the exited thread's chunk was not given back");
+    drop(whole);
+}

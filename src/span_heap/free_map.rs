@@ -86,6 +86,21 @@ impl FreeMap {
         self.free -= n;
     }
 
+    /// The free pages of word `word` (pages `64 * word ..`), all taken: now in use.
+    pub(super) fn take_word(&mut self, word: usize) -> u64 {
+        let bits = std::mem::take(&mut self.bits[word]);
+        self.free -= bits.count_ones() as usize;
+        bits
+    }
+
+    /// The pages `bits` of word `word`, all in use, free again.
+    pub(super) fn give_word(&mut self, word: usize, bits: u64) {
+        debug_assert_eq!(self.bits[word] & bits, 0, "span heap: freeing a free page");
+        self.bits[word] |= bits;
+        self.free += bits.count_ones() as usize;
+        self.hint = self.hint.min(word);
+    }
+
     /// Marks pages `[first, first + n)`, all in use, as free again.
     #[inline]
     pub(super) fn give(&mut self, first: usize, n: usize) {
@@ -100,7 +115,7 @@ impl FreeMap {
 
 /// The bits `i` of `w` at which a run of `n` set bits (`1 <= n <= 64`) starts inside `w`.
 #[inline(always)]
-fn run_starts(mut w: u64, n: usize) -> u64 {
+pub(super) fn run_starts(mut w: u64, n: usize) -> u64 {
     // Invariant: bit i of w is set iff bits i..i + have of the original are all set.
     let mut have = 1;
     while have < n {
