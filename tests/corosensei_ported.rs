@@ -16,10 +16,12 @@
 //!   and `DefaultStack::new(size)` for a stack handed to `with_stack` becomes `Stack::new(size)`;
 //!   `with_stack` returns a `Result` here (an `Err` for a stack too small), so it is unwrapped.
 //!
+//! - `backtrace_traces_to_host` walks the `backtrace` crate's `Backtrace::frames()` symbols for
+//!   the host function's name; std's `Backtrace` has no frames on stable, so the same names are
+//!   looked for in its `Display` text, which lists every frame's symbols.
+//!
 //! Not ported yet (they need API that splitstack does not have):
 //! - `src/tests/coroutine.rs`:
-//!   - `backtrace_traces_to_host`: walks symbols with the `backtrace` crate's
-//!     `Backtrace::frames()`, which std's `Backtrace` lacks on stable.
 //!   - `trap_handler`: needs `Coroutine::trap_handler()` and corosensei's `trap` module
 //!     (`CoroutineTrapHandler`, `TrapHandlerRegs`, `setup_trap_handler`).
 //!   - `trap_handler_panic`: needs the same as `trap_handler`.
@@ -68,6 +70,36 @@ fn panics_propagated_via_parent() {
             self.0.set(true);
         }
     }
+}
+
+#[test]
+fn backtrace_traces_to_host() {
+    #[inline(never)] // try to get this to show up in backtraces
+    fn look_for_me() {
+        run_test();
+    }
+    fn assert_contains_host() {
+        // corosensei: `backtrace::Backtrace::new()`, its frames' symbols' names.
+        let trace = std::backtrace::Backtrace::force_capture();
+        println!("{:?}", trace);
+        assert!(trace.to_string().contains("look_for_me"));
+    }
+
+    fn run_test() {
+        assert_contains_host();
+        let mut coroutine = Coroutine::<(), (), ()>::new(move |y, ()| {
+            assert_contains_host();
+            y.suspend(());
+            y.on_parent_stack(assert_contains_host); // corosensei: `|| assert_contains_host()`
+            y.suspend(());
+            assert_contains_host();
+        });
+        assert_eq!(coroutine.resume(()), CoroutineResult::Yield(()));
+        assert_eq!(coroutine.resume(()), CoroutineResult::Yield(()));
+        assert_eq!(coroutine.resume(()), CoroutineResult::Return(()));
+    }
+
+    look_for_me();
 }
 
 #[test]
