@@ -16,8 +16,12 @@
 //! memclr and memset (and with `SPLITSTACK_MEMCLR_VARIANTS=1`, every code path) round by round,
 //! in a new order each round, so that a load that comes and goes hits all of them alike, and
 //! prints the median GB/s of each and the median over the rounds of memclr's speed relative to
-//! memset's in the same round. The README's memclr tables, and the thresholds in src/memclr.rs
-//! that they support, come from it.
+//! memset's in the same round. With `SPLITSTACK_MEMCLR_COLD=1` as well, every timed clear meets
+//! a cold buffer, as a heap's clear of a span freed long ago does: before each one the buffer is
+//! written and then flushed from every cache level (`clflush` of each line, then `mfence`), and
+//! small sizes clear many such buffers one after another so that the timer's own cost stays
+//! small beside them. The README's memclr tables, and the thresholds in src/memclr.rs that they
+//! support, come from it.
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use splitstack::{memclr, memclr_with, MemclrStrategy};
@@ -139,6 +143,18 @@ impl Storage {
     fn buf(&mut self, len: usize) -> &mut [u8] {
         &mut self.storage[self.start..self.start + len]
     }
+
+    /// `len` bytes at `offset` past the start.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the cold check's
+    fn buf_at(&mut self, offset: usize, len: usize) -> &mut [u8] {
+        &mut self.storage[self.start + offset..self.start + offset + len]
+    }
+
+    /// Bytes usable from the start.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the cold check's
+    fn capacity(&self) -> usize {
+        self.storage.len() - self.start
+    }
 }
 
 /// xorshift64: the interleaved check's shuffles.
@@ -185,6 +201,7 @@ const INTERLEAVED_SIZES: &[usize] = &[
 /// taken within a round, so that a load that changes from round to round cancels out), with the
 /// quartiles of those ratios.
 fn interleaved() {
+    let cold = std::env::var_os("SPLITSTACK_MEMCLR_COLD").is_some();
     // None: memclr itself; Some(None): memset; Some(Some(strategy)): that code path.
     let mut contenders: Vec<(&str, Option<Option<MemclrStrategy>>)> =
         vec![("splitstack::memclr", None), ("memset", Some(None))];
@@ -198,8 +215,15 @@ fn interleaved() {
     for (name, _) in &contenders {
         print!(" | {name:>20}");
     }
-    println!(" | memclr/memset: median of rounds [quartiles]");
+    println!(
+        " | memclr/memset: median of rounds [quartiles]{}",
+        if cold { " (cold buffers)" } else { "" }
+    );
     for &size in INTERLEAVED_SIZES {
+        if cold {
+            interleaved_cold(&contenders, &mut storage, size, &mut rng);
+            continue;
+        }
         let buf = storage.buf(size);
         let clear = |contender: Option<Option<MemclrStrategy>>, buf: &mut [u8]| match contender {
             None => memclr(black_box(buf)),
@@ -262,6 +286,101 @@ fn interleaved() {
             print!(" | {gbps:>20.1}");
         }
         println!(" | {:.2}x [{:.2}-{:.2}]", quartiles.1, quartiles.0, quartiles.2);
+    }
+}
+
+/// A row of the interleaved check with cold buffers: each round, each contender (in a new order)
+/// clears `count` buffers of `size` bytes, each written and flushed from the caches just before,
+/// and the clears alone are timed.
+#[cfg(target_arch = "x86_64")]
+fn interleaved_cold(
+    contenders: &[(&str, Option<Option<MemclrStrategy>>)],
+    storage: &mut Storage,
+    size: usize,
+    rng: &mut XorShift,
+) {
+    // Buffers a page apart beyond their size (so each starts at the same offset in its page),
+    // 1 MiB of them in all for small sizes.
+    let stride = size.next_multiple_of(4096) + 4096;
+    let count = ((1 << 20) / size).clamp(1, 256).min(storage.capacity() / stride).max(1);
+    let rounds = if size >= 64 << 20 { 21 } else { 101 };
+    let mut samples = vec![Vec::with_capacity(rounds); contenders.len()];
+    let mut ratios = Vec::with_capacity(rounds);
+    let mut order: Vec<usize> = (0..contenders.len()).collect();
+    for _ in 0..rounds {
+        for k in (1..order.len()).rev() {
+            order.swap(k, rng.below(k + 1));
+        }
+        let mut secs = vec![0.0; contenders.len()];
+        for &i in &order {
+            for b in 0..count {
+                let buf = storage.buf_at(b * stride, size);
+                buf.fill(0x5a);
+                flush(buf);
+            }
+            // SAFETY: a full fence, so that the flushes are done before the clock starts.
+            unsafe { core::arch::x86_64::_mm_mfence() };
+            let start = Instant::now();
+            for b in 0..count {
+                let buf = storage.buf_at(b * stride, size);
+                match contenders[i].1 {
+                    None => memclr(black_box(buf)),
+                    Some(Some(strategy)) => memclr_with(strategy, black_box(buf)),
+                    Some(None) => {
+                        let buf = black_box(buf);
+                        // SAFETY: the slice is valid for writes of its whole length.
+                        unsafe { core::ptr::write_bytes(buf.as_mut_ptr(), 0, buf.len()) }
+                    }
+                }
+            }
+            secs[i] = start.elapsed().as_secs_f64();
+            samples[i].push((size * count) as f64 / secs[i] / 1e9);
+        }
+        ratios.push(secs[1] / secs[0]);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let medians: Vec<f64> = samples
+        .iter_mut()
+        .map(|s| {
+            s.sort_by(f64::total_cmp);
+            s[s.len() / 2]
+        })
+        .collect();
+    let label =
+        if size >= 1 << 20 { format!("{}MiB", size >> 20) } else { format!("{}KiB", size >> 10) };
+    print!("{label:>8}");
+    for gbps in &medians {
+        print!(" | {gbps:>20.1}");
+    }
+    println!(
+        " | {:.2}x [{:.2}-{:.2}]",
+        ratios[rounds / 2],
+        ratios[rounds / 4],
+        ratios[3 * rounds / 4]
+    );
+}
+
+/// The cold check needs `clflush`; elsewhere it says so and measures nothing.
+#[cfg(not(target_arch = "x86_64"))]
+fn interleaved_cold(
+    _: &[(&str, Option<Option<MemclrStrategy>>)],
+    _: &mut Storage,
+    _: usize,
+    _: &mut XorShift,
+) {
+    panic!("SPLITSTACK_MEMCLR_COLD: the cold check flushes with clflush, x86-64 only");
+}
+
+/// Writes back and evicts every cache line of `buf` from every level.
+#[cfg(target_arch = "x86_64")]
+fn flush(buf: &[u8]) {
+    for line in buf.chunks(64) {
+        // SAFETY: the address is inside `buf`; clflush only evicts.
+        unsafe { core::arch::x86_64::_mm_clflush(line.as_ptr()) };
+    }
+    if let Some(last) = buf.last() {
+        // SAFETY: as above; the last line, if the buffer does not start on a line.
+        unsafe { core::arch::x86_64::_mm_clflush(last) };
     }
 }
 

@@ -10,7 +10,6 @@
 use crate::arch;
 #[cfg(target_arch = "x86_64")]
 use std::sync::atomic::AtomicU8;
-#[cfg(target_arch = "aarch64")]
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
 
@@ -173,55 +172,113 @@ mod detect {
     //! `std::is_x86_feature_detected!`), CLZERO from CPUID directly, all read once.
     use super::*;
 
-    /// Non-temporal stores from this length up in the AVX2 and SSE2 routines.
-    ///
-    /// Cached stores win while the buffer fits in the share of the L3 that this core gets: they
-    /// leave it in cache for its next use, and the write-backs they cause keep up. Past that,
-    /// every line they write evicts another, and non-temporal stores, which go around the cache,
-    /// write faster. A cold buffer would favour non-temporal stores from a few KiB, but a
-    /// caller's buffer is usually hot, and the heap's spans that large take this path anyway.
-    ///
-    /// The threshold is a constant, not a fraction of the L3 size that CPUID's cache leaves
-    /// report: the share that decides the crossover depends on what else runs on the L3 (other
-    /// cores, other tenants of a VM's host), which no CPUID leaf says. The constant is the first
-    /// measured size at which non-temporal stores were ahead, on the machine that the README's
-    /// section "memclr's thresholds" names with the figures. `rep stosb` is not used next to the
-    /// AVX2 loop (see REP_STOSB_FROM).
-    ///
-    /// The AVX-512 routine has its own threshold, AVX512_NON_TEMPORAL_FROM.
-    pub(super) const NON_TEMPORAL_FROM: usize = 16 << 20;
+    /// What CPUID says of the last-level cache: its size and how many logical processors share
+    /// it (0 and 1 where it says nothing).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(super) struct CacheInfo {
+        pub(super) llc_bytes: usize,
+        pub(super) llc_sharing: usize,
+    }
 
-    /// Non-temporal `vmovntdq` zmm stores from this length up in the AVX-512 routine (up to
-    /// CLZERO_FROM on CPUs with CLZERO); below it, the cached path (masked head and tail,
-    /// aligned loop; see asm/memclr_x86_64_sysv.S). The routine's `rep stosb` path is not used
-    /// (`rep_stosb_from` is `None`).
-    ///
-    /// - Below the threshold, the cached path. At a few KiB it is the fastest of the routine's
-    ///   paths: each store stays inside one cache line, so none crosses a page, and each line is
-    ///   written once. Between the L1's size and the L3's, every path runs at what the cache
-    ///   hierarchy's write-backs allow. `rep stosb`, started on a line as this routine starts
-    ///   it, is never ahead of the loop by more than the noise between runs, and behind it at a
-    ///   few KiB, so `rep_stosb_from` is `None`.
-    /// - From the threshold, non-temporal stores, for the reason given at NON_TEMPORAL_FROM, and
-    ///   a constant for the same reason; the crossover for this routine's 64-byte stores lies
-    ///   lower than for the AVX2 routine's 32-byte ones.
-    /// - From CLZERO_FROM, `clzero` where the CPU has it.
-    ///
-    /// Past the L3, non-temporal stores and `clzero` both write at about one core's ceiling, the
-    /// cached loop at a fraction of it. The figures: the README's "memclr's thresholds".
-    pub(super) const AVX512_NON_TEMPORAL_FROM: usize = 12 << 20;
+    /// The size thresholds of the routines, derived by [`derive`].
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(super) struct Thresholds {
+        pub(super) non_temporal_from: usize,
+        pub(super) rep_stosb_from: Option<usize>,
+        pub(super) clzero_from: Option<usize>,
+    }
 
-    /// `clzero` from this length up in the AVX-512 routine, on CPUs whose CPUID reports CLZERO
-    /// (AMD's, leaf 8000_0008h); below it, from AVX512_NON_TEMPORAL_FROM, non-temporal stores.
-    /// `clzero` zeroes a whole line without reading it, one instruction a line. Between the two
-    /// thresholds non-temporal stores are ahead in most runs; from this one on the lead changes
-    /// from run to run, and `clzero` is ahead in most of them at the largest size measured. A
-    /// constant, for the reason given at NON_TEMPORAL_FROM. The figures: the README's "memclr's
-    /// thresholds".
-    pub(super) const CLZERO_FROM: usize = 128 << 20;
+    /// The least non-temporal threshold: a CPU whose CPUID reports no last-level cache (or an
+    /// implausibly small one) still clears through the cache as far as any x86-64 CPU's L2
+    /// reaches.
+    const NON_TEMPORAL_FLOOR: usize = 1 << 20;
+
+    /// The thresholds for a CPU with `cache` and `features` (bits of [`FEATURES`]).
+    ///
+    /// - **Non-temporal stores from three quarters of this thread's share of the last-level
+    ///   cache** (its size over the logical processors that share it), glibc's
+    ///   `__x86_shared_non_temporal_threshold` from 2.33 to 2.37 (and its lower bound since),
+    ///   which Debian 12's memset computes too. Below it a cleared buffer is likely to stay in the
+    ///   cache for its next use and cached stores keep it there; above it they evict what they
+    ///   wrote themselves, and non-temporal stores, which go around the cache, write faster. A
+    ///   fixed threshold is wrong on some CPU: 16 MiB lost 0.85x against memset on a hot buffer on
+    ///   an Intel Xeon with a 480 MiB L3, where this rule gives 180 MiB. A VM's share of a
+    ///   host's cache can be smaller than CPUID says (the README's tables show one where hot
+    ///   buffers of 64 MiB already clear at memory speed); then this rule clears them as fast as
+    ///   memset does, not faster, which no rule that trusts CPUID can avoid.
+    /// - **No `rep stosb` in the AVX-512 routine, on any vendor**: beside its 64-byte loop it was
+    ///   behind at 2-8 KiB hot and never ahead cold (Zen 4 and an Intel Xeon, the README's
+    ///   tables). The SSE2 routine uses it from [`REP_STOSB_FROM`] where CPUID reports ERMS.
+    /// - **`clzero` from the size of the whole last-level cache** (and not below the
+    ///   non-temporal threshold) on AMD's CPUs that have it: past it nothing of the buffer stays
+    ///   cached whichever way it is written, and `clzero`, one instruction a line and no read,
+    ///   was ahead of non-temporal stores there (Zen 4).
+    ///
+    /// The README's "memclr's thresholds" gives the measurements behind each rule.
+    pub(super) fn derive(cache: CacheInfo, features: u8) -> Thresholds {
+        let share = cache.llc_bytes / cache.llc_sharing.max(1);
+        let non_temporal_from = (share / 4 * 3).max(NON_TEMPORAL_FLOOR);
+        let erms = features & F_ERMS != 0;
+        // Only the SSE2 routine: the AVX-512 loop beats it, the AVX2 routine has no such path.
+        let rep_stosb_from =
+            (features & (F_AVX512 | F_AVX2) == 0 && erms).then_some(REP_STOSB_FROM);
+        let clzero_from = (features & F_AVX512 != 0 && features & F_CLZERO != 0)
+            .then_some(cache.llc_bytes.max(non_temporal_from));
+        Thresholds { non_temporal_from, rep_stosb_from, clzero_from }
+    }
+
+    /// The last-level cache as CPUID describes it: Intel's deterministic cache parameters (leaf
+    /// 4) or AMD's (leaf 8000_001Dh, where CPUID reports TOPOEXT), the highest level listed; the
+    /// C library's `sysconf` view of the L3 where neither answers.
+    fn read_cache_info() -> CacheInfo {
+        use core::arch::x86_64::{__cpuid, __cpuid_count};
+        // Leaves above the maximum the CPU reports are not asked.
+        let vendor = __cpuid(0);
+        let intel = (vendor.ebx, vendor.edx, vendor.ecx) == (0x756e_6547, 0x4965_6e69, 0x6c65_746e);
+        let max_basic = vendor.eax;
+        let max_extended = __cpuid(0x8000_0000).eax;
+        let topoext = max_extended >= 0x8000_001d && __cpuid(0x8000_0001).ecx & (1 << 22) != 0;
+        let leaf = if intel && max_basic >= 4 {
+            Some(4)
+        } else if !intel && topoext {
+            Some(0x8000_001d)
+        } else {
+            None
+        };
+        let mut best = CacheInfo { llc_bytes: 0, llc_sharing: 1 };
+        let mut best_level = 0;
+        for subleaf in 0..16 {
+            let Some(leaf) = leaf else { break };
+            let r = __cpuid_count(leaf, subleaf);
+            let kind = r.eax & 0x1f; // 0: no more; 1: data; 2: instruction; 3: unified
+            if kind == 0 {
+                break;
+            }
+            let level = (r.eax >> 5) & 7;
+            if kind == 2 || level < best_level {
+                continue;
+            }
+            let ways = ((r.ebx >> 22) & 0x3ff) as usize + 1;
+            let partitions = ((r.ebx >> 12) & 0x3ff) as usize + 1;
+            let line = (r.ebx & 0xfff) as usize + 1;
+            let sets = r.ecx as usize + 1;
+            best = CacheInfo {
+                llc_bytes: ways * partitions * line * sets,
+                llc_sharing: ((r.eax >> 14) & 0xfff) as usize + 1,
+            };
+            best_level = level;
+        }
+        if best.llc_bytes == 0 {
+            // SAFETY: sysconf only reads.
+            let l3 = unsafe { libc::sysconf(libc::_SC_LEVEL3_CACHE_SIZE) };
+            best.llc_bytes = usize::try_from(l3).unwrap_or(0);
+        }
+        best
+    }
 
     /// `rep stosb` from this length up in the SSE2 routine (for CPUs without AVX2), when CPUID
-    /// reports ERMS (leaf 7, EBX bit 9: the fast-string microcode for `rep stosb`).
+    /// reports ERMS (leaf 7, EBX bit 9: the fast-string microcode for `rep stosb`), and in the
+    /// AVX-512 routine on Intel's CPUs (see [`derive`]).
     ///
     /// A `rep stosb` pays a fixed cost to start and then writes faster than 16-byte stores can,
     /// so it wins from some length on: the constant is where it overtook the SSE2 loop on the
@@ -230,13 +287,17 @@ mod detect {
     /// figures: the README's "memclr's thresholds".
     pub(super) const REP_STOSB_FROM: usize = 2048;
 
-    /// 0: not yet detected; otherwise one of the codes below.
+    /// 0: not yet detected; otherwise one of the codes below, the routine the thresholds go to.
     static STRATEGY: AtomicU8 = AtomicU8::new(0);
     const AVX2: u8 = 1;
     const SSE2: u8 = 2;
-    const SSE2_ERMS: u8 = 3;
     const AVX512: u8 = 4;
-    const AVX512_CLZERO: u8 = 5;
+
+    /// The detected thresholds ([`derive`]), stored before [`STRATEGY`]; `usize::MAX` for a path
+    /// not used.
+    static NON_TEMPORAL: AtomicUsize = AtomicUsize::new(usize::MAX);
+    static STOSB: AtomicUsize = AtomicUsize::new(usize::MAX);
+    static CLZERO: AtomicUsize = AtomicUsize::new(usize::MAX);
 
     /// Zero `[ptr, ptr + len)` with the detected strategy: [`memclr_raw`]'s whole body.
     ///
@@ -254,31 +315,26 @@ mod detect {
     pub(super) unsafe fn clear(ptr: *mut u8, len: usize) {
         // SAFETY (all arms): the range is the caller's; each code is stored only after its
         // features were found (detect_code), so the routine and its instructions exist.
-        match STRATEGY.load(Ordering::Relaxed) {
-            AVX512_CLZERO => unsafe {
-                arch::splitstack_memclr_avx512(
-                    ptr,
-                    len,
-                    AVX512_NON_TEMPORAL_FROM,
-                    usize::MAX,
-                    CLZERO_FROM,
-                )
-            },
+        // The thresholds were stored before the code (detect_code), which is read with Acquire.
+        let non_temporal = || NON_TEMPORAL.load(Ordering::Relaxed);
+        match STRATEGY.load(Ordering::Acquire) {
             AVX512 => unsafe {
                 arch::splitstack_memclr_avx512(
                     ptr,
                     len,
-                    AVX512_NON_TEMPORAL_FROM,
-                    usize::MAX,
-                    usize::MAX,
+                    non_temporal(),
+                    STOSB.load(Ordering::Relaxed),
+                    CLZERO.load(Ordering::Relaxed),
                 )
             },
-            AVX2 => unsafe { arch::splitstack_memclr_avx2(ptr, len, NON_TEMPORAL_FROM) },
-            SSE2_ERMS => unsafe {
-                arch::splitstack_memclr_sse2(ptr, len, NON_TEMPORAL_FROM, REP_STOSB_FROM)
-            },
+            AVX2 => unsafe { arch::splitstack_memclr_avx2(ptr, len, non_temporal()) },
             SSE2 => unsafe {
-                arch::splitstack_memclr_sse2(ptr, len, NON_TEMPORAL_FROM, usize::MAX)
+                arch::splitstack_memclr_sse2(
+                    ptr,
+                    len,
+                    non_temporal(),
+                    STOSB.load(Ordering::Relaxed),
+                )
             },
             _ => unsafe { detect_and_clear(ptr, len) },
         }
@@ -308,57 +364,52 @@ mod detect {
     #[cold]
     fn detect_code() -> u8 {
         let features = features();
-        let code = if features & F_AVX512 != 0 && features & F_CLZERO != 0 {
-            AVX512_CLZERO
-        } else if features & F_AVX512 != 0 {
+        let thresholds = derive(read_cache_info(), features);
+        let code = if features & F_AVX512 != 0 {
             AVX512
         } else if features & F_AVX2 != 0 {
             AVX2
-        } else if features & F_ERMS != 0 {
-            SSE2_ERMS
         } else {
             SSE2
         };
-        STRATEGY.store(code, Ordering::Relaxed);
+        NON_TEMPORAL.store(thresholds.non_temporal_from, Ordering::Relaxed);
+        STOSB.store(thresholds.rep_stosb_from.unwrap_or(usize::MAX), Ordering::Relaxed);
+        CLZERO.store(thresholds.clzero_from.unwrap_or(usize::MAX), Ordering::Relaxed);
+        STRATEGY.store(code, Ordering::Release);
         code
     }
 
-    /// The strategy a code stands for, with its thresholds.
+    /// The strategy a code stands for, with the detected thresholds.
     fn strategy(code: u8) -> MemclrStrategy {
+        let non_temporal_from = NON_TEMPORAL.load(Ordering::Relaxed);
+        let threshold = |atomic: &AtomicUsize| match atomic.load(Ordering::Relaxed) {
+            usize::MAX => None,
+            from => Some(from),
+        };
         match code {
-            AVX512_CLZERO => MemclrStrategy::Avx512 {
-                rep_stosb_from: None,
-                non_temporal_from: AVX512_NON_TEMPORAL_FROM,
-                clzero_from: Some(CLZERO_FROM),
-            },
             AVX512 => MemclrStrategy::Avx512 {
-                rep_stosb_from: None,
-                non_temporal_from: AVX512_NON_TEMPORAL_FROM,
-                clzero_from: None,
+                rep_stosb_from: threshold(&STOSB),
+                non_temporal_from,
+                clzero_from: threshold(&CLZERO),
             },
-            AVX2 => MemclrStrategy::Avx2 { non_temporal_from: NON_TEMPORAL_FROM },
-            SSE2_ERMS => MemclrStrategy::Sse2 {
-                rep_stosb_from: Some(REP_STOSB_FROM),
-                non_temporal_from: NON_TEMPORAL_FROM,
-            },
-            _ => {
-                MemclrStrategy::Sse2 { rep_stosb_from: None, non_temporal_from: NON_TEMPORAL_FROM }
-            }
+            AVX2 => MemclrStrategy::Avx2 { non_temporal_from },
+            _ => MemclrStrategy::Sse2 { rep_stosb_from: threshold(&STOSB), non_temporal_from },
         }
     }
 
     #[inline]
     pub(super) fn cached() -> MemclrStrategy {
-        strategy(code())
+        let code = code();
+        strategy(code)
     }
 
     /// Bits of [`FEATURES`]: AVX-512 as the routine uses it (F for the zmm stores, BW for the
     /// byte-masked stores and `kmovq`, VL for the ymm16 stores), AMD's CLZERO, AVX2, ERMS; and
     /// one that says the others were read.
-    const F_AVX512: u8 = 1;
-    const F_CLZERO: u8 = 2;
-    const F_AVX2: u8 = 4;
-    const F_ERMS: u8 = 8;
+    pub(super) const F_AVX512: u8 = 1;
+    pub(super) const F_CLZERO: u8 = 2;
+    pub(super) const F_AVX2: u8 = 4;
+    pub(super) const F_ERMS: u8 = 8;
     const F_READ: u8 = 0x80;
 
     /// The features above, 0 until read. CPUID is slow (in a VM it exits to the hypervisor),
@@ -488,5 +539,43 @@ mod detect {
             MemclrStrategy::Stp => true,
             _ => false,
         }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::detect::{derive, CacheInfo, Thresholds, F_AVX2, F_AVX512, F_CLZERO, F_ERMS};
+
+    const AVX512_ERMS: u8 = F_AVX512 | F_ERMS;
+    const AVX512_CLZERO_ERMS: u8 = F_AVX512 | F_CLZERO | F_ERMS;
+    const AVX2_ERMS: u8 = F_AVX2 | F_ERMS;
+
+    #[test]
+    fn thresholds_follow_the_cache_cpuid_reports() {
+        // An Intel Xeon as a two-vCPU guest: a 480 MiB L3 shared by 2.
+        let xeon = CacheInfo { llc_bytes: 480 << 20, llc_sharing: 2 };
+        assert_eq!(
+            derive(xeon, AVX512_ERMS),
+            Thresholds { non_temporal_from: 180 << 20, rep_stosb_from: None, clzero_from: None }
+        );
+        // Zen 4: 32 MiB of L3 per CCD shared by 16 threads, CLZERO.
+        let zen4 = CacheInfo { llc_bytes: 32 << 20, llc_sharing: 16 };
+        assert_eq!(
+            derive(zen4, AVX512_CLZERO_ERMS),
+            Thresholds {
+                non_temporal_from: 3 << 19,
+                rep_stosb_from: None,
+                clzero_from: Some(32 << 20)
+            }
+        );
+        // The AVX2 routine has no rep stosb path; a CPU that reports no cache gets the floor.
+        let silent = CacheInfo { llc_bytes: 0, llc_sharing: 1 };
+        assert_eq!(
+            derive(silent, AVX2_ERMS),
+            Thresholds { non_temporal_from: 1 << 20, rep_stosb_from: None, clzero_from: None }
+        );
+        // Without AVX2, `rep stosb` follows ERMS on any vendor.
+        assert_eq!(derive(zen4, F_ERMS).rep_stosb_from, Some(2048));
+        assert_eq!(derive(zen4, 0).rep_stosb_from, None);
     }
 }
