@@ -10,6 +10,10 @@
 //!
 //! A custom harness (`harness = false`): criterion measures one thread's mean, and the point here
 //! is another thread's tail latency. `SPLITSTACK_BENCH_SECS` sets each mode's duration (default 3).
+//!
+//! First it runs the temperature trace (`trace`): zeroed allocations of spans freed long ago and
+//! of spans freed a moment ago, with the heap's guess at their temperature off and on, and prints
+//! the time spent zeroing each kind.
 
 use splitstack::SpanHeap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -100,6 +104,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(if is_bench { 3.0 } else { 0.2 });
     let duration = Duration::from_secs_f64(secs);
+    temperature(is_bench);
     let after = run(false, LOCKED_PAGES, duration);
     let under = run(true, LOCKED_PAGES, duration);
     let cached = run(true, 1, duration);
@@ -126,5 +131,99 @@ fn main() {
         "  32 pages, under lock / after unlock: median {:.1}x  p99 {:.1}x",
         under.percentile(0.5) as f64 / after.percentile(0.5) as f64,
         under.percentile(0.99) as f64 / after.percentile(0.99) as f64,
+    );
+}
+
+/// Pages in a span of the temperature trace: 1 MiB.
+const TRACE_PAGES: usize = (1 << 20) / SpanHeap::PAGE_SIZE;
+
+/// The temperature trace, the heap's guess at a span's temperature on or off: each round, a
+/// batch of `batch` spans of 1 MiB allocated zeroed, written and freed together (each reuses a
+/// span the last batch freed, which more than the cache's worth of writes has evicted since), then
+/// `hot` spans allocated zeroed, written and freed one at a time (each reuses the pages the last
+/// one freed, still cached). Returns the seconds spent in the zeroed allocations of each kind and
+/// the heap's cold-cleared bytes.
+fn trace(hint: bool, batch: usize, hot: usize, rounds: usize) -> (f64, f64, u64) {
+    let heap = SpanHeap::new();
+    heap.set_temperature_hint(hint);
+    let (mut batch_secs, mut hot_secs) = (0.0, 0.0);
+    for round in 0..=rounds {
+        let mut spans = Vec::with_capacity(batch);
+        for _ in 0..batch {
+            let start = Instant::now();
+            let mut span = heap.alloc(TRACE_PAGES, true).unwrap();
+            let elapsed = start.elapsed().as_secs_f64();
+            span.as_mut_slice().fill(0x5a);
+            spans.push(span);
+            if round > 0 {
+                batch_secs += elapsed; // round 0 only makes the pages dirty
+            }
+        }
+        drop(spans);
+        for _ in 0..hot {
+            let start = Instant::now();
+            let mut span = heap.alloc(TRACE_PAGES, true).unwrap();
+            let elapsed = start.elapsed().as_secs_f64();
+            span.as_mut_slice().fill(0x5a);
+            drop(span);
+            if round > 0 {
+                hot_secs += elapsed;
+            }
+        }
+    }
+    (batch_secs, hot_secs, heap.stats().bytes_zeroed_cold)
+}
+
+/// Runs the trace with the guess off and on, alternating, and prints each kind's time.
+fn temperature(is_bench: bool) {
+    let Some(after) = SpanHeap::cold_after_bytes() else {
+        println!("span_heap temperature: cold memory is cleared no differently here");
+        return;
+    };
+    // A batch of twice the cold threshold: its second half is reused after more than that many
+    // bytes were handed out since its free, and is guessed cold.
+    let batch = (2 * after).div_ceil(1 << 20).max(4);
+    let (hot, rounds, reps) = if is_bench { (64, 3, 3) } else { (4, 1, 1) };
+    let mut off = (Vec::new(), Vec::new());
+    let mut on = (Vec::new(), Vec::new());
+    let mut cold_bytes = 0;
+    for _ in 0..reps {
+        let (b, h, _) = trace(false, batch, hot, rounds);
+        off.0.push(b);
+        off.1.push(h);
+        let (b, h, cold) = trace(true, batch, hot, rounds);
+        on.0.push(b);
+        on.1.push(h);
+        cold_bytes = cold;
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (off_batch, off_hot, on_batch, on_hot) =
+        (median(&mut off.0), median(&mut off.1), median(&mut on.0), median(&mut on.1));
+    println!(
+        "span_heap temperature: {rounds} rounds of {batch} x 1 MiB batch spans and {hot} x 1 MiB hot \
+         ones, zeroed (cold after {} MiB handed out; {} MiB guessed cold in the last run)",
+        after >> 20,
+        cold_bytes >> 20
+    );
+    println!(
+        "  guess off: batch {:.1} ms  hot {:.1} ms  total {:.1} ms",
+        off_batch * 1e3,
+        off_hot * 1e3,
+        (off_batch + off_hot) * 1e3
+    );
+    println!(
+        "  guess on:  batch {:.1} ms  hot {:.1} ms  total {:.1} ms",
+        on_batch * 1e3,
+        on_hot * 1e3,
+        (on_batch + on_hot) * 1e3
+    );
+    println!(
+        "  on / off: batch {:.2}x  hot {:.2}x  total {:.2}x",
+        on_batch / off_batch,
+        on_hot / off_hot,
+        (on_batch + on_hot) / (off_batch + off_hot)
     );
 }

@@ -85,6 +85,37 @@ pub unsafe fn memclr_raw(ptr: *mut u8, len: usize) {
     unsafe { detect::clear(ptr, len) }
 }
 
+/// Zero `len` bytes from `ptr` that are most likely in none of the caches (a heap's span freed
+/// long ago): as [`memclr_raw`], but with non-temporal stores from [`COLD_NON_TEMPORAL_FROM`]
+/// bytes on, which write a line without reading it first. The caller's guess costs little when
+/// wrong in the cold direction (cached stores, at most twice as slow) and much in the other
+/// (non-temporal stores on a hot 64 KiB ran at a quarter of the cached loop's speed), so a
+/// caller asks for this only on good evidence; the heaps ask after more bytes were handed out
+/// since the memory was freed than [`cold_after`] says.
+///
+/// # Safety
+/// As [`memclr_raw`].
+#[inline]
+pub(crate) unsafe fn memclr_cold_raw(ptr: *mut u8, len: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { detect::clear_cold(ptr, len) }
+}
+
+/// The least length [`memclr_cold_raw`] clears with non-temporal stores. Cold, they were ahead
+/// of the cached loop from 16 KiB (Intel Xeon: 1.1x at 16 KiB, 1.7x at 64 KiB; the README's
+/// memclr tables); hot, they trailed it by 1.5-4x from 64 KiB to 8 MiB, and by 15x and more
+/// below 64 KiB, where a buffer can still sit in the L1. 64 KiB keeps a wrong guess's cost to the
+/// smaller factor.
+pub(crate) const COLD_NON_TEMPORAL_FROM: usize = 64 << 10;
+
+/// Bytes a heap hands out after freeing memory, past which it takes that memory to have left
+/// the caches: the non-temporal threshold, the share of the last-level cache this thread can
+/// count on ([`detect`]'s `derive`). `usize::MAX` where the cold path is the ordinary one
+/// (AArch64's `dc zva` reads no line either way).
+pub(crate) fn cold_after() -> usize {
+    detect::cold_after()
+}
+
 /// The strategy [`memclr`] uses on this CPU, detected on first use.
 #[inline]
 pub fn memclr_strategy() -> MemclrStrategy {
@@ -340,6 +371,37 @@ mod detect {
         }
     }
 
+    /// [`memclr_cold_raw`]'s body: [`clear`] with the non-temporal threshold lowered to
+    /// [`COLD_NON_TEMPORAL_FROM`].
+    ///
+    /// # Safety
+    /// As [`memclr_raw`].
+    pub(super) unsafe fn clear_cold(ptr: *mut u8, len: usize) {
+        let code = code();
+        let non_temporal = NON_TEMPORAL.load(Ordering::Relaxed).min(COLD_NON_TEMPORAL_FROM);
+        let stosb = STOSB.load(Ordering::Relaxed);
+        // SAFETY (all arms): the range is the caller's; the code was detected for this CPU.
+        match code {
+            AVX512 => unsafe {
+                arch::splitstack_memclr_avx512(
+                    ptr,
+                    len,
+                    non_temporal,
+                    stosb,
+                    CLZERO.load(Ordering::Relaxed),
+                )
+            },
+            AVX2 => unsafe { arch::splitstack_memclr_avx2(ptr, len, non_temporal) },
+            _ => unsafe { arch::splitstack_memclr_sse2(ptr, len, non_temporal, stosb) },
+        }
+    }
+
+    /// [`cold_after`](super::cold_after): the detected non-temporal threshold.
+    pub(super) fn cold_after() -> usize {
+        code();
+        NON_TEMPORAL.load(Ordering::Relaxed)
+    }
+
     /// The first call's path: detect, then clear. Out of line, so that the detection's calls do
     /// not give [`clear`] a frame.
     ///
@@ -525,6 +587,20 @@ mod detect {
             0 => MemclrStrategy::Stp,
             block_size => MemclrStrategy::DcZva { block_size },
         }
+    }
+
+    /// The cold path is the ordinary one: `dc zva` and `stp` of whole lines read nothing.
+    ///
+    /// # Safety
+    /// As [`memclr_raw`].
+    pub(super) unsafe fn clear_cold(ptr: *mut u8, len: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { clear(ptr, len) }
+    }
+
+    /// No heap's guess changes anything here.
+    pub(super) fn cold_after() -> usize {
+        usize::MAX
     }
 
     /// [`supports`]; the block size is read once either way.

@@ -21,7 +21,7 @@
 
 use crate::error::Error;
 use crate::fork::{self, ForkLock};
-use crate::memclr::memclr_raw;
+use crate::memclr::{cold_after, memclr_cold_raw, memclr_raw, COLD_NON_TEMPORAL_FROM};
 use free_map::{for_each_word, ArenaFits, FreeMap};
 use memmap2::{Advice, MmapMut, MmapOptions};
 use page_cache::{Slot, CACHE_MAX_PAGES};
@@ -93,6 +93,9 @@ pub struct HeapStats {
     pub bytes_zeroed: u64,
     /// Bytes `alloc(_, true)` handed out without clearing because they were known to be zero.
     pub bytes_zeroing_skipped: u64,
+    /// Of `bytes_zeroed`, those cleared as cold memory (freed long enough ago, in bytes the heap
+    /// handed out since, to have left the caches): with stores that do not read a line first.
+    pub bytes_zeroed_cold: u64,
 }
 
 /// A run of whole pages handed out by a [`SpanHeap`], owned exclusively until it is freed.
@@ -132,6 +135,9 @@ struct Arena {
     /// owner reads its own pages' bits after unlocking while others update neighbouring bits in
     /// the same word (under the lock or, when freeing, before taking it).
     dirty: Box<[AtomicU64]>,
+    /// Per word of `dirty` (64 pages): the heap's `handed` count when a page in it was last
+    /// freed, from which a zeroed allocation guesses whether a dirty page is still cached.
+    freed_at: Box<[AtomicU64]>,
 }
 
 impl Arena {
@@ -157,7 +163,8 @@ impl Arena {
         }
         let base = map.as_mut_ptr() as usize;
         let dirty = (0..npages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
-        Ok(Arena { _map: map, base, npages, dirty })
+        let freed_at = (0..npages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
+        Ok(Arena { _map: map, base, npages, dirty, freed_at })
     }
 
     /// Set the dirty bits of pages `[first, first + n)`.
@@ -166,6 +173,23 @@ impl Arena {
         for_each_word(first, n, |word, mask| {
             self.dirty[word].fetch_or(mask, Ordering::Relaxed);
         });
+    }
+
+    /// Records that pages `[first, first + n)` are freed when the heap has handed out `handed`
+    /// bytes.
+    #[inline(always)]
+    fn stamp_freed(&self, first: usize, n: usize, handed: u64) {
+        for_each_word(first, n, |word, _| self.freed_at[word].store(handed, Ordering::Relaxed));
+    }
+
+    /// The `handed` count when the last of pages `[first, first + n)` was freed, as far as the
+    /// stamps (one per 64 pages) say.
+    fn last_freed(&self, first: usize, n: usize) -> u64 {
+        let mut last = 0;
+        for_each_word(first, n, |word, _| {
+            last = last.max(self.freed_at[word].load(Ordering::Relaxed))
+        });
+        last
     }
 
     /// Clear the dirty bits of pages `[first, first + n)`, which read as zero again.
@@ -222,6 +246,13 @@ struct Shared {
     for_stacks: bool,
     bytes_zeroed: AtomicU64,
     bytes_zeroing_skipped: AtomicU64,
+    bytes_zeroed_cold: AtomicU64,
+    /// Bytes handed out under the lock (spans carved, chunks given to page caches): the clock by
+    /// which a freed page's age is told. Written under the lock, read anywhere.
+    handed: AtomicU64,
+    /// Whether zeroing may take memory freed long ago to be cold (on unless a bench turns it
+    /// off to compare).
+    temperature_hint: AtomicBool,
 }
 
 /// The heap's state under its lock.
@@ -296,7 +327,10 @@ impl Inner {
     }
 
     /// A thread's page cache gives back the free pages `bits` of word `word` of arena `arena`.
-    fn give_chunk(&mut self, arena: usize, word: usize, bits: u64) {
+    /// `handed` is the heap's clock now, the pages' free time from here on (a page cache does
+    /// not tell when it took each back).
+    fn give_chunk(&mut self, arena: usize, word: usize, bits: u64, handed: u64) {
+        self.arenas[arena].stamp_freed(word * 64, 64, handed);
         let free = &mut self.free[arena];
         free.give_word(word, bits);
         let free_pages = free.free_pages();
@@ -377,6 +411,9 @@ impl SpanHeap {
             for_stacks,
             bytes_zeroed: AtomicU64::new(0),
             bytes_zeroing_skipped: AtomicU64::new(0),
+            bytes_zeroed_cold: AtomicU64::new(0),
+            handed: AtomicU64::new(0),
+            temperature_hint: AtomicBool::new(true),
         });
         let weak: Weak<dyn ForkLock> = Arc::downgrade(&shared) as Weak<Shared>;
         fork::register(weak);
@@ -406,7 +443,7 @@ impl SpanHeap {
         // 1 to CACHE_MAX_PAGES pages, from a heap that caches: this thread's page cache first.
         if npages.wrapping_sub(1) < CACHE_MAX_PAGES && !self.shared.for_stacks {
             if let Some(carved) = page_cache::alloc(&self.shared, npages) {
-                return Ok(self.span(carved, npages, npages * Self::PAGE_SIZE, zero_from));
+                return Ok(self.span(carved, npages, npages * Self::PAGE_SIZE, zero_from, false));
             }
         }
         self.alloc_locked(npages, zero_from)
@@ -434,9 +471,10 @@ impl SpanHeap {
         }
         let mut inner = self.lock();
         if cached && page_cache::refill(&self.shared, &mut inner, npages) {
+            self.hand_out(64 * Self::PAGE_SIZE);
             if let Some(carved) = page_cache::alloc(&self.shared, npages) {
                 drop(inner);
-                return Ok(self.span(carved, npages, len, zero_from));
+                return Ok(self.span(carved, npages, len, zero_from, false));
             }
         }
         let (addr, arena_index) = match inner.carve(npages) {
@@ -453,20 +491,23 @@ impl SpanHeap {
                 }
             }
         };
+        self.hand_out(len);
         let arena = &*inner.arenas[arena_index];
         let carved =
             (addr, NonNull::from(arena), arena_index, (addr - arena.base) / Self::PAGE_SIZE);
         if zero_from.is_some() && self.shared.zero_under_lock.load(Ordering::Relaxed) {
-            let span = self.span(carved, npages, len, zero_from);
+            let span = self.span(carved, npages, len, zero_from, true);
             drop(inner); // after clearing, for the bench that measures clearing under the lock
             return Ok(span);
         }
         drop(inner); // clear with the lock released
-        Ok(self.span(carved, npages, len, zero_from))
+        Ok(self.span(carved, npages, len, zero_from, true))
     }
 
     /// The span of `npages` pages (`len` bytes) carved at `carved`, cleared from byte
-    /// `zero_from` if that is `Some`.
+    /// `zero_from` if that is `Some`; as cold memory where its pages were freed long ago, if
+    /// `may_be_cold` (a span from this thread's page cache was freed into it by this thread,
+    /// recently: always cleared through the cache).
     #[inline(always)]
     fn span(
         &self,
@@ -474,6 +515,7 @@ impl SpanHeap {
         npages: usize,
         len: usize,
         zero_from: Option<usize>,
+        may_be_cold: bool,
     ) -> Span {
         let mut span = Span {
             // SAFETY: addr is inside a live mapping, so it is not null.
@@ -485,7 +527,7 @@ impl SpanHeap {
             heap: Arc::clone(&self.shared),
         };
         if let Some(from) = zero_from {
-            span.clear_dirty_pages(from.min(len), len);
+            span.clear_dirty_pages(from.min(len), len, may_be_cold);
         }
         span
     }
@@ -526,6 +568,7 @@ impl SpanHeap {
             arena.mark_clean(first, npages);
         } else {
             arena.mark_dirty(first, npages);
+            arena.stamp_freed(first, npages, self.shared.handed.load(Ordering::Relaxed));
         }
         inner.release(addr, npages, index);
     }
@@ -563,6 +606,7 @@ impl SpanHeap {
             frees,
             bytes_zeroed: self.shared.bytes_zeroed.load(Ordering::Relaxed),
             bytes_zeroing_skipped: self.shared.bytes_zeroing_skipped.load(Ordering::Relaxed),
+            bytes_zeroed_cold: self.shared.bytes_zeroed_cold.load(Ordering::Relaxed),
         }
     }
 
@@ -571,6 +615,27 @@ impl SpanHeap {
     #[doc(hidden)]
     pub fn set_zero_under_lock(&self, on: bool) {
         self.shared.zero_under_lock.store(on, Ordering::Relaxed);
+    }
+
+    /// Benchmarks only: whether a zeroed allocation may clear memory freed long ago as cold
+    /// (on by default), to measure what the guess gains.
+    #[doc(hidden)]
+    pub fn set_temperature_hint(&self, on: bool) {
+        self.shared.temperature_hint.store(on, Ordering::Relaxed);
+    }
+
+    /// Tests only: the bytes a heap hands out after freeing memory before it takes that memory
+    /// to be cold; `None` where cold memory is cleared no differently.
+    #[doc(hidden)]
+    pub fn cold_after_bytes() -> Option<usize> {
+        Some(cold_after()).filter(|&after| after != usize::MAX)
+    }
+
+    /// Advances the clock of freed pages' age by `bytes` handed out; under the lock.
+    #[inline(always)]
+    fn hand_out(&self, bytes: usize) {
+        let handed = &self.shared.handed;
+        handed.store(handed.load(Ordering::Relaxed) + bytes as u64, Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -649,21 +714,41 @@ impl Span {
 
     /// Clear the dirty pages' bytes from offset `from` to `len` (the span's length), and count
     /// what was cleared and what was skipped.
-    fn clear_dirty_pages(&mut self, from: usize, len: usize) {
-        let mut cleared = 0;
+    fn clear_dirty_pages(&mut self, from: usize, len: usize, may_be_cold: bool) {
+        let (mut cleared, mut cleared_cold) = (0, 0);
         let base = self.ptr.as_ptr();
         let first = self.first_page;
-        self.arena().dirty_runs(first, self.npages, |start, n| {
+        let arena = self.arena();
+        let shared = &self.heap;
+        let hint = may_be_cold && shared.temperature_hint.load(Ordering::Relaxed);
+        arena.dirty_runs(first, self.npages, |start, n| {
             let run_start = ((start - first) * SpanHeap::PAGE_SIZE).max(from);
             let run_end = (start - first + n) * SpanHeap::PAGE_SIZE;
-            if run_start < run_end {
-                // SAFETY: [run_start, run_end) is inside this span, which owns it.
-                unsafe { memclr_raw(base.add(run_start), run_end - run_start) };
-                cleared += run_end - run_start;
+            if run_start >= run_end {
+                return;
             }
+            let len = run_end - run_start;
+            // Cold: large enough for the cold path to pay, and more bytes handed out since the
+            // run's newest page was freed than this thread's share of the cache holds.
+            let cold = hint
+                && len >= COLD_NON_TEMPORAL_FROM
+                && shared.handed.load(Ordering::Relaxed) - arena.last_freed(start, n)
+                    >= cold_after() as u64;
+            // SAFETY: [run_start, run_end) is inside this span, which owns it.
+            unsafe {
+                if cold {
+                    memclr_cold_raw(base.add(run_start), len);
+                    cleared_cold += len;
+                } else {
+                    memclr_raw(base.add(run_start), len);
+                }
+            }
+            cleared += len;
         });
-        let shared = &self.heap;
         shared.bytes_zeroed.fetch_add(cleared as u64, Ordering::Relaxed);
+        if cleared_cold != 0 {
+            shared.bytes_zeroed_cold.fetch_add(cleared_cold as u64, Ordering::Relaxed);
+        }
         shared.bytes_zeroing_skipped.fetch_add((len - from - cleared) as u64, Ordering::Relaxed);
     }
 }
@@ -678,7 +763,10 @@ impl Drop for Span {
         if self.npages <= 64 {
             // Below PROBE_FROM: the pages are taken to be written.
             self.arena().mark_dirty(self.first_page, self.npages);
-            if !page_cache::free(&self.heap, self.arena_index, self.first_page, self.npages) {
+            // A span the page cache could serve goes back to it when it lies in its chunk.
+            if self.npages > CACHE_MAX_PAGES
+                || !page_cache::free(&self.heap, self.arena_index, self.first_page, self.npages)
+            {
                 self.release();
             }
         } else {
@@ -711,6 +799,8 @@ impl Span {
     #[inline(never)]
     fn release(&self) {
         let mut inner = self.heap.lock();
+        let handed = self.heap.handed.load(Ordering::Relaxed);
+        self.arena().stamp_freed(self.first_page, self.npages, handed);
         inner.release(self.ptr.as_ptr() as usize, self.npages, self.arena_index);
     }
 }

@@ -365,3 +365,35 @@ fn an_exiting_thread_gives_its_cached_chunk_back() {
     assert_eq!(heap.stats().arenas, 1, "the exited thread's chunk was not given back");
     drop(whole);
 }
+
+/// A zeroed allocation clears dirty pages freed a moment ago through the cache, and pages freed
+/// long ago (more bytes handed out since than the CPU's cache share) as cold memory.
+#[test]
+fn memory_freed_long_ago_is_cleared_as_cold_and_memory_freed_just_now_is_not() {
+    let heap = SpanHeap::new();
+    let pages = 32; // 256 KiB: past the cold path's least length, and past the page cache
+    let mut a = heap.alloc(pages, false).unwrap();
+    let _b = heap.alloc(1, false).unwrap(); // keeps later runs from starting in `a`'s hole
+    a.as_mut_slice().fill(7);
+    drop(a);
+    let mut hot = heap.alloc(pages, true).unwrap();
+    assert!(all_zero(&mut hot));
+    let stats = heap.stats();
+    assert_eq!((stats.bytes_zeroed, stats.bytes_zeroed_cold), ((pages * PAGE) as u64, 0));
+    hot.as_mut_slice().fill(7);
+    drop(hot);
+    let Some(after) = SpanHeap::cold_after_bytes() else {
+        // Where cold memory is cleared no differently (AArch64), nothing is counted as cold.
+        let mut again = heap.alloc(pages, true).unwrap();
+        assert!(all_zero(&mut again));
+        assert_eq!(heap.stats().bytes_zeroed_cold, 0);
+        return;
+    };
+    // `after` bytes handed out since the free: address space only, never touched.
+    let _filler = heap.alloc(after / PAGE + 1, false).unwrap();
+    let mut cold = heap.alloc(pages, true).unwrap();
+    assert!(all_zero(&mut cold));
+    let stats = heap.stats();
+    assert_eq!(stats.bytes_zeroed, 2 * (pages * PAGE) as u64);
+    assert_eq!(stats.bytes_zeroed_cold, (pages * PAGE) as u64, "{stats:?}");
+}

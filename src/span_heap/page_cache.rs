@@ -171,7 +171,7 @@ pub(super) fn refill(heap: &Arc<Shared>, inner: &mut Inner, npages: usize) -> bo
     CACHE
         .try_with(|cache| {
             if cache.heap_id.get() == heap.id {
-                cache.give_back(inner);
+                cache.give_back(inner, heap.handed.load(Ordering::Relaxed));
             } else if cache.owner.borrow().is_some() {
                 return false; // another heap's: not ours to mix
             }
@@ -206,18 +206,19 @@ pub(super) fn refill(heap: &Arc<Shared>, inner: &mut Inner, npages: usize) -> bo
 pub(super) fn flush_own(heap: &Shared, inner: &mut Inner) {
     let _ = CACHE.try_with(|cache| {
         if cache.heap_id.get() == heap.id {
-            cache.give_back(inner);
+            cache.give_back(inner, heap.handed.load(Ordering::Relaxed));
             cache.leave(inner);
         }
     });
 }
 
 impl PageCache {
-    /// With the lock of the heap this cache belongs to held: its free pages back to the bitmap.
-    fn give_back(&self, inner: &mut Inner) {
+    /// With the lock of the heap this cache belongs to held: its free pages back to the bitmap,
+    /// freed as of the heap's clock `handed`.
+    fn give_back(&self, inner: &mut Inner, handed: u64) {
         let bits = self.bits.replace(0);
         if bits != 0 {
-            inner.give_chunk(self.arena_index.get(), self.first_page.get() / 64, bits);
+            inner.give_chunk(self.arena_index.get(), self.first_page.get() / 64, bits, handed);
         }
         if let Some(slot) = self.slot.get() {
             // SAFETY: kept alive by `owner`.
@@ -246,7 +247,7 @@ impl PageCache {
         match heap {
             Some(heap) => {
                 let mut inner = heap.lock();
-                self.give_back(&mut inner);
+                self.give_back(&mut inner, heap.handed.load(Ordering::Relaxed));
                 self.leave(&mut inner);
             }
             None => {
