@@ -225,68 +225,87 @@ fn interleaved() {
             continue;
         }
         let buf = storage.buf(size);
-        let clear = |contender: Option<Option<MemclrStrategy>>, buf: &mut [u8]| match contender {
-            None => memclr(black_box(buf)),
-            Some(Some(strategy)) => memclr_with(strategy, black_box(buf)),
-            Some(None) => {
-                let buf = black_box(buf);
-                // SAFETY: the slice is valid for writes of its whole length.
-                unsafe { core::ptr::write_bytes(buf.as_mut_ptr(), 0, buf.len()) }
-            }
-        };
+
         // Iterations per timing: about 2 ms of memset at its speed here.
         let start = Instant::now();
         let mut probe = 0u64;
         while start.elapsed() < Duration::from_millis(20) {
-            clear(Some(None), buf);
+            clear_as(Some(None), buf);
             probe += 1;
         }
         let iters = (probe / 10).max(1);
-        let rounds = 21;
-        let mut samples = vec![Vec::with_capacity(rounds); contenders.len()];
-        let mut ratios = Vec::with_capacity(rounds);
-        let mut order: Vec<usize> = (0..contenders.len()).collect();
-        for _ in 0..rounds {
-            // A new order every round, so that no contender always follows the same one (a
-            // non-temporal path leaves the buffer out of the cache for whoever comes next).
-            for k in (1..order.len()).rev() {
-                order.swap(k, rng.below(k + 1));
+        let (mut samples, mut ratios) = in_rounds(contenders.len(), 21, &mut rng, |i| {
+            let strategy = contenders[i].1;
+            clear_as(strategy, buf); // warm: the buffer as this contender leaves it
+            let start = Instant::now();
+            for _ in 0..iters {
+                clear_as(strategy, buf);
             }
-            let mut secs = vec![0.0; contenders.len()];
-            for &i in &order {
-                let strategy = contenders[i].1;
-                clear(strategy, buf); // warm: the buffer as this contender leaves it
-                let start = Instant::now();
-                for _ in 0..iters {
-                    clear(strategy, buf);
-                }
-                secs[i] = start.elapsed().as_secs_f64();
-                samples[i].push((size as u64 * iters) as f64 / secs[i] / 1e9);
-            }
-            // Contender 0 is memclr, 1 is memset: memset's time over memclr's is memclr's speed
-            // relative to memset's.
-            ratios.push(secs[1] / secs[0]);
-        }
-        ratios.sort_by(f64::total_cmp);
-        let quartiles = (ratios[rounds / 4], ratios[rounds / 2], ratios[3 * rounds / 4]);
-        let medians: Vec<f64> = samples
-            .iter_mut()
-            .map(|s| {
-                s.sort_by(f64::total_cmp);
-                s[s.len() / 2]
-            })
-            .collect();
-        let label = if size >= 1 << 20 {
-            format!("{}MiB", size >> 20)
-        } else {
-            format!("{}KiB", size >> 10)
-        };
-        print!("{label:>8}");
-        for gbps in &medians {
-            print!(" | {gbps:>20.1}");
-        }
-        println!(" | {:.2}x [{:.2}-{:.2}]", quartiles.1, quartiles.0, quartiles.2);
+            (start.elapsed().as_secs_f64(), size * iters as usize)
+        });
+        print_row(size, &mut samples, &mut ratios);
     }
+}
+
+/// Runs `rounds` rounds of timing each of `n` contenders once with `time(i)`, which returns the
+/// seconds taken and the bytes cleared, in a new order every round, so that no contender always
+/// follows the same one (a non-temporal path leaves the buffer out of the cache for whoever comes
+/// next). Returns each contender's GB/s per round and each round's memclr/memset ratio
+/// (contender 0 is memclr, 1 memset: memset's time over memclr's is memclr's relative speed).
+fn in_rounds(
+    n: usize,
+    rounds: usize,
+    rng: &mut XorShift,
+    mut time: impl FnMut(usize) -> (f64, usize),
+) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let mut samples = vec![Vec::with_capacity(rounds); n];
+    let mut ratios = Vec::with_capacity(rounds);
+    let mut order: Vec<usize> = (0..n).collect();
+    for _ in 0..rounds {
+        for k in (1..n).rev() {
+            order.swap(k, rng.below(k + 1));
+        }
+        let mut secs = vec![0.0; n];
+        for &i in &order {
+            let (taken, bytes) = time(i);
+            secs[i] = taken;
+            samples[i].push(bytes as f64 / taken / 1e9);
+        }
+        ratios.push(secs[1] / secs[0]);
+    }
+    (samples, ratios)
+}
+
+/// Clears `buf` as `contender` says: memclr itself (`None`), memset (`Some(None)`) or a forced
+/// code path.
+fn clear_as(contender: Option<Option<MemclrStrategy>>, buf: &mut [u8]) {
+    match contender {
+        None => memclr(black_box(buf)),
+        Some(Some(strategy)) => memclr_with(strategy, black_box(buf)),
+        Some(None) => {
+            let buf = black_box(buf);
+            // SAFETY: the slice is valid for writes of its whole length.
+            unsafe { core::ptr::write_bytes(buf.as_mut_ptr(), 0, buf.len()) }
+        }
+    }
+}
+
+/// Prints a row of the interleaved check: the size, each contender's median GB/s over the
+/// rounds, and the median and quartiles of the rounds' memclr/memset ratios.
+fn print_row(size: usize, samples: &mut [Vec<f64>], ratios: &mut [f64]) {
+    let median = |v: &mut [f64]| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let label =
+        if size >= 1 << 20 { format!("{}MiB", size >> 20) } else { format!("{}KiB", size >> 10) };
+    print!("{label:>8}");
+    for contender in samples.iter_mut() {
+        print!(" | {:>20.1}", median(contender));
+    }
+    let n = ratios.len();
+    let ratio = median(ratios);
+    println!(" | {ratio:.2}x [{:.2}-{:.2}]", ratios[n / 4], ratios[3 * n / 4]);
 }
 
 /// A row of the interleaved check with cold buffers: each round, each contender (in a new order)
@@ -304,60 +323,21 @@ fn interleaved_cold(
     let stride = size.next_multiple_of(4096) + 4096;
     let count = ((1 << 20) / size).clamp(1, 256).min(storage.capacity() / stride).max(1);
     let rounds = if size >= 64 << 20 { 21 } else { 101 };
-    let mut samples = vec![Vec::with_capacity(rounds); contenders.len()];
-    let mut ratios = Vec::with_capacity(rounds);
-    let mut order: Vec<usize> = (0..contenders.len()).collect();
-    for _ in 0..rounds {
-        for k in (1..order.len()).rev() {
-            order.swap(k, rng.below(k + 1));
+    let (mut samples, mut ratios) = in_rounds(contenders.len(), rounds, rng, |i| {
+        for b in 0..count {
+            let buf = storage.buf_at(b * stride, size);
+            buf.fill(0x5a);
+            flush(buf);
         }
-        let mut secs = vec![0.0; contenders.len()];
-        for &i in &order {
-            for b in 0..count {
-                let buf = storage.buf_at(b * stride, size);
-                buf.fill(0x5a);
-                flush(buf);
-            }
-            // SAFETY: a full fence, so that the flushes are done before the clock starts.
-            unsafe { core::arch::x86_64::_mm_mfence() };
-            let start = Instant::now();
-            for b in 0..count {
-                let buf = storage.buf_at(b * stride, size);
-                match contenders[i].1 {
-                    None => memclr(black_box(buf)),
-                    Some(Some(strategy)) => memclr_with(strategy, black_box(buf)),
-                    Some(None) => {
-                        let buf = black_box(buf);
-                        // SAFETY: the slice is valid for writes of its whole length.
-                        unsafe { core::ptr::write_bytes(buf.as_mut_ptr(), 0, buf.len()) }
-                    }
-                }
-            }
-            secs[i] = start.elapsed().as_secs_f64();
-            samples[i].push((size * count) as f64 / secs[i] / 1e9);
+        // SAFETY: a full fence, so that the flushes are done before the clock starts.
+        unsafe { core::arch::x86_64::_mm_mfence() };
+        let start = Instant::now();
+        for b in 0..count {
+            clear_as(contenders[i].1, storage.buf_at(b * stride, size));
         }
-        ratios.push(secs[1] / secs[0]);
-    }
-    ratios.sort_by(f64::total_cmp);
-    let medians: Vec<f64> = samples
-        .iter_mut()
-        .map(|s| {
-            s.sort_by(f64::total_cmp);
-            s[s.len() / 2]
-        })
-        .collect();
-    let label =
-        if size >= 1 << 20 { format!("{}MiB", size >> 20) } else { format!("{}KiB", size >> 10) };
-    print!("{label:>8}");
-    for gbps in &medians {
-        print!(" | {gbps:>20.1}");
-    }
-    println!(
-        " | {:.2}x [{:.2}-{:.2}]",
-        ratios[rounds / 2],
-        ratios[rounds / 4],
-        ratios[3 * rounds / 4]
-    );
+        (start.elapsed().as_secs_f64(), size * count)
+    });
+    print_row(size, &mut samples, &mut ratios);
 }
 
 /// The cold check needs `clflush`; elsewhere it says so and measures nothing.
