@@ -41,7 +41,7 @@ fn zeroed_spans_are_zero_after_reuse_of_dirtied_memory() {
     let mut span = heap.alloc(8, false).unwrap();
     span.as_mut_slice().fill(0xee);
     heap.free(span);
-    // Best fit, lowest address first: the same pages come back.
+    // First fit by address: the same pages come back.
     let mut dirty = heap.alloc(8, false).unwrap();
     assert!(dirty.as_mut_slice().iter().all(|&b| b == 0xee), "alloc(_, false) must not zero");
     heap.free(dirty);

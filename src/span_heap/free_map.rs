@@ -4,8 +4,8 @@
 //! This is the shape of Go's page allocator (runtime/mpagealloc.go): a bitmap in which a set bit
 //! is a free page, so that freeing is setting bits and coalescing needs no work at all, and an
 //! allocation takes the lowest run of free pages that is long enough (address-ordered first fit,
-//! which Go chose for the same reason: it fragments no more than best fit, and the bitmap makes
-//! it cheap). Go summarises each bitmap chunk in a radix tree; here a search starts at the lowest
+//! Go's policy too: studies of allocators find it fragments about as little as best fit, and the
+//! bitmap makes it cheap). Go summarises each bitmap chunk in a radix tree; here a search starts at the lowest
 //! word that may hold a free page (`hint`), which covers the common case of a short request in a
 //! heap whose low pages are in use, and the arenas keep an upper bound of their longest free run
 //! in a max-tree, so that a request skips, in O(log arenas), every arena that cannot hold it
