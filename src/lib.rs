@@ -102,9 +102,11 @@
 //!
 //! ### Memory
 //!
-//! - [`SpanHeap`] hands out [`Span`]s, runs of whole 8 KiB pages, to any thread. Asked for zeroed
-//!   memory, it clears only the pages that were used before, and does so after releasing its
-//!   lock; [`HeapStats`] counts what it mapped, handed out and cleared.
+//! - [`SpanHeap`] hands out [`Span`]s, runs of whole 8 KiB pages, to any thread; spans of up to
+//!   16 pages come from the thread's own page cache, without the heap's lock. Asked for zeroed
+//!   memory, it clears only the pages that were used before, after releasing its lock, and pages
+//!   freed long ago with stores that do not read them first; [`HeapStats`] counts what it mapped,
+//!   handed out and cleared.
 //! - [`memclr`] zeroes a slice with the fastest bulk stores the CPU offers (see
 //!   [Supported targets](#supported-targets)); [`memclr_raw`] zeroes a raw range.
 //!   [`memclr_strategy`] reports which [`MemclrStrategy`] was picked for this CPU, and
