@@ -732,7 +732,7 @@ impl Span {
             // run's newest page was freed than this thread's share of the cache holds.
             let cold = hint
                 && len >= COLD_NON_TEMPORAL_FROM
-                && shared.handed.load(Ordering::Relaxed) - arena.last_freed(start, n)
+                && shared.handed.load(Ordering::Relaxed).saturating_sub(arena.last_freed(start, n))
                     >= cold_after() as u64;
             // SAFETY: [run_start, run_end) is inside this span, which owns it.
             unsafe {
