@@ -48,10 +48,19 @@ impl Slot {
         )
     }
 
-    /// Adds `by` to a counter only this thread writes: a load and a store, no read-modify-write.
+    /// Counts an allocation of `npages` pages from the cache. Only the slot's thread writes it,
+    /// so each counter takes a load and a store, no read-modify-write.
     #[inline(always)]
-    fn bump64(counter: &AtomicU64, by: u64) {
-        counter.store(counter.load(Ordering::Relaxed) + by, Ordering::Relaxed);
+    fn count_alloc(&self, npages: usize) {
+        self.allocs.store(self.allocs.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        self.cached.store(self.cached.load(Ordering::Relaxed) - npages, Ordering::Relaxed);
+    }
+
+    /// Counts a span of `npages` pages taken back into the cache, as [`Slot::count_alloc`].
+    #[inline(always)]
+    fn count_free(&self, npages: usize) {
+        self.frees.store(self.frees.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        self.cached.store(self.cached.load(Ordering::Relaxed) + npages, Ordering::Relaxed);
     }
 }
 
@@ -102,6 +111,7 @@ pub(super) fn alloc(heap: &Shared, npages: usize) -> Option<Carved> {
             if cache.heap_id.get() != heap.id {
                 return None;
             }
+            let (slot, arena) = (cache.slot.get()?, cache.arena.get()?);
             let bits = cache.bits.get();
             let starts = run_starts(bits, npages);
             if starts == 0 {
@@ -111,12 +121,10 @@ pub(super) fn alloc(heap: &Shared, npages: usize) -> Option<Carved> {
             let mask = (u64::MAX >> (64 - npages)) << bit;
             cache.bits.set(bits & !mask);
             // SAFETY: the slot is kept alive by `owner` while the cache names a heap.
-            let slot = unsafe { cache.slot.get()?.as_ref() };
-            Slot::bump64(&slot.allocs, 1);
-            slot.cached.store(slot.cached.load(Ordering::Relaxed) - npages, Ordering::Relaxed);
+            unsafe { slot.as_ref() }.count_alloc(npages);
             Some((
                 cache.base.get() + bit * SpanHeap::PAGE_SIZE,
-                cache.arena.get()?,
+                arena,
                 cache.arena_index.get(),
                 cache.first_page.get() + bit,
             ))
@@ -139,14 +147,12 @@ pub(super) fn free(heap: &Shared, arena_index: usize, first_page: usize, npages:
             {
                 return false;
             }
+            let Some(slot) = cache.slot.get() else { return false };
             let mask = (u64::MAX >> (64 - npages)) << offset;
             debug_assert_eq!(cache.bits.get() & mask, 0, "span heap: freeing a cached page");
             cache.bits.set(cache.bits.get() | mask);
-            let Some(slot) = cache.slot.get() else { return false };
             // SAFETY: the slot is kept alive by `owner` while the cache names a heap.
-            let slot = unsafe { slot.as_ref() };
-            Slot::bump64(&slot.frees, 1);
-            slot.cached.store(slot.cached.load(Ordering::Relaxed) + npages, Ordering::Relaxed);
+            unsafe { slot.as_ref() }.count_free(npages);
             true
         })
         .unwrap_or(false)
