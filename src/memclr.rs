@@ -308,8 +308,8 @@ mod detect {
     }
 
     /// `rep stosb` from this length up in the SSE2 routine (for CPUs without AVX2), when CPUID
-    /// reports ERMS (leaf 7, EBX bit 9: the fast-string microcode for `rep stosb`), and in the
-    /// AVX-512 routine on Intel's CPUs (see [`derive`]).
+    /// reports ERMS (leaf 7, EBX bit 9: the fast-string microcode for `rep stosb`); not in the
+    /// AVX-512 routine (see [`derive`]).
     ///
     /// A `rep stosb` pays a fixed cost to start and then writes faster than 16-byte stores can,
     /// so it wins from some length on: the constant is where it overtook the SSE2 loop on the
@@ -332,8 +332,8 @@ mod detect {
 
     /// Zero `[ptr, ptr + len)` with the detected strategy: [`memclr_raw`]'s whole body.
     ///
-    /// After the first call this is one load, a jump on it and a jump to the assembly with the
-    /// thresholds as immediates: no frame, no feature check, no strategy value built and
+    /// After the first call this is a load of the code, a jump on it, the thresholds' loads and
+    /// a jump to the assembly: no frame, no feature check, no strategy value built and
     /// matched, and the detection out of line ([`detect_and_clear`]), so that its calls give
     /// this no frame. A clear of a few KiB takes tens of nanoseconds, so every instruction in
     /// front of the assembly shows in it, and in front of a `rep stosb` in full: a string store
@@ -344,31 +344,10 @@ mod detect {
     /// As [`memclr_raw`].
     #[inline(always)]
     pub(super) unsafe fn clear(ptr: *mut u8, len: usize) {
-        // SAFETY (all arms): the range is the caller's; each code is stored only after its
-        // features were found (detect_code), so the routine and its instructions exist.
         // The thresholds were stored before the code (detect_code), which is read with Acquire.
-        let non_temporal = || NON_TEMPORAL.load(Ordering::Relaxed);
-        match STRATEGY.load(Ordering::Acquire) {
-            AVX512 => unsafe {
-                arch::splitstack_memclr_avx512(
-                    ptr,
-                    len,
-                    non_temporal(),
-                    STOSB.load(Ordering::Relaxed),
-                    CLZERO.load(Ordering::Relaxed),
-                )
-            },
-            AVX2 => unsafe { arch::splitstack_memclr_avx2(ptr, len, non_temporal()) },
-            SSE2 => unsafe {
-                arch::splitstack_memclr_sse2(
-                    ptr,
-                    len,
-                    non_temporal(),
-                    STOSB.load(Ordering::Relaxed),
-                )
-            },
-            _ => unsafe { detect_and_clear(ptr, len) },
-        }
+        let code = STRATEGY.load(Ordering::Acquire);
+        // SAFETY: the caller's contract; the code is the stored one.
+        unsafe { run(code, ptr, len, NON_TEMPORAL.load(Ordering::Relaxed)) }
     }
 
     /// [`memclr_cold_raw`]'s body: [`clear`] with the non-temporal threshold lowered to
@@ -379,20 +358,29 @@ mod detect {
     pub(super) unsafe fn clear_cold(ptr: *mut u8, len: usize) {
         let code = code();
         let non_temporal = NON_TEMPORAL.load(Ordering::Relaxed).min(COLD_NON_TEMPORAL_FROM);
-        let stosb = STOSB.load(Ordering::Relaxed);
-        // SAFETY (all arms): the range is the caller's; the code was detected for this CPU.
+        // SAFETY: the caller's contract; the code is the detected one.
+        unsafe { run(code, ptr, len, non_temporal) }
+    }
+
+    /// The routine of the detected `code` over `[ptr, ptr + len)`, with non-temporal stores from
+    /// `non_temporal` bytes and the other detected thresholds; detection and the ordinary clear
+    /// if `code` is 0, not yet detected. One match on the code, so that [`clear`] jumps once.
+    ///
+    /// # Safety
+    /// As [`memclr_raw`], and `code` is 0 or the one [`detect_code`] stored.
+    #[inline(always)]
+    unsafe fn run(code: u8, ptr: *mut u8, len: usize, non_temporal: usize) {
+        let stosb = || STOSB.load(Ordering::Relaxed);
+        // SAFETY (all arms): the range is the caller's; each code is stored only after its
+        // features were found (detect_code), so the routine and its instructions exist.
         match code {
             AVX512 => unsafe {
-                arch::splitstack_memclr_avx512(
-                    ptr,
-                    len,
-                    non_temporal,
-                    stosb,
-                    CLZERO.load(Ordering::Relaxed),
-                )
+                let clzero = CLZERO.load(Ordering::Relaxed);
+                arch::splitstack_memclr_avx512(ptr, len, non_temporal, stosb(), clzero)
             },
             AVX2 => unsafe { arch::splitstack_memclr_avx2(ptr, len, non_temporal) },
-            _ => unsafe { arch::splitstack_memclr_sse2(ptr, len, non_temporal, stosb) },
+            SSE2 => unsafe { arch::splitstack_memclr_sse2(ptr, len, non_temporal, stosb()) },
+            _ => unsafe { detect_and_clear(ptr, len) },
         }
     }
 
@@ -461,8 +449,7 @@ mod detect {
 
     #[inline]
     pub(super) fn cached() -> MemclrStrategy {
-        let code = code();
-        strategy(code)
+        strategy(code())
     }
 
     /// Bits of [`FEATURES`]: AVX-512 as the routine uses it (F for the zmm stores, BW for the
