@@ -1,5 +1,5 @@
-//! Fork safety for the locks every thread shares: the span heaps' locks and the stack heap's
-//! free list.
+//! Fork safety for the locks every thread shares: the span heaps' locks, the stack heap's free
+//! list, and the guard index's block of tables.
 //!
 //! `fork()` copies only the calling thread. A lock that another thread held at that moment stays
 //! held in the child, by a thread that does not exist there, and the child's first allocation of
@@ -14,8 +14,9 @@
 //! such setup before the fork.
 //!
 //! The locks are taken in one order: the registry's, then each registered lock in registration
-//! order. No code of this crate holds one of them while it waits for another, so that order
-//! cannot deadlock with a thread that is in the middle of an allocation.
+//! order, then the guard index's (a static, not registered). No code of this crate holds one of
+//! them while it waits for another, so that order cannot deadlock with a thread that is in the
+//! middle of an allocation.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -100,17 +101,19 @@ extern "C" fn install_handlers() {
 
 /// Before `fork`, in a process that uses splitstack: finishes the one-time setups (the stack
 /// heap, the overflow handler) if another thread is in the middle of one, since the child would
-/// wait for it forever; then takes the registry's lock and every registered lock.
+/// wait for it forever; then takes the registry's lock, every registered lock and the guard
+/// index's.
 extern "C" fn prepare() {
     if !USED.load(Ordering::Acquire) {
         return;
     }
     crate::stack::set_up_once();
     let registry = REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut held: Vec<Box<dyn Any>> = Vec::with_capacity(registry.len() + 1);
+    let mut held: Vec<Box<dyn Any>> = Vec::with_capacity(registry.len() + 2);
     let locks: Vec<Arc<dyn ForkLock>> = registry.iter().filter_map(Weak::upgrade).collect();
     held.push(Box::new(registry));
     held.extend(locks.into_iter().map(ForkLock::hold));
+    held.push(crate::guard::hold_index_block());
     HELD.with(|cell| *cell.borrow_mut() = held);
 }
 

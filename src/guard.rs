@@ -293,6 +293,15 @@ static INDEX: [AtomicPtr<AtomicU32>; INDEX_CHUNKS] =
 /// The unused rest of the last block mapped for second-level tables: (next, end).
 static INDEX_BLOCK: std::sync::Mutex<(usize, usize)> = std::sync::Mutex::new((0, 0));
 
+/// For the fork handlers (src/fork.rs): holds [`INDEX_BLOCK`]'s lock until the returned value
+/// drops, so that no other thread is inside [`new_index_table`] when the process forks (the
+/// child's first guarded stack would wait for that thread forever). Taken inside no other lock
+/// of this crate.
+pub(crate) fn hold_index_block() -> Box<dyn std::any::Any> {
+    // SAFETY: the mutex is a static, alive for the process's life.
+    unsafe { crate::fork::hold(&INDEX_BLOCK, ()) }
+}
+
 /// A zeroed second-level table from the current block (mapping a new one when it is used up);
 /// `None` if no block can be mapped. Tables are never returned.
 fn new_index_table() -> Option<*mut AtomicU32> {
