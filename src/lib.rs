@@ -120,6 +120,13 @@
 //! are valgrind's documented instruction sequence in the crate's own assembly (no-ops outside
 //! valgrind), so this holds however and wherever the crate was built.
 //!
+//! valgrind (3.19, Debian 12's) keeps one "current stack" for the whole process, not one
+//! per thread. When two threads run on registered stacks at once, a stack-pointer change that is
+//! not a small constant (a frame of many KiB, say) can be taken for a switch between the two
+//! stacks, and the new frame is then reported as an invalid write. Programs checked under memcheck
+//! with coroutines on several threads should run one such thread at a time there; the crate's own
+//! memcheck pass runs each test binary with one test thread for this reason.
+//!
 //! Calls that can fail return an [`Error`]; its [`ErrorKind`] separates a bad size from the OS
 //! refusing memory or refusing one more mapping.
 //!
