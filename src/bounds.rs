@@ -41,6 +41,16 @@ pub(crate) fn limit_word(bottom: usize, base: usize) -> usize {
     bottom | log2 as usize
 }
 
+/// [`limit_word`] of a stack of `len` bytes from `bottom`, `len` at least 2 (a stack is whole
+/// pages): a bit scan and an `or`, for the creation of every coroutine.
+#[inline(always)]
+pub(crate) fn stack_limit_word(bottom: usize, len: usize) -> usize {
+    debug_assert!(len >= 2 && bottom & LIMIT_SIZE_MASK == 0);
+    // `| 1` changes no log2 of a value of 2 or more, and tells the compiler it is not zero.
+    let log2 = core::num::NonZeroUsize::new((len - 1) | 1).map_or(0, |v| v.ilog2() + 1);
+    bottom | log2 as usize
+}
+
 /// The lowest usable address in a limit word.
 #[inline]
 pub(crate) fn limit_address(limit: usize) -> usize {
@@ -198,6 +208,13 @@ mod tests {
             let word = limit_word(bottom, bottom + size);
             assert_eq!(limit_address(word), bottom, "size {size}");
             assert_eq!(word & LIMIT_SIZE_MASK, log2, "size {size}");
+        }
+    }
+
+    #[test]
+    fn a_stack_limit_word_is_the_limit_word_of_its_range() {
+        for len in [2, 3, 4096, 4097, 8192, 12288, 1 << 20, (1 << 20) + 4096, 1 << 40] {
+            assert_eq!(stack_limit_word(1 << 20, len), limit_word(1 << 20, (1 << 20) + len));
         }
     }
 

@@ -337,6 +337,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// # Panics
     /// If no stack can be had (the OS refuses memory or mappings); see
     /// [`with_stack_size`](Coroutine::with_stack_size) for the `Result`.
+    #[inline]
     pub fn new<F: FnOnce(&Yielder<I, Y>, I) -> R + 'static>(f: F) -> Self {
         match Self::with_stack_size(DEFAULT_STACK_SIZE, f) {
             Ok(co) => co,
@@ -360,6 +361,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// for the coroutine's record and closure (with a page to spare);
     /// [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory) or
     /// [`ErrorKind::MapCountLimit`](crate::ErrorKind::MapCountLimit) when the OS refuses.
+    #[inline]
     pub fn with_stack_size<F: FnOnce(&Yielder<I, Y>, I) -> R + 'static>(
         size: usize,
         f: F,
@@ -370,6 +372,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// [`with_stack_size`](Coroutine::with_stack_size) for a closure that may borrow. Only
     /// [`ScopedCoroutine`] may call it: a `Coroutine` whose closure borrows must never outlive,
     /// or be leaked while suspended past, what it borrows, which its type does not track.
+    #[inline]
     fn with_stack_size_borrowing<F: FnOnce(&Yielder<I, Y>, I) -> R>(
         size: usize,
         f: F,
@@ -404,6 +407,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         Ok(Self::start_on(stack, f))
     }
 
+    #[inline]
     fn start<F: FnOnce(&Yielder<I, Y>, I) -> R>(size: usize, f: F) -> Result<Self, Error> {
         if size == 0 {
             return Err(Error::invalid_size("a coroutine stack of 0 bytes was requested"));
@@ -442,7 +446,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 parent_sp: 0,
                 cell: bounds::current_cell(),
                 parent: core::ptr::null_mut(),
-                co: Bounds { limit: bounds::limit_word(stack.bottom() as usize, top), base: top },
+                co: Bounds {
+                    limit: bounds::stack_limit_word(stack.bottom() as usize, stack.len()),
+                    base: top,
+                },
                 panic: None,
                 finish: 0,
                 local: None,
@@ -738,29 +745,43 @@ unsafe fn suspended_stack<I, Y>(link: *const Link<I, Y>) -> StackBounds {
     }
 }
 
-/// The coroutine has switched out for the last time: its return value (or its panic, continued
-/// here, after closing the guard headroom the panic may have opened on its stack, whose
-/// `guard_slot` is given). Its stack stays with the `Coroutine` until that is dropped. Out of
-/// line, to keep the inlined resume short; it takes scalars, not the `Coroutine` or its
-/// `Stack`, whose address would then escape and keep the resume loop's context in memory.
+/// The coroutine has switched out for the last time: its return value, or its panic, continued
+/// by [`finished_by_panic`]. Its stack stays with the `Coroutine` until that is dropped. Inline
+/// but for the panic: it takes scalars, not the `Coroutine` or its `Stack`, whose address would
+/// then escape and keep the resume loop's context in memory.
 ///
 /// # Safety
 /// The coroutine whose record is `shared` has finished and runs no more: before its last switch
-/// out it wrote its value, or its panic payload.
-#[cold]
-#[inline(never)]
+/// out it wrote its value, or its panic payload; its stack's guard slot is `guard_slot`.
+#[inline(always)]
 unsafe fn finished<I, Y, R>(shared: *mut Shared<I, Y, R>, guard_slot: u32) -> R {
     // SAFETY: (forwarded)
     unsafe {
         (*shared).link.co_fiber.destroy();
-        if let Some(payload) = (*shared).link.panic.take() {
-            // An abandoned stack keeps its frames, a panic's in the headroom included.
-            if (*shared).link.finish != OVERFLOWED {
-                close_headroom_of(guard_slot);
-            }
-            resume_unwind(payload);
+        if (*shared).link.panic.is_some() {
+            finished_by_panic(addr_of_mut!((*shared).link), guard_slot);
         }
         (*shared).value.assume_init_read()
+    }
+}
+
+/// Continues the panic of a coroutine that finished by panicking (or overflowed its stack
+/// under [`OverflowAction::PanicInResumer`](crate::OverflowAction)), after closing the guard
+/// headroom the panic may have opened on its stack, whose `guard_slot` is given.
+///
+/// # Safety
+/// As [`finished`], with a payload in the record.
+#[cold]
+#[inline(never)]
+unsafe fn finished_by_panic<I, Y>(link: *mut Link<I, Y>, guard_slot: u32) -> ! {
+    // SAFETY: (forwarded)
+    unsafe {
+        let payload = (*link).panic.take().expect("a finished coroutine's panic payload");
+        // An abandoned stack keeps its frames, a panic's in the headroom included.
+        if (*link).finish != OVERFLOWED {
+            close_headroom_of(guard_slot);
+        }
+        resume_unwind(payload)
     }
 }
 
