@@ -1,6 +1,6 @@
 //! The current stack's bounds (Go's `stackguard` and `stackbase`): the limit word that the
-//! inlined check of [`maybe_grow`](crate::maybe_grow) compares the stack pointer with, how it
-//! encodes the stack's size, and how a thread learns its own stack's bounds.
+//! inlined check of [`maybe_grow`](crate::maybe_grow) compares the stack pointer with, and how a
+//! thread learns its own stack's bounds.
 //!
 //! Each context has its bounds in a place of its own: the thread's in the thread-local `THREAD`,
 //! each coroutine's in its record. The thread-local `CURRENT` points at the running context's,
@@ -16,57 +16,43 @@ use std::cell::Cell;
 #[repr(C, align(16))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Bounds {
-    /// The lowest usable address, 64-byte aligned, with log2 of the stack's size (rounded up)
-    /// in its low 6 bits: a limit word (see [`limit_word`]).
+    /// The lowest usable address, 64-byte aligned: the limit word the inlined check compares
+    /// the stack pointer with (see [`limit_word`]).
     pub(crate) limit: usize,
     /// The highest address, exclusive.
     pub(crate) base: usize,
 }
 
-/// Bits of a limit word that hold log2 of the stack's size; the address is 64-byte aligned.
-const LIMIT_SIZE_MASK: usize = 63;
+/// The low bits of a limit word, which are 0: a stack's bottom is 64-byte aligned.
+const LIMIT_LOW_BITS: usize = 63;
 
-/// The limit word of the stack `[bottom, base)`: `bottom` (64-byte aligned) with log2 of the
-/// size, rounded up, in its low 6 bits.
-///
-/// The inlined check compares the word itself, which is at most 63 bytes above `bottom`: a
-/// check that much stricter, at no cost. The size is there for the one slow-path reader that
-/// needs it, [`current_stack_size`], which the doubling of segments calls: it reads the size
-/// from the limit word alone.
-#[inline]
-pub(crate) fn limit_word(bottom: usize, base: usize) -> usize {
-    debug_assert_eq!(bottom & LIMIT_SIZE_MASK, 0, "splitstack: a stack bottom not 64-byte aligned");
-    let size = base.saturating_sub(bottom).max(1);
-    let log2 = usize::BITS - (size - 1).leading_zeros();
-    bottom | log2 as usize
-}
-
-/// [`limit_word`] of a stack of `len` bytes from `bottom`, `len` at least 2 (a stack is whole
-/// pages): a bit scan and an `or`, for the creation of every coroutine.
+/// The limit word of a stack whose lowest usable address is `bottom` (64-byte aligned): the
+/// address itself. Nothing else is encoded in it, so that making one costs nothing at the
+/// creation of each coroutine; the stack's size, which only the doubling of segments needs,
+/// comes from the bounds' `base` (see [`current_stack_size`]).
 #[inline(always)]
-pub(crate) fn stack_limit_word(bottom: usize, len: usize) -> usize {
-    debug_assert!(len >= 2 && bottom & LIMIT_SIZE_MASK == 0);
-    // `| 1` changes no log2 of a value of 2 or more, and tells the compiler it is not zero.
-    let log2 = core::num::NonZeroUsize::new((len - 1) | 1).map_or(0, |v| v.ilog2() + 1);
-    bottom | log2 as usize
+pub(crate) fn limit_word(bottom: usize) -> usize {
+    debug_assert_eq!(bottom & LIMIT_LOW_BITS, 0, "splitstack: a stack bottom not 64-byte aligned");
+    bottom
 }
 
 /// The lowest usable address in a limit word.
 #[inline]
 pub(crate) fn limit_address(limit: usize) -> usize {
-    limit & !LIMIT_SIZE_MASK
+    limit & !LIMIT_LOW_BITS
 }
 
 /// The size of the current stack (the thread's own, a segment or a coroutine's), rounded up to
-/// a power of two, from its limit word; 0 if the thread's bounds were never learnt.
+/// a power of two; 0 if the thread's bounds were never learnt.
 pub(crate) fn current_stack_size() -> usize {
-    let limit = stack_limit();
-    if limit == LIMIT_UNKNOWN {
+    // SAFETY: `CURRENT` always points at live bounds (see `stack_limit`).
+    let bounds = unsafe { *current() };
+    if bounds.limit == LIMIT_UNKNOWN {
         return 0;
     }
-    match limit & LIMIT_SIZE_MASK {
+    match bounds.base.saturating_sub(limit_address(bounds.limit)) {
         0 => 0,
-        log2 => 1 << log2,
+        size => size.checked_next_power_of_two().unwrap_or(0),
     }
 }
 
@@ -169,7 +155,7 @@ pub(crate) fn replace_current(bounds: *mut Bounds) -> *mut Bounds {
 /// The bounds of the calling thread's own stack, whichever stack it runs on now.
 pub(crate) fn thread_bounds() -> Bounds {
     let (bottom, base) = thread_stack_bounds();
-    Bounds { limit: limit_word(bottom.next_multiple_of(LIMIT_SIZE_MASK + 1), base), base }
+    Bounds { limit: limit_word(bottom.next_multiple_of(LIMIT_LOW_BITS + 1)), base }
 }
 
 /// The lowest usable and the highest address of the calling thread's own stack.
@@ -202,33 +188,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_limit_word_keeps_the_address_and_the_rounded_up_log2_of_the_size() {
+    fn a_limit_word_is_its_stack_bottom() {
         let bottom = 0x7f00_0000_0000;
-        for (size, log2) in [(1, 0), (2, 1), (4096, 12), (4097, 13), (1 << 20, 20), (3 << 20, 22)] {
-            let word = limit_word(bottom, bottom + size);
-            assert_eq!(limit_address(word), bottom, "size {size}");
-            assert_eq!(word & LIMIT_SIZE_MASK, log2, "size {size}");
+        assert_eq!(limit_word(bottom), bottom);
+        assert_eq!(limit_address(limit_word(bottom)), bottom);
+    }
+
+    #[test]
+    fn the_current_stack_size_is_the_installed_stack_size_rounded_up() {
+        let saved = current();
+        for (size, rounded) in [(4096, 4096), (12288, 16384), (1 << 20, 1 << 20), (0, 0)] {
+            let mut bounds = Bounds { limit: limit_word(1 << 30), base: (1 << 30) + size };
+            replace_current(&mut bounds);
+            assert_eq!(current_stack_size(), rounded, "size {size}");
         }
-    }
-
-    #[test]
-    fn a_stack_limit_word_is_the_limit_word_of_its_range() {
-        for len in [2, 3, 4096, 4097, 8192, 12288, 1 << 20, (1 << 20) + 4096, 1 << 40] {
-            assert_eq!(stack_limit_word(1 << 20, len), limit_word(1 << 20, (1 << 20) + len));
-        }
-    }
-
-    #[test]
-    fn a_limit_word_is_at_most_63_bytes_above_its_stack_bottom() {
-        let bottom = 64 * 1000;
-        let word = limit_word(bottom, bottom + (1 << 40));
-        assert!(word >= bottom && word - bottom <= 63);
-    }
-
-    #[test]
-    fn an_empty_or_inverted_stack_counts_as_one_byte() {
-        assert_eq!(limit_word(128, 128), 128);
-        assert_eq!(limit_word(128, 64), 128);
+        replace_current(saved);
     }
 
     #[test]

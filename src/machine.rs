@@ -198,7 +198,7 @@ impl StackBounds {
     /// The bounds of `stack`'s usable part.
     pub fn of(stack: &Stack) -> StackBounds {
         let (bottom, top) = (stack.bottom() as usize, stack.top() as usize);
-        StackBounds(Bounds { limit: bounds::limit_word(bottom, top), base: top })
+        StackBounds(Bounds { limit: bounds::limit_word(bottom), base: top })
     }
 
     /// The bounds installed now (the thread's own stack's, learnt if this is the thread's first

@@ -81,7 +81,7 @@ impl Stktop {
             segment_size: stack.len(),
             old: Bounds { limit: 0, base: 0 },
             own: Bounds {
-                limit: bounds::limit_word(stack.bottom() as usize, stack.top() as usize),
+                limit: bounds::limit_word(stack.bottom() as usize),
                 base: stack.top() as usize,
             },
             next: core::ptr::null_mut(),

@@ -446,10 +446,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 parent_sp: 0,
                 cell: bounds::current_cell(),
                 parent: core::ptr::null_mut(),
-                co: Bounds {
-                    limit: bounds::stack_limit_word(stack.bottom() as usize, stack.len()),
-                    base: top,
-                },
+                co: Bounds { limit: bounds::limit_word(stack.bottom() as usize), base: top },
                 panic: None,
                 finish: 0,
                 local: None,
