@@ -639,30 +639,54 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
         let co_sp = self.co_sp;
         if co_sp == 0 {
             // SAFETY: nothing runs on the stack any more (the coroutine finished), and it is
-            // taken exactly once.
-            release_stack(unsafe { ManuallyDrop::take(&mut self.stack) });
+            // given up exactly once.
+            unsafe { release_stack(&mut self.stack) };
             return;
         }
         if co_sp <= OVERFLOWED {
             return;
         }
-        {
-            // `unwind_unfinished`'s steps, written out: calling it here made the inlined drop of
-            // a finished coroutine cost 4 instructions more (benches/coroutine_instructions.rs).
-            self.co_sp = RUNNING;
-            let (shared, drop_closure, closure) = (self.shared, self.drop_closure, self.closure);
-            let slot = self.stack.guard_slot();
-            // SAFETY: `co_sp` is the context of the fresh or suspended coroutine whose record is
-            // `shared`, and whose closure (if fresh) is at `closure`; `slot` is its stack's.
-            let panic = unsafe { drop_unfinished(shared, co_sp, drop_closure, closure, slot) };
-            // SAFETY: the record outlives the unwinding.
-            self.co_sp = unsafe { (*shared).link.finish };
-            if self.co_sp == 0 {
-                // SAFETY: the coroutine has finished; the stack is taken exactly once.
-                release_stack(unsafe { ManuallyDrop::take(&mut self.stack) });
-            }
-            continue_panic(panic);
+        // Marked running while it unwinds: see `resume`.
+        self.co_sp = RUNNING;
+        // SAFETY: `co_sp` is the context of the fresh or suspended coroutine whose record is
+        // `shared`, and whose closure (if fresh) is at `closure`; the stack is given up here.
+        unsafe {
+            drop_unfinished_coroutine(
+                self.shared,
+                co_sp,
+                self.drop_closure,
+                self.closure,
+                ManuallyDrop::new(core::ptr::read(&*self.stack)),
+            )
         }
+    }
+}
+
+/// The rest of [`Drop`] for a fresh or suspended coroutine: brings it to its end
+/// ([`drop_unfinished`]), gives its stack back to the pool unless the overflow recovery
+/// abandoned it, and continues the first panic a destructor raised. Out of line and from
+/// scalars, so that the drop of a finished coroutine, inlined wherever one dies, is a test and a
+/// pool push, and a resume loop whose unwinding path drops its coroutine keeps its context in
+/// registers.
+///
+/// # Safety
+/// As [`drop_unfinished`]; `stack` is the coroutine's, given up by its `Coroutine`.
+#[cold]
+#[inline(never)]
+unsafe fn drop_unfinished_coroutine<I, Y, R>(
+    shared: *mut Shared<I, Y, R>,
+    co_sp: usize,
+    drop_closure: unsafe fn(*mut u8),
+    closure: *mut u8,
+    mut stack: ManuallyDrop<Stack>,
+) {
+    // SAFETY: (forwarded); the record outlives the unwinding.
+    unsafe {
+        let panic = drop_unfinished(shared, co_sp, drop_closure, closure, stack.guard_slot());
+        if (*shared).link.finish == 0 {
+            release_stack(&mut stack);
+        }
+        continue_panic(panic);
     }
 }
 

@@ -6,6 +6,7 @@
 use crate::error::Error;
 use crate::machine::{self, M};
 use crate::stack::{Stack, TRIM_KEEP};
+use core::mem::ManuallyDrop;
 
 /// How many free coroutine stacks a thread keeps for reuse.
 pub const COROUTINE_POOL_CAPACITY: usize = 64;
@@ -28,7 +29,8 @@ pub(crate) struct StackPool {
     /// `stacks[..trimmed]` are trimmed (`Stack::trim`) and untouched since.
     trimmed: usize,
     /// How long `stacks` may grow before a release takes the slow path, which trims or evicts:
-    /// `capacity`, or fewer so that at most [`POOL_UNTRIMMED_MAX`] stacks are untrimmed.
+    /// `capacity`, or fewer so that at most [`POOL_UNTRIMMED_MAX`] stacks are untrimmed; 0
+    /// until `stacks` has room for `capacity` stacks.
     limit: usize,
     /// Coroutine stacks this thread made with [`Stack::new`]; pool hits do not count.
     pub(crate) mapped: u64,
@@ -41,7 +43,7 @@ impl StackPool {
             stacks: Vec::new(),
             capacity: COROUTINE_POOL_CAPACITY,
             trimmed: 0,
-            limit: POOL_UNTRIMMED_MAX,
+            limit: 0,
             mapped: 0,
         }
     }
@@ -51,13 +53,21 @@ impl StackPool {
         self.stacks.len()
     }
 
-    /// The most recently released stack of `len` usable bytes, if it is the last one released.
+    /// Whether the most recently released stack has `len` usable bytes.
     #[inline]
-    fn take_last(&mut self, len: usize) -> Option<Stack> {
-        if self.stacks.last()?.len() != len {
-            return None;
-        }
-        let stack = self.stacks.pop();
+    fn last_has_len(&self, len: usize) -> bool {
+        self.stacks.last().is_some_and(|stack| stack.len() == len)
+    }
+
+    /// Takes the most recently released stack.
+    ///
+    /// # Safety
+    /// The pool holds a stack.
+    #[inline]
+    unsafe fn take_last(&mut self) -> Stack {
+        debug_assert!(!self.stacks.is_empty());
+        // SAFETY: the caller's contract.
+        let stack = unsafe { self.stacks.pop().unwrap_unchecked() };
         if self.stacks.len() < self.trimmed {
             self.took_trimmed();
         }
@@ -72,38 +82,59 @@ impl StackPool {
     }
 
     fn set_limit(&mut self) {
-        self.limit = self.capacity.min(self.trimmed + POOL_UNTRIMMED_MAX);
+        // 0 until `stacks` has room for `capacity` stacks, which `release` relies on.
+        self.limit = if self.stacks.capacity() >= self.capacity {
+            self.capacity.min(self.trimmed + POOL_UNTRIMMED_MAX)
+        } else {
+            0
+        };
     }
 
-    /// Any pooled stack of `len` usable bytes, the most recently released first, or a new one.
+    /// Makes a stack of `len` usable bytes the last one in the pool, for [`take_last`]: any
+    /// pooled one, the most recently released first, or a new one.
+    ///
+    /// [`take_last`]: StackPool::take_last
     #[cold]
-    fn take_slow(&mut self, len: usize) -> Result<Stack, Error> {
+    fn bring_last(&mut self, len: usize) -> Result<(), Error> {
         match self.stacks.iter().rposition(|s| s.len() == len) {
             Some(i) => {
                 if i < self.trimmed {
                     self.took_trimmed();
                 }
-                Ok(self.stacks.remove(i))
+                let stack = self.stacks.remove(i);
+                self.stacks.push(stack);
             }
             None => {
                 let stack = Stack::new(len)?;
                 stack.set_role(crate::guard::Role::Coroutine);
                 self.mapped += 1;
-                Ok(stack)
+                self.stacks.push(stack);
             }
         }
+        Ok(())
     }
 
     /// A coroutine stack nothing runs on any more goes into the pool; past
     /// [`POOL_UNTRIMMED_MAX`] untrimmed stacks the pool trims them, and when it is full the one
     /// released longest ago goes back to the stack heap (and `stack` itself once the thread is
     /// tearing down).
+    ///
+    /// # Safety
+    /// `stack` is not used again (it moves into the pool, or is taken for the slow path).
     #[inline]
-    fn release(&mut self, stack: Stack) {
-        if self.stacks.len() < self.limit {
-            self.stacks.push(stack);
+    unsafe fn release(&mut self, stack: &mut ManuallyDrop<Stack>) {
+        let len = self.stacks.len();
+        if len < self.limit {
+            // SAFETY: `limit` is 0 until `stacks` has room for `capacity` stacks (`set_limit`),
+            // and at most `capacity`, so there is room at `len`; the caller gives the stack up.
+            // Copied from its place rather than moved through a temporary.
+            unsafe {
+                core::ptr::copy_nonoverlapping(&**stack, self.stacks.as_mut_ptr().add(len), 1);
+                self.stacks.set_len(len + 1);
+            }
         } else {
-            self.release_slow(stack);
+            // SAFETY: the caller gives the stack up.
+            self.release_slow(unsafe { ManuallyDrop::take(stack) });
         }
     }
 
@@ -113,6 +144,8 @@ impl StackPool {
             drop(stack);
             return;
         }
+        // Room for the whole pool once, so that `release` never grows `stacks`.
+        self.stacks.reserve_exact(self.capacity.saturating_sub(self.stacks.len()));
         if self.stacks.len() >= self.capacity {
             let mut oldest = self.stacks.remove(0);
             if self.trimmed > 0 {
@@ -165,12 +198,15 @@ impl StackPool {
 pub(super) fn take_stack(len: usize) -> Result<Stack, Error> {
     let m = machine::m_ptr();
     // SAFETY: this thread's M, with no other reference to it live; each reference made here
-    // lasts one statement.
+    // lasts one statement. The pool's last stack has `len` bytes when `take_last` runs: it had,
+    // or the slow path put one there.
     unsafe {
-        match (*m).pool.take_last(len) {
-            Some(stack) => Ok(stack),
-            None => take_stack_slow(m, len),
+        if !(*m).pool.last_has_len(len) {
+            take_stack_slow(m, len)?;
         }
+        // One path for the stack, from the pool to the caller: merging a fast path's stack
+        // with one returned through memory by the slow path kept it in memory on both.
+        Ok((*m).pool.take_last())
     }
 }
 
@@ -183,11 +219,11 @@ pub(super) fn take_stack(len: usize) -> Result<Stack, Error> {
 /// `m` is this thread's M, with no reference to it live.
 #[cold]
 #[inline(never)]
-unsafe fn take_stack_slow(m: *mut M, len: usize) -> Result<Stack, Error> {
+unsafe fn take_stack_slow(m: *mut M, len: usize) -> Result<(), Error> {
     // SAFETY: the caller's contract; each reference lasts one statement.
     unsafe {
         machine::set_up(m);
-        (*m).pool.take_slow(len)
+        (*m).pool.bring_last(len)
     }
 }
 
@@ -202,8 +238,12 @@ pub(super) fn set_up_thread() {
 
 /// Back to this thread's pool (or to the process-wide stack heap, if the pool is full or the
 /// thread is exiting).
+///
+/// # Safety
+/// `stack` is not used again.
 #[inline]
-pub(super) fn release_stack(stack: Stack) {
-    // SAFETY: this thread's M, with no other reference to it live.
+pub(super) unsafe fn release_stack(stack: &mut ManuallyDrop<Stack>) {
+    // SAFETY: this thread's M, with no other reference to it live; the caller gives the stack
+    // up.
     unsafe { (*machine::m_ptr()).pool.release(stack) }
 }
