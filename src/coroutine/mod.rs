@@ -118,8 +118,8 @@ struct Link<I, Y> {
     /// suspended on (a split rewrites them in place). Made current by each switch in; first, so
     /// that their address is the record's, which the switch has in a register.
     co: Bounds,
-    /// The resumer's context, stored after each resume has switched in; the trampoline's CFI
-    /// reads it.
+    /// The resumer's context, stored after each resume has switched in (the trampoline stores
+    /// the first); the trampoline's CFI reads it. 0 until then: whether the coroutine started.
     parent_sp: usize,
     /// The address of the creating thread's `CURRENT`, the pointer to the running context's
     /// bounds (a coroutine never leaves its thread): a load here costs less than keeping the
@@ -147,8 +147,6 @@ struct Link<I, Y> {
     /// Whether the thread was already panicking when `Drop` set `cancel`: otherwise a thread
     /// that panics in a cancelled suspend is running the cancellation's own unwinding.
     cancelled_while_panicking: bool,
-    /// Set by the entry function: the closure has been taken and runs (or ran).
-    started: bool,
     /// ASan's fake-stack handles of the two sides while switched away, and the stack the
     /// coroutine was last resumed from (all unused without the `asan` feature).
     caller_fake: FakeStack,
@@ -454,7 +452,6 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 output: MaybeUninit::uninit(),
                 cancel: false,
                 cancelled_while_panicking: false,
-                started: false,
                 caller_fake: FakeStack::NONE,
                 co_fake: FakeStack::NONE,
                 caller_stack: StackBounds::default(),
@@ -536,10 +533,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// is [`done`](Coroutine::done) (a fresh coroutine that [`force_unwind`](Coroutine::force_unwind)
     /// brought to its end, dropping its closure, counts as started, as in corosensei).
     pub fn started(&self) -> bool {
-        // SAFETY: the record lives at the top of the stack this Coroutine owns; its flag is
-        // written only by the coroutine's first resume, which has switched back (or never ran)
-        // while `&self` exists.
-        self.done() || unsafe { (*self.shared).link.started }
+        // SAFETY: the record lives at the top of the stack this Coroutine owns; `parent_sp` is
+        // written only while the coroutine runs, and it is not running while `&self` exists
+        // (it has switched back, or never ran).
+        self.done() || unsafe { (*self.shared).link.parent_sp != 0 }
     }
 
     /// Unwinds a suspended coroutine now, as dropping it would (its `suspend` call unwinds, so
@@ -857,8 +854,8 @@ unsafe fn drop_unfinished<I, Y, R>(
     let mut panic = None;
     // SAFETY: (forwarded) the record is ours while the coroutine is not running.
     unsafe {
-        if !(*shared).link.started {
-            // The closure was written in `start` and never taken.
+        if (*shared).link.parent_sp == 0 {
+            // Never switched in: the closure was written in `start` and never taken.
             drop_caught(&mut panic, || drop_closure(closure));
             (*shared).link.co_fiber.destroy();
             return panic;
@@ -936,7 +933,6 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usiz
         let closure = align_down(shared as usize - size_of::<F>(), align_of::<F>().max(16));
         let f = (closure as *mut F).read();
         let link = addr_of_mut!((*shared).link);
-        (*link).started = true;
         // The first resume made this coroutine's bounds current before it switched in.
         (*link).caller_stack = sanitizer::finish_switch(FakeStack::NONE);
         // The first resume wrote the input (a coroutine dropped before it ran never gets here).
