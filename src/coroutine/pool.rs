@@ -6,7 +6,7 @@
 use crate::error::Error;
 use crate::machine::{self, M};
 use crate::stack::{Stack, TRIM_KEEP};
-use core::mem::ManuallyDrop;
+use core::mem::{ManuallyDrop, MaybeUninit};
 
 /// How many free coroutine stacks a thread keeps for reuse.
 pub const COROUTINE_POOL_CAPACITY: usize = 64;
@@ -20,17 +20,33 @@ pub const COROUTINE_POOL_CAPACITY: usize = 64;
 /// other pooled stack: with the default 1 MiB stacks, 8 MiB + 56 x 16 KiB, under 9 MiB.
 pub const POOL_UNTRIMMED_MAX: usize = 8;
 
+/// `StackPool::last_len` when the pool is turned off: no stack has this length, so a take
+/// misses the slot and a release does not fill it.
+const TURNED_OFF: usize = usize::MAX;
+
 /// A thread's free coroutine stacks. Part of the thread's `M`.
+///
+/// The most recently released stack is in a slot of its own, `last`, which the next coroutine
+/// of its size takes: a create-and-finish loop moves one stack between the slot and its
+/// coroutines with a length test and three words each way. The older ones are in `stacks`.
+/// Together they hold at most `capacity` stacks, at most [`POOL_UNTRIMMED_MAX`] of them
+/// untrimmed (the slot's counts).
 pub(crate) struct StackPool {
-    /// The stacks, most recently released last.
+    /// The most recently released stack, when `last_len` is its length.
+    last: MaybeUninit<Stack>,
+    /// `last`'s usable length; 0 when the slot is empty, [`TURNED_OFF`] once the thread is
+    /// tearing down.
+    last_len: usize,
+    /// The older stacks, most recently released last.
     stacks: Vec<Stack>,
-    /// How many stacks `stacks` may hold; 0 once the thread is tearing down.
+    /// How many stacks the pool may hold; 0 once the thread is tearing down.
     capacity: usize,
     /// `stacks[..trimmed]` are trimmed (`Stack::trim`) and untouched since.
     trimmed: usize,
-    /// How long `stacks` may grow before a release takes the slow path, which trims or evicts:
-    /// `capacity`, or fewer so that at most [`POOL_UNTRIMMED_MAX`] stacks are untrimmed; 0
-    /// until `stacks` has room for `capacity` stacks.
+    /// How long `stacks` may grow before a move into it takes the slow path, which trims or
+    /// evicts: `capacity - 1` (the slot holds one more), or fewer so that at most
+    /// [`POOL_UNTRIMMED_MAX`] stacks, the slot's included, are untrimmed; 0 until `stacks` has
+    /// room for `capacity` stacks.
     limit: usize,
     /// Coroutine stacks this thread made with [`Stack::new`]; pool hits do not count.
     pub(crate) mapped: u64,
@@ -40,6 +56,8 @@ impl StackPool {
     /// An empty pool of [`COROUTINE_POOL_CAPACITY`] stacks.
     pub(crate) const fn new() -> StackPool {
         StackPool {
+            last: MaybeUninit::uninit(),
+            last_len: 0,
             stacks: Vec::new(),
             capacity: COROUTINE_POOL_CAPACITY,
             trimmed: 0,
@@ -48,30 +66,35 @@ impl StackPool {
         }
     }
 
+    /// Whether the slot holds a stack.
+    fn has_last(&self) -> bool {
+        self.last_len != 0 && self.last_len != TURNED_OFF
+    }
+
     /// How many stacks the pool holds.
     pub(crate) fn len(&self) -> usize {
-        self.stacks.len()
+        self.stacks.len() + usize::from(self.has_last())
     }
 
-    /// Whether the most recently released stack has `len` usable bytes.
+    /// Takes the slot's stack if it has `len` usable bytes.
     #[inline]
-    fn last_has_len(&self, len: usize) -> bool {
-        self.stacks.last().is_some_and(|stack| stack.len() == len)
-    }
-
-    /// Takes the most recently released stack.
-    ///
-    /// # Safety
-    /// The pool holds a stack.
-    #[inline]
-    unsafe fn take_last(&mut self) -> Stack {
-        debug_assert!(!self.stacks.is_empty());
-        // SAFETY: the caller's contract.
-        let stack = unsafe { self.stacks.pop().unwrap_unchecked() };
-        if self.stacks.len() < self.trimmed {
-            self.took_trimmed();
+    fn take_last(&mut self, len: usize) -> Option<Stack> {
+        if self.last_len != len {
+            return None;
         }
-        stack
+        self.last_len = 0;
+        // SAFETY: `last_len` was the length of the stack in the slot, which is now empty.
+        Some(unsafe { self.last.assume_init_read() })
+    }
+
+    /// Moves the slot's stack, if any, into `stacks`, leaving the slot empty (unless turned off).
+    fn empty_slot(&mut self) {
+        if self.has_last() {
+            self.last_len = 0;
+            // SAFETY: the slot held a stack, and is empty now.
+            let stack = unsafe { self.last.assume_init_read() };
+            self.push_older(stack);
+        }
     }
 
     /// A trimmed stack left the pool: one fewer is trimmed.
@@ -82,56 +105,54 @@ impl StackPool {
     }
 
     fn set_limit(&mut self) {
-        // 0 until `stacks` has room for `capacity` stacks, which `release` relies on.
+        // 0 until `stacks` has room for `capacity` stacks, which `push_older` relies on.
         self.limit = if self.stacks.capacity() >= self.capacity {
-            self.capacity.min(self.trimmed + POOL_UNTRIMMED_MAX)
+            (self.capacity.min(self.trimmed + POOL_UNTRIMMED_MAX)).saturating_sub(1)
         } else {
             0
         };
     }
 
-    /// Makes a stack of `len` usable bytes the last one in the pool, for [`take_last`]: any
-    /// pooled one, the most recently released first, or a new one.
-    ///
-    /// [`take_last`]: StackPool::take_last
+    /// Puts a stack of `len` usable bytes in the slot, for [`take_stack`]: any pooled one, the
+    /// most recently released first, or a new one. The slot's own stack, of another size, moves
+    /// into `stacks` first.
     #[cold]
-    fn bring_last(&mut self, len: usize) -> Result<(), Error> {
-        match self.stacks.iter().rposition(|s| s.len() == len) {
+    fn fill_slot(&mut self, len: usize) -> Result<(), Error> {
+        self.empty_slot();
+        let stack = match self.stacks.iter().rposition(|s| s.len() == len) {
             Some(i) => {
                 if i < self.trimmed {
                     self.took_trimmed();
                 }
-                let stack = self.stacks.remove(i);
-                self.stacks.push(stack);
+                self.stacks.remove(i)
             }
             None => {
                 let stack = Stack::new(len)?;
                 stack.set_role(crate::guard::Role::Coroutine);
                 self.mapped += 1;
-                self.stacks.push(stack);
+                stack
             }
-        }
+        };
+        // Even once turned off: the stack is taken at once (see `keep_turned_off`).
+        self.last.write(stack);
+        self.last_len = len;
         Ok(())
     }
 
-    /// A coroutine stack nothing runs on any more goes into the pool; past
-    /// [`POOL_UNTRIMMED_MAX`] untrimmed stacks the pool trims them, and when it is full the one
-    /// released longest ago goes back to the stack heap (and `stack` itself once the thread is
-    /// tearing down).
+    /// A coroutine stack nothing runs on any more goes into the pool's slot; the one there
+    /// before moves into `stacks`, where past [`POOL_UNTRIMMED_MAX`] untrimmed stacks the pool
+    /// trims them, and when it is full the one released longest ago goes back to the stack heap
+    /// (and `stack` itself once the thread is tearing down).
     ///
     /// # Safety
     /// `stack` is not used again (it moves into the pool, or is taken for the slow path).
     #[inline]
     unsafe fn release(&mut self, stack: &mut ManuallyDrop<Stack>) {
-        let len = self.stacks.len();
-        if len < self.limit {
-            // SAFETY: `limit` is 0 until `stacks` has room for `capacity` stacks (`set_limit`),
-            // and at most `capacity`, so there is room at `len`; the caller gives the stack up.
-            // Copied from its place rather than moved through a temporary.
-            unsafe {
-                core::ptr::copy_nonoverlapping(&**stack, self.stacks.as_mut_ptr().add(len), 1);
-                self.stacks.set_len(len + 1);
-            }
+        if self.last_len == 0 {
+            self.last_len = stack.len();
+            // SAFETY: the slot is empty; the caller gives the stack up. Copied from its place
+            // rather than moved through a temporary.
+            unsafe { core::ptr::copy_nonoverlapping(&**stack, self.last.as_mut_ptr(), 1) };
         } else {
             // SAFETY: the caller gives the stack up.
             self.release_slow(unsafe { ManuallyDrop::take(stack) });
@@ -140,13 +161,41 @@ impl StackPool {
 
     #[cold]
     fn release_slow(&mut self, stack: Stack) {
+        if self.last_len == TURNED_OFF {
+            drop(stack);
+            return;
+        }
+        self.empty_slot();
+        self.last_len = stack.len();
+        self.last.write(stack);
+    }
+
+    /// Moves a stack released before the slot's into `stacks`.
+    #[inline]
+    fn push_older(&mut self, stack: Stack) {
+        let len = self.stacks.len();
+        if len < self.limit {
+            // SAFETY: `limit` is 0 until `stacks` has room for `capacity` stacks (`set_limit`),
+            // and below `capacity`, so there is room at `len`.
+            unsafe {
+                self.stacks.as_mut_ptr().add(len).write(stack);
+                self.stacks.set_len(len + 1);
+            }
+        } else {
+            self.push_older_slow(stack);
+        }
+    }
+
+    #[cold]
+    fn push_older_slow(&mut self, stack: Stack) {
         if self.capacity == 0 {
             drop(stack);
             return;
         }
-        // Room for the whole pool once, so that `release` never grows `stacks`.
+        // Room for the whole pool once, so that `push_older` never grows `stacks`.
         self.stacks.reserve_exact(self.capacity.saturating_sub(self.stacks.len()));
-        if self.stacks.len() >= self.capacity {
+        // The slot holds one more.
+        if self.stacks.len() + 1 >= self.capacity {
             let mut oldest = self.stacks.remove(0);
             if self.trimmed > 0 {
                 self.trimmed -= 1;
@@ -154,7 +203,8 @@ impl StackPool {
             }
             drop(oldest);
         }
-        if self.stacks.len() - self.trimmed >= POOL_UNTRIMMED_MAX {
+        // Counting the slot's, which is untrimmed.
+        if self.stacks.len() - self.trimmed + 1 >= POOL_UNTRIMMED_MAX {
             for pooled in &self.stacks[self.trimmed..] {
                 // SAFETY: a pooled stack: nothing runs on it, and nothing on it is live.
                 unsafe { pooled.trim() };
@@ -171,13 +221,30 @@ impl StackPool {
         let trimmed: usize =
             self.stacks[..self.trimmed].iter().map(|s| s.len().min(TRIM_KEEP)).sum();
         let untrimmed: usize = self.stacks[self.trimmed..].iter().map(Stack::len).sum();
-        trimmed + untrimmed
+        let last = if self.has_last() { self.last_len } else { 0 };
+        trimmed + untrimmed + last
     }
 
-    /// Keeps nothing from now on (the thread is past its teardown).
+    /// Keeps nothing from now on (the thread is past its teardown); the slot's stack, if any,
+    /// goes back to the stack heap.
     pub(crate) fn turn_off(&mut self) {
+        if self.has_last() {
+            self.last_len = 0;
+            // SAFETY: the slot held a stack, and is empty now.
+            drop(unsafe { self.last.assume_init_read() });
+        }
         self.capacity = 0;
         self.limit = 0;
+        self.last_len = TURNED_OFF;
+    }
+
+    /// After a take through the slot of a turned-off pool (whose slow path hands the new stack
+    /// over in the slot): the slot is marked turned off again.
+    #[inline]
+    fn keep_turned_off(&mut self) {
+        if self.capacity == 0 {
+            self.last_len = TURNED_OFF;
+        }
     }
 
     /// The thread is exiting: gives every stack back and keeps none from now on.
@@ -198,15 +265,19 @@ impl StackPool {
 pub(super) fn take_stack(len: usize) -> Result<Stack, Error> {
     let m = machine::m_ptr();
     // SAFETY: this thread's M, with no other reference to it live; each reference made here
-    // lasts one statement. The pool's last stack has `len` bytes when `take_last` runs: it had,
-    // or the slow path put one there.
+    // lasts one statement.
     unsafe {
-        if !(*m).pool.last_has_len(len) {
-            take_stack_slow(m, len)?;
+        if let Some(stack) = (*m).pool.take_last(len) {
+            return Ok(stack);
         }
-        // One path for the stack, from the pool to the caller: merging a fast path's stack
-        // with one returned through memory by the slow path kept it in memory on both.
-        Ok((*m).pool.take_last())
+        // Through the slot too, so that the stack reaches the caller in registers on both
+        // paths: merging a fast path's stack with one returned through memory by the slow path
+        // kept it in memory on both.
+        take_stack_slow(m, len)?;
+        // The slow path filled the slot with a stack of `len` bytes.
+        let stack = (*m).pool.take_last(len).unwrap_unchecked();
+        (*m).pool.keep_turned_off();
+        Ok(stack)
     }
 }
 
@@ -223,7 +294,7 @@ unsafe fn take_stack_slow(m: *mut M, len: usize) -> Result<(), Error> {
     // SAFETY: the caller's contract; each reference lasts one statement.
     unsafe {
         machine::set_up(m);
-        (*m).pool.bring_last(len)
+        (*m).pool.fill_slot(len)
     }
 }
 
