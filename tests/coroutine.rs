@@ -165,6 +165,28 @@ fn created_and_completed_coroutines_reuse_pooled_stacks() {
     assert!(after.coroutine_stacks_pooled >= 1);
 }
 
+#[test]
+fn pooled_stacks_of_two_sizes_are_both_reused() {
+    let run = |size: usize| {
+        let mut co = Coroutine::with_stack_size(size, move |_: &Yielder<(), ()>, ()| size).unwrap();
+        assert_eq!(co.resume(()), CoroutineResult::Return(size));
+    };
+    // One stack of each size made (or found) and pooled; the pool holds both from here on.
+    run(DEFAULT_STACK_SIZE);
+    run(64 * 1024);
+    let before = machine::stats();
+    assert!(before.coroutine_stacks_pooled >= 2, "{before:?}");
+    // Alternating sizes: each take misses the last released stack, of the other size, and
+    // finds its own among the older ones.
+    for _ in 0..100 {
+        run(DEFAULT_STACK_SIZE);
+        run(64 * 1024);
+    }
+    let after = machine::stats();
+    assert_eq!(after.coroutine_stacks_mapped, before.coroutine_stacks_mapped);
+    assert_eq!(after.coroutine_stacks_pooled, before.coroutine_stacks_pooled);
+}
+
 #[inline(never)]
 fn resumer_with_a_distinctive_name(co: &mut Coroutine<(), String, ()>) -> String {
     match co.resume(()) {
