@@ -198,6 +198,10 @@ impl Stack {
         let room = guard_start + GUARD_FLOOR.min(bottom - guard_start);
         // The usable part and the headroom, where a panic may run.
         let valgrind_id = crate::valgrind::stack_register(room, bottom + usable) as u32;
+        // With the `asan` feature: a recycled stack's shadow may still hold its last user's
+        // frame redzones, which the runtime's own uninstrumented frames (and the interceptors
+        // that check them) would meet on the next user's stack; a stack is handed out clean.
+        crate::sanitizer::unpoison(room, bottom + usable - room);
         let guard_slot =
             crate::guard::register(guard_start, bottom).map_or(NO_GUARD_SLOT, |slot| slot as u32);
         crate::signal::install_handler();
