@@ -764,14 +764,17 @@ unsafe fn suspended_stack<I, Y>(link: *const Link<I, Y>) -> StackBounds {
 }
 
 /// The coroutine has switched out for the last time: its return value, or its panic, continued
-/// by [`finished_by_panic`]. Its stack stays with the `Coroutine` until that is dropped. Inline
-/// but for the panic: it takes scalars, not the `Coroutine` or its `Stack`, whose address would
-/// then escape and keep the resume loop's context in memory.
+/// by [`finished_by_panic`]. Its stack stays with the `Coroutine` until that is dropped. Out of
+/// line and cold: inlined, it made the criterion round trip of an echo 0.3 ns slower (4.2
+/// against 3.9 ns on an Intel Xeon) for 5 instructions saved per completion. It takes scalars,
+/// not the `Coroutine` or its `Stack`, whose address would then escape and keep the resume
+/// loop's context in memory.
 ///
 /// # Safety
 /// The coroutine whose record is `shared` has finished and runs no more: before its last switch
 /// out it wrote its value, or its panic payload; its stack's guard slot is `guard_slot`.
-#[inline(always)]
+#[cold]
+#[inline(never)]
 unsafe fn finished<I, Y, R>(shared: *mut Shared<I, Y, R>, guard_slot: u32) -> R {
     // SAFETY: (forwarded)
     unsafe {
