@@ -1,13 +1,19 @@
 //! The current stack's bounds (Go's `stackguard` and `stackbase`): the limit word that the
-//! inlined check of [`maybe_grow`](crate::maybe_grow) compares the stack pointer with, and how a
-//! thread learns its own stack's bounds.
+//! inlined check of [`maybe_grow`](crate::maybe_grow) compares the stack pointer with, how the
+//! running context's bounds are found, and how a thread learns its own stack's bounds.
 //!
 //! Each context has its bounds in a place of its own: the thread's in the thread-local `THREAD`,
-//! each coroutine's in its record. The thread-local `CURRENT` points at the running context's,
-//! so the check loads the pointer, then the limit. A coroutine switch moves only the pointer
-//! (src/coroutine/mod.rs); a split (src/segment.rs) and its unsplit rewrite the bounds of the
-//! context they run in, which therefore stay that context's across its switches: a coroutine
-//! that suspends on a segment is resumed with the segment's bounds, at no cost to the switch.
+//! each coroutine's in its record. The thread-local `CURRENT` names the bounds of the context
+//! that ran the last check; a coroutine switch does not touch it. The inlined check compares
+//! the stack pointer with both ends of those bounds, so after a switch the first check on the
+//! other side misses and takes the slow path, which finds the running context's bounds
+//! ([`running`]): the other one a ping-pong left (`PREVIOUS`), the thread's, or those of the
+//! coroutine stack or segment that holds the stack pointer, found through the guard registry's
+//! index and the record at that stack's top. A split (src/segment.rs) makes its segment's own
+//! bounds current and its unsplit what was current before, without writing any context's
+//! bounds, so a split right after a switch, before any check, harms nothing. A coroutine's
+//! record forgets itself from both thread-locals when the coroutine ends ([`forget`]), and a
+//! segment's bounds at the unsplit, before the memory can be reused.
 
 use crate::stack::page_size;
 use std::cell::Cell;
@@ -19,8 +25,9 @@ pub(crate) struct Bounds {
     /// The lowest usable address, 64-byte aligned: the limit word the inlined check compares
     /// the stack pointer with (see [`limit_word`]).
     pub(crate) limit: usize,
-    /// The highest address, exclusive.
-    pub(crate) base: usize,
+    /// The stack's size: its highest address, exclusive, is `limit + size`. Kept as a size so
+    /// that one subtraction from the stack pointer serves both ends of the check.
+    pub(crate) size: usize,
 }
 
 /// The low bits of a limit word, which are 0: a stack's bottom is 64-byte aligned.
@@ -39,44 +46,124 @@ pub(crate) fn limit_word(bottom: usize) -> usize {
 /// The lowest usable address in a limit word.
 #[inline]
 pub(crate) fn limit_address(limit: usize) -> usize {
-    limit & !LIMIT_LOW_BITS
+    limit
 }
 
 /// The size of the current stack (the thread's own, a segment or a coroutine's), rounded up to
 /// a power of two; 0 if the thread's bounds were never learnt.
 pub(crate) fn current_stack_size() -> usize {
-    // SAFETY: `CURRENT` always points at live bounds (see `stack_limit`).
-    let bounds = unsafe { *current() };
+    // SAFETY: `running` returns live bounds.
+    let bounds = unsafe { *running() };
     if bounds.limit == LIMIT_UNKNOWN {
         return 0;
     }
-    match bounds.base.saturating_sub(limit_address(bounds.limit)) {
+    match bounds.size {
         0 => 0,
         size => size.checked_next_power_of_two().unwrap_or(0),
     }
 }
 
-/// The address of this thread's `CURRENT`, which a coroutine caches in its record for the
-/// switch (a coroutine never leaves its thread).
-#[inline(always)]
-pub(crate) fn current_cell() -> *mut *mut Bounds {
-    CURRENT.with(|cell| cell.as_ptr())
-}
-
-/// The running context's bounds. Written through only by the thread itself, and only once its
-/// bounds are known ([`learn_if_unknown`]): until then it is the shared, read-only
-/// `UNKNOWN_BOUNDS`.
+/// The bounds `CURRENT` names: the running context's if the last check ran in it (see
+/// [`running`]). Written through only by the thread itself, and only once its bounds are known
+/// ([`learn_if_unknown`]): until then it is the shared, read-only `UNKNOWN_BOUNDS`.
 #[inline(always)]
 pub(crate) fn current() -> *mut Bounds {
     CURRENT.with(|cell| cell.get())
 }
 
-/// The current stack's limit: two loads (the context's bounds, then its limit).
+/// Whether `addr` lies in the stack `bounds` describe: at or above their limit's address and
+/// below their base.
 #[inline(always)]
+pub(crate) fn contains(bounds: *const Bounds, addr: usize) -> bool {
+    // SAFETY: every pointer `CURRENT`, `PREVIOUS` and the callers hold names live bounds (a
+    // coroutine's record forgets itself before it dies).
+    let bounds = unsafe { *bounds };
+    addr.wrapping_sub(bounds.limit) < bounds.size
+}
+
+/// The running context's bounds, made current: `CURRENT`'s if they hold the stack pointer,
+/// else found by [`resolve`]. What every reader that needs the running context's calls.
+#[inline]
+pub(crate) fn running() -> *mut Bounds {
+    let current = current();
+    if contains(current, crate::arch::stack_pointer()) {
+        current
+    } else {
+        resolve()
+    }
+}
+
+/// The slow half of [`running`]: the context that `PREVIOUS` names if its stack holds the stack
+/// pointer (a ping-pong between two contexts finds the other one here), else the one
+/// [`context_of`] finds; it becomes `CURRENT`, and the one it replaces `PREVIOUS`.
+#[cold]
+#[inline(never)]
+fn resolve() -> *mut Bounds {
+    let sp = crate::arch::stack_pointer();
+    let current = current();
+    let previous = PREVIOUS.with(Cell::get);
+    let found =
+        if !previous.is_null() && contains(previous, sp) { previous } else { context_of(sp) };
+    if found != current {
+        PREVIOUS.with(|cell| cell.set(current));
+        CURRENT.with(|cell| cell.set(found));
+    }
+    found
+}
+
+/// The bounds of the context whose stack holds `addr` (the stack pointer, or a suspended
+/// context's): the thread's own if `addr` lies in the thread's stack or in the bounds the
+/// thread's context has now (a segment it grew, or a stack of the caller's installed with
+/// [`install_bounds`](crate::machine::install_bounds)); a coroutine's record if `addr` lies in
+/// its stack or a segment it grew; else the thread's, which then describe no stack that holds
+/// `addr` (a stack switched to with `swap` whose bounds were not installed), so every check
+/// there takes the slow path, and `remaining_stack` counts from the thread's bounds, as before
+/// this lookup existed. Learns the thread's bounds if they are not known yet.
+pub(crate) fn context_of(addr: usize) -> *mut Bounds {
+    let thread = thread_context();
+    let (bottom, top) = THREAD_STACK.with(Cell::get);
+    if contains(thread, addr) || (bottom <= addr && addr < top) {
+        return thread;
+    }
+    // SAFETY: `addr` is on a stack of this thread's: its chain's records are live.
+    unsafe { crate::coroutine::context_containing(addr) }.unwrap_or(thread)
+}
+
+/// A coroutine's or a segment's bounds are about to die with their record: neither `CURRENT`
+/// nor `PREVIOUS` may name them any more (the stack may be reused or unmapped). `CURRENT` falls back to the
+/// thread's own bounds, which the next check finds wrong and resolves.
+#[inline]
+pub(crate) fn forget(bounds: *mut Bounds) {
+    PREVIOUS.with(|cell| {
+        if cell.get() == bounds {
+            cell.set(core::ptr::null_mut());
+        }
+    });
+    if current() == bounds {
+        forget_current();
+    }
+}
+
+/// [`forget`] for bounds that `CURRENT` names (the coroutine ran a check last): out of line, as
+/// a coroutine that ran none is the common case.
+#[cold]
+#[inline(never)]
+fn forget_current() {
+    CURRENT.with(|cell| cell.set(THREAD.with(Cell::as_ptr)));
+}
+
+/// Makes `bounds` current: a segment's own at a split, and what was current before at the
+/// unsplit.
+#[inline(always)]
+pub(crate) fn make_current(bounds: *mut Bounds) {
+    CURRENT.with(|cell| cell.set(bounds));
+}
+
+/// The running context's limit (see [`running`]).
+#[inline]
 pub(crate) fn stack_limit() -> usize {
-    // SAFETY: `CURRENT` always points at live bounds: the thread's, a running coroutine's
-    // record, or the static sentinel.
-    unsafe { (*current()).limit }
+    // SAFETY: `running` returns live bounds.
+    unsafe { (*running()).limit }
 }
 
 /// A limit above every user-space stack pointer (x86-64 and AArch64 user addresses are
@@ -95,18 +182,25 @@ const _: () = assert!(LIMIT_UNKNOWN > 1 << 57);
 
 /// What `CURRENT` points at until the thread learns its bounds: a limit above every stack
 /// pointer, so that the first check takes the slow path, which learns them. Never written.
-static UNKNOWN_BOUNDS: Bounds = Bounds { limit: LIMIT_UNKNOWN, base: 0 };
+static UNKNOWN_BOUNDS: Bounds = Bounds { limit: LIMIT_UNKNOWN, size: 0 };
 
 thread_local! {
-    /// The running context's bounds: `limit` is the limit word ([`limit_word`]) of the stack it
-    /// runs on now (Go's `stackguard`, without Go's slack), `base` that stack's highest address,
-    /// exclusive (Go's `stackbase`). Points at `THREAD`, at a running coroutine's record, or at
-    /// `UNKNOWN_BOUNDS` until the thread's bounds are learnt. Without a destructor, so that the
-    /// check reads it with one load.
+    /// The bounds of the context that ran the last check or resolution: `limit` is the limit
+    /// word ([`limit_word`]) of the stack it runs on (Go's `stackguard`, without Go's slack),
+    /// `base` that stack's highest address, exclusive (Go's `stackbase`). Points at `THREAD`, at
+    /// a coroutine's record, or at `UNKNOWN_BOUNDS` until the thread's bounds are learnt; the
+    /// check compares the stack pointer with both ends, so a stale pointer sends it to the slow
+    /// path ([`running`]). Without a destructor, so that the check reads it with one load.
     static CURRENT: Cell<*mut Bounds> =
         const { Cell::new(&raw const UNKNOWN_BOUNDS as *mut Bounds) };
+    /// The context `CURRENT` named before the last resolution ([`running`]); null when none, or
+    /// when that context has ended.
+    static PREVIOUS: Cell<*mut Bounds> = const { Cell::new(core::ptr::null_mut()) };
     /// The thread's own context's bounds, once learnt.
-    static THREAD: Cell<Bounds> = const { Cell::new(Bounds { limit: LIMIT_UNKNOWN, base: 0 }) };
+    static THREAD: Cell<Bounds> = const { Cell::new(Bounds { limit: LIMIT_UNKNOWN, size: 0 }) };
+    /// The thread's own stack, `[bottom, top)`, once learnt: where [`context_of`] knows the
+    /// thread's context runs, whatever its bounds say while a split has rewritten them.
+    static THREAD_STACK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
 /// Whether `bounds` is the sentinel of a thread that has not learnt its bounds.
@@ -125,13 +219,14 @@ pub(crate) fn learn_if_unknown() {
     }
 }
 
-/// The thread's own context's bounds, learnt first if they are not known yet: what a coroutine
-/// whose resumer had not learnt them installs for that resumer (a resume records the resumer's
-/// `CURRENT` as it is).
+/// The thread's own context's bounds, learnt first if they are not known yet (with the
+/// thread's stack, for [`context_of`]).
 pub(crate) fn thread_context() -> *mut Bounds {
     THREAD.with(|thread| {
         if thread.get().limit == LIMIT_UNKNOWN {
-            thread.set(thread_bounds());
+            let bounds = thread_bounds();
+            thread.set(bounds);
+            THREAD_STACK.with(|stack| stack.set((bounds.limit, bounds.limit + bounds.size)));
         }
         thread.as_ptr()
     })
@@ -155,7 +250,8 @@ pub(crate) fn replace_current(bounds: *mut Bounds) -> *mut Bounds {
 /// The bounds of the calling thread's own stack, whichever stack it runs on now.
 pub(crate) fn thread_bounds() -> Bounds {
     let (bottom, base) = thread_stack_bounds();
-    Bounds { limit: limit_word(bottom.next_multiple_of(LIMIT_LOW_BITS + 1)), base }
+    let limit = limit_word(bottom.next_multiple_of(LIMIT_LOW_BITS + 1));
+    Bounds { limit, size: base.saturating_sub(limit) }
 }
 
 /// The lowest usable and the highest address of the calling thread's own stack.
@@ -195,14 +291,16 @@ mod tests {
     }
 
     #[test]
-    fn the_current_stack_size_is_the_installed_stack_size_rounded_up() {
+    fn the_current_stack_size_is_the_running_stack_size_rounded_up() {
         let saved = current();
-        for (size, rounded) in [(4096, 4096), (12288, 16384), (1 << 20, 1 << 20), (0, 0)] {
-            let mut bounds = Bounds { limit: limit_word(1 << 30), base: (1 << 30) + size };
+        for (size, rounded) in [(8192, 8192), (12288, 16384), (1 << 20, 1 << 20)] {
+            // Bounds around this frame, so that they are the running context's.
+            let limit = limit_word((crate::arch::stack_pointer() - 4096) & !LIMIT_LOW_BITS);
+            let mut bounds = Bounds { limit, size };
             replace_current(&mut bounds);
             assert_eq!(current_stack_size(), rounded, "size {size}");
+            replace_current(saved);
         }
-        replace_current(saved);
     }
 
     #[test]

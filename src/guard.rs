@@ -384,6 +384,32 @@ fn index_slot(addr: usize) -> Option<usize> {
     (index_entry(table, addr).load(Ordering::Acquire) as usize).checked_sub(1)
 }
 
+/// How many 64 KiB index chunks [`stack_containing`] asks at most: 256 MiB below an address.
+const CONTAINING_SCAN_CHUNKS: usize = 4096;
+
+/// The bottom of the registered coroutine stack or segment whose usable part contains `addr`.
+/// The index is asked for each 64 KiB at and below `addr`, up to 256 MiB, until a registered
+/// stack's bottom at or below `addr` turns up: stacks do not overlap, so that is the stack
+/// `addr` lies in, if it lies in any, which its top (kept with its role) tells. Plain stacks,
+/// whose top the registry does not keep, and anything further below are not found. No lock,
+/// two loads a chunk.
+pub(crate) fn stack_containing(addr: usize) -> Option<usize> {
+    let chunk = 1usize << INDEX_PAGE_BITS;
+    let mut near = addr & !(chunk - 1);
+    for _ in 0..CONTAINING_SCAN_CHUNKS {
+        if let Some(slot) = index_slot(near) {
+            let live = STARTS[slot].load(Ordering::Acquire) != 0;
+            let bottom = ENDS[slot].load(Ordering::Relaxed);
+            if live && bottom <= addr {
+                let top = ROLES[slot].load(Ordering::Acquire) & !ROLE_MASK;
+                return (addr < top).then_some(bottom);
+            }
+        }
+        near = near.checked_sub(chunk)?;
+    }
+    None
+}
+
 /// The slot registered for the stack whose lowest usable address is `bottom`.
 fn indexed(bottom: usize) -> Option<usize> {
     let slot = index_slot(bottom)?;

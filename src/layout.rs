@@ -75,14 +75,13 @@ layout! {
         /// `Stktop.m`: the owning thread's `M`, whose `cret` `lessstack` writes.
         STKTOP_M = 4 * word;
         /// The size of a `Stktop`, a multiple of 16 so that the stack below it stays aligned.
-        STKTOP_SIZE = 14 * word;
+        STKTOP_SIZE = 16 * word;
 
         /// `M.cret`: where `lessstack` parks the return register.
         M_CRET = 0;
 
         /// `Link.parent_sp`: the resumer's context, in every coroutine's shared record, after
-        /// the coroutine's bounds (two words, first so that the switch makes them current
-        /// with the record's own address).
+        /// the coroutine's bounds (two words).
         LINK_PARENT_SP = 2 * word;
 
         /// `CoContext.pc`: a suspended coroutine side's resume pc, at its saved stack pointer.

@@ -198,20 +198,19 @@ impl StackBounds {
     /// The bounds of `stack`'s usable part.
     pub fn of(stack: &Stack) -> StackBounds {
         let (bottom, top) = (stack.bottom() as usize, stack.top() as usize);
-        StackBounds(Bounds { limit: bounds::limit_word(bottom), base: top })
+        StackBounds(Bounds { limit: bounds::limit_word(bottom), size: top - bottom })
     }
 
     /// The bounds installed now (the thread's own stack's, learnt if this is the thread's first
     /// use of splitstack).
     pub fn current() -> StackBounds {
         current_m();
-        // SAFETY: the running context's bounds, learnt above.
-        StackBounds(unsafe { *bounds::current() })
+        // SAFETY: `running` returns live bounds.
+        StackBounds(unsafe { *bounds::running() })
     }
 
-    /// The lowest address `maybe_grow` lets the stack pointer come near, at most 63 bytes above
-    /// the stack's lowest usable address (the limit word keeps the stack's size in its low
-    /// bits).
+    /// The lowest address `maybe_grow` lets the stack pointer come near: the stack's lowest
+    /// usable address.
     pub fn limit(&self) -> usize {
         bounds::limit_address(self.0.limit)
     }
@@ -236,8 +235,9 @@ impl StackBounds {
 pub unsafe fn install_bounds(bounds: StackBounds) -> StackBounds {
     // The thread's own bounds are learnt first, so that what is handed back can be reinstalled.
     current_m();
-    // SAFETY: the running context's bounds, learnt above, so not the read-only sentinel.
-    StackBounds(unsafe { core::ptr::replace(bounds::current(), bounds.0) })
+    // SAFETY: the running context's bounds (`running` learns the thread's, so they are not the
+    // read-only sentinel): the thread's own for a stack that is not a coroutine's.
+    StackBounds(unsafe { core::ptr::replace(bounds::running(), bounds.0) })
 }
 
 /// This thread's m.cret: 0 whenever no unsplit is in flight (which is whenever Rust code can

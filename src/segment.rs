@@ -68,6 +68,9 @@ pub(crate) struct Stktop {
     pub(crate) own: Bounds,
     /// The next free segment in the thread's cache, while this one is free.
     pub(crate) next: *mut Stktop,
+    /// What `CURRENT` named when the split began, while the segment is in use: the split makes
+    /// `own` current, the unsplit this again (stale or not: the next check finds out).
+    pub(crate) ctx: *mut Bounds,
     /// The stack this record lies in: moved out (and dropped) to give the segment back.
     pub(crate) stack: ManuallyDrop<Stack>,
 }
@@ -79,14 +82,18 @@ impl Stktop {
             gobuf: Gobuf::new_empty(),
             m,
             segment_size: stack.len(),
-            old: Bounds { limit: 0, base: 0 },
-            own: Bounds {
-                limit: bounds::limit_word(stack.bottom() as usize),
-                base: stack.top() as usize,
-            },
+            old: Bounds { limit: 0, size: 0 },
+            own: Bounds { limit: bounds::limit_word(stack.bottom() as usize), size: stack.len() },
             next: core::ptr::null_mut(),
+            ctx: core::ptr::null_mut(),
             stack: ManuallyDrop::new(stack),
         }
+    }
+
+    /// The stack pointer of the split's caller, on the stack the segment was grown from: saved
+    /// by `morestack` at the split.
+    pub(crate) fn caller_sp(&self) -> usize {
+        self.gobuf.sp
     }
 
     /// Where the record of the segment whose top is `top` lives.
@@ -164,16 +171,18 @@ impl SegmentCache {
         self.trim();
     }
 
-    /// Unsplit, back on the old stack: reinstall its bounds (recorded by [`newstack`]) and keep
-    /// the segment as the spare, first in line for the next split.
+    /// Unsplit, back on the old stack: make current again what was current before the split
+    /// (recorded by [`newstack`]), and keep the segment as the spare, first in line for the next
+    /// split.
     ///
     /// # Safety
     /// `top` is the Stktop `newstack` returned, whose split has ended (nothing runs on the
     /// segment any more).
     #[inline(always)]
     pub(crate) unsafe fn pop_segment(&mut self, top: *mut Stktop) {
-        // SAFETY: the caller's contract; the segment stays mapped while cached.
-        unsafe { *bounds::current() = (*top).old };
+        // SAFETY: the caller's contract. `PREVIOUS` may still name the segment's bounds: they
+        // stay valid while the segment is cached, and are forgotten when it is unmapped.
+        unsafe { bounds::make_current((*top).ctx) };
         if self.spare == no_spare() {
             self.spare = top;
         } else {
@@ -256,9 +265,12 @@ impl SegmentCache {
     /// # Safety
     /// `top` is the Stktop of a segment nothing runs on, in no list; it is invalid afterwards.
     unsafe fn unmap(&mut self, top: *mut Stktop) {
-        // SAFETY: the caller's contract. The Stack is moved out of the mapping before it is
-        // dropped, which unmaps it.
-        drop(unsafe { ManuallyDrop::take(&mut (*top).stack) });
+        // SAFETY: the caller's contract. The thread-locals stop naming the segment's bounds
+        // first; the Stack is moved out of the mapping before it is dropped, which unmaps it.
+        unsafe {
+            bounds::forget(&mut (*top).own);
+            drop(ManuallyDrop::take(&mut (*top).stack));
+        }
         self.unmapped += 1;
     }
 
@@ -304,13 +316,17 @@ pub(crate) unsafe fn newstack(m: *mut M, len: usize) -> Result<*mut Stktop, Erro
             newstack_slow(m, len)?
         };
         (*m).segments.splits += 1;
-        // top is this segment's initialised Stktop, which only this split uses; the running
-        // context's bounds are known (a thread learns its own at its first split, in
-        // newstack_slow's set_up, and a spare exists only after that) and are read and written
-        // in place (copies, so that no temporary goes through memory).
-        let current = bounds::current();
+        // top is this segment's initialised Stktop, which only this split uses. The segment's
+        // own bounds become current, and what was current is kept for the unsplit, unchecked:
+        // no context's bounds are written, so a stale pointer (a split right after a switch,
+        // with no check in between) harms nothing. `old` keeps what it named, which is the old
+        // stack's bounds unless it was stale ([`owner_of`](crate::coroutine) checks them
+        // against the saved stack pointer); with the `asan` feature it must be exact, for ASan
+        // is told them at the unsplit, so the running context's are found first.
+        let current = if cfg!(feature = "asan") { bounds::running() } else { bounds::current() };
+        (*top).ctx = current;
         core::ptr::copy_nonoverlapping(current, &mut (*top).old, 1);
-        core::ptr::copy_nonoverlapping(&(*top).own, current, 1);
+        bounds::make_current(&mut (*top).own);
         Ok(top)
     }
 }
@@ -457,7 +473,7 @@ pub(crate) unsafe extern "C" fn splitstack_oldstack(stktop: *mut Stktop) -> usiz
         // Wrapping: a thread stack whose bounds were never learnt is recorded as
         // (LIMIT_UNKNOWN, 0); under ASan try_grow learns them first.
         let bottom = bounds::limit_address(top.old.limit);
-        let old = StackBounds::new(bottom, top.old.base.wrapping_sub(bottom));
+        let old = StackBounds::new(bottom, top.old.size);
         sanitizer::start_switch(None, old);
         cret
     }
@@ -566,9 +582,6 @@ pub(crate) unsafe fn call_below<R, F: FnOnce() -> R>(
             bounds::replace_current(self.0);
         }
     }
-    // Only the thread's own context can have bounds never learnt (segments and coroutines
-    // install theirs): learn them now, so that `f` checks against them and may split.
-    let context = if bounds::is_unknown(context) { bounds::thread_context() } else { context };
     // SAFETY: the caller's contract.
     let theirs = unsafe { *context };
     // Below the context, past the 128-byte red zone that a leaf function on x86-64 may use.
@@ -585,7 +598,7 @@ pub(crate) unsafe fn call_below<R, F: FnOnce() -> R>(
         stktop.write_bytes(0, 1);
         addr_of_mut!((*stktop).m).write(machine::m_ptr());
         addr_of_mut!((*stktop).own).write(theirs);
-        addr_of_mut!((*stktop).old).write(*bounds::current());
+        addr_of_mut!((*stktop).old).write(*bounds::running());
     }
     let restore = Restore(bounds::replace_current(context));
     let mut call = Call::new(f);
@@ -630,9 +643,17 @@ pub fn grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> R {
 #[inline(always)]
 pub fn maybe_grow<R, F: FnOnce() -> R>(red_zone: usize, segment_size: usize, f: F) -> R {
     let sp = arch::stack_pointer();
-    // LIMIT_UNKNOWN + MAX_RED_ZONE + UNWIND_RESERVE does not overflow, and a constant red_zone
-    // folds the first test away: a load, an add, a compare and a branch on the stack pointer.
-    if red_zone <= MAX_RED_ZONE && sp >= stack_limit() + (red_zone + UNWIND_RESERVE) {
+    // MAX_RED_ZONE + UNWIND_RESERVE does not overflow, and a constant red_zone folds the first
+    // test away: the bounds' pointer and both their words loaded, the limit subtracted from the
+    // stack pointer, the difference compared with the red zone and with the size. Bounds that do
+    // not hold the stack pointer (the context has changed since the last check) send it to the
+    // slow path, which finds the running ones.
+    let bounds = bounds::current();
+    // SAFETY: `CURRENT` always names live bounds (see src/bounds.rs).
+    let (limit, size) = unsafe { ((*bounds).limit, (*bounds).size) };
+    // Below the limit, the difference wraps past every size.
+    let above = sp.wrapping_sub(limit);
+    if red_zone <= MAX_RED_ZONE && above >= red_zone + UNWIND_RESERVE && above < size {
         f()
     } else {
         maybe_grow_slow(red_zone, segment_size, f)
@@ -664,8 +685,7 @@ fn maybe_grow_slow<R, F: FnOnce() -> R>(red_zone: usize, segment_size: usize, f:
 pub const MAX_DOUBLED_SEGMENT: usize = 64 << 20;
 
 /// Bytes left on the current stack (the thread's own, a segment, or a coroutine's) above its
-/// guard: from the stack pointer down to the stack's limit, which is the lowest usable address
-/// or at most 63 bytes above it (the limit word keeps the stack's size in its low bits).
+/// guard: from the stack pointer down to the stack's limit, its lowest usable address.
 pub fn remaining_stack() -> usize {
     // Learn the thread's bounds if this is the first call.
     machine::current_m();

@@ -187,6 +187,48 @@ fn pooled_stacks_of_two_sizes_are_both_reused() {
     assert_eq!(after.coroutine_stacks_pooled, before.coroutine_stacks_pooled);
 }
 
+#[test]
+fn both_sides_of_a_ping_pong_check_their_own_stacks() {
+    use splitstack::remaining_stack;
+    // The coroutine's stack is far smaller than the test thread's, so a side that checked the
+    // other side's bounds would see a remaining count out of its own stack's range.
+    const SMALL: usize = 64 * 1024;
+    let mut co = Coroutine::with_stack_size(SMALL, |y: &Yielder<(), usize>, ()| loop {
+        let inside = maybe_grow(4 * 1024, SMALL, remaining_stack);
+        y.suspend(inside);
+    })
+    .unwrap();
+    for _ in 0..1_000 {
+        let outside = maybe_grow(4 * 1024, SMALL, remaining_stack);
+        assert!(outside > SMALL, "the resumer checked {outside} bytes: not its own stack");
+        match co.resume(()) {
+            CoroutineResult::Yield(inside) => {
+                assert!(inside > 0 && inside < SMALL, "the coroutine checked {inside} bytes")
+            }
+            CoroutineResult::Return(()) => unreachable!("it loops"),
+        }
+    }
+}
+
+#[test]
+fn a_finished_coroutine_leaves_no_bounds_behind() {
+    use splitstack::remaining_stack;
+    const SMALL: usize = 64 * 1024;
+    for _ in 0..100 {
+        // The coroutine checks last, so the thread's current bounds name its record, which its
+        // end must forget before the stack goes back to the pool (and to the next coroutine).
+        let mut co =
+            Coroutine::with_stack_size(SMALL, |_: &Yielder<(), ()>, ()| remaining_stack()).unwrap();
+        match co.resume(()) {
+            CoroutineResult::Return(inside) => assert!(inside < SMALL, "{inside}"),
+            CoroutineResult::Yield(()) => unreachable!("it returns"),
+        }
+        drop(co);
+        let outside = remaining_stack();
+        assert!(outside > SMALL, "after the coroutine ended the thread checked {outside} bytes");
+    }
+}
+
 #[inline(never)]
 fn resumer_with_a_distinctive_name(co: &mut Coroutine<(), String, ()>) -> String {
     match co.resume(()) {

@@ -207,6 +207,15 @@ pub(crate) unsafe fn exit_from_signal(context: *mut libc::c_void, link: usize, t
     }
 }
 
+/// The stack pointer of the code a signal interrupted, from the handler's `context`.
+///
+/// # Safety
+/// `context` is the kernel's `ucontext_t` for a signal taken on this thread.
+pub(crate) unsafe fn signal_stack_pointer(context: *mut libc::c_void) -> usize {
+    // SAFETY: the caller's contract.
+    unsafe { (*context.cast::<libc::ucontext_t>()).uc_mcontext.sp as usize }
+}
+
 /// Save the current context into `buf`: 0 now, and the `ret` of each later `gogo(buf, ret)`.
 ///
 /// # Safety

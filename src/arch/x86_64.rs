@@ -175,6 +175,17 @@ pub(crate) unsafe fn exit_from_signal(context: *mut libc::c_void, link: usize, t
     }
 }
 
+/// The stack pointer of the code a signal interrupted, from the handler's `context`.
+///
+/// # Safety
+/// `context` is the kernel's `ucontext_t` for a signal taken on this thread.
+pub(crate) unsafe fn signal_stack_pointer(context: *mut libc::c_void) -> usize {
+    // SAFETY: the caller's contract.
+    unsafe {
+        (*context.cast::<libc::ucontext_t>()).uc_mcontext.gregs[libc::REG_RSP as usize] as usize
+    }
+}
+
 /// The out-of-line switch: `call splitstack_swap`. Same contract as [`swap`]; kept to measure
 /// the inlined form against (see there) and for callers that want one copy of the sequence.
 ///

@@ -47,9 +47,8 @@ pub fn coroutine_local<L: Any, T>(f: impl FnOnce(&L) -> T) -> Option<T> {
         // A thread's own stack whose bounds were never learnt: no coroutine ran here.
         return None;
     }
-    // SAFETY: the current bounds are the running stack's (every switch makes the incoming
-    // context's current, and every split rewrites them); its chain's records are live while code
-    // runs on it. The local points
+    // SAFETY: the running context's bounds (`stack_limit` finds them) are the running stack's
+    // (every split rewrites them); its chain's records are live while code runs on it. The local points
     // into the frame of the closure's wrapper, which outlives every call the closure makes, and
     // is cleared before the value drops.
     unsafe {

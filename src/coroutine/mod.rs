@@ -30,17 +30,19 @@
 //! the Link, where the trampoline's CFI finds it; the coroutine's is in the [`Coroutine`], so
 //! that a loop of resumes keeps it in a register.
 //!
-//! Every switch also hands over the stack bounds that [`maybe_grow`](crate::maybe_grow)
-//! checks, so that code in a coroutine checks, and grows from, the coroutine's own stack, whose
-//! segments belong to it. Each context keeps its bounds in a place of its own (the coroutine's in
-//! its Link, the thread's in a thread-local), and a thread-local pointer names the running one's
-//! (src/bounds.rs): a resume records that pointer for the resumer and points it at the
-//! coroutine's bounds, a suspend points it back. A split rewrites the running context's bounds
-//! in place, so a coroutine that suspends on a segment is resumed with the segment's bounds and
-//! the switch never compares or copies a limit: it moves one pointer each way (the README's
-//! table gives the figures: its rows "coroutine resume + suspend round trip", which
-//! benches/coroutine.rs measures, and "same, without the stack-limit hand-over"). With the
-//! `asan` feature the same bounds, exact at both ends, are what ASan is told.
+//! A switch hands over nothing else: not the stack bounds that [`maybe_grow`](crate::maybe_grow)
+//! checks. Each context keeps its bounds in a place of its own (the coroutine's in its Link,
+//! the thread's in a thread-local), and a thread-local pointer names those of the context that
+//! ran the last check (src/bounds.rs). The check compares the stack pointer with both ends of
+//! them, so the first check after a switch finds them stale and takes the slow path, which
+//! finds the running context's: the other side of a ping-pong, the thread's, or the coroutine
+//! whose stack or segment holds the stack pointer, through the guard registry's index and the
+//! record at the stack's top. So code in a coroutine checks, and grows from, the coroutine's
+//! own stack, whose segments belong to it, and a round trip that checks nothing pays nothing
+//! for it (the README's table gives the figures: its rows "coroutine resume + suspend round
+//! trip", which benches/coroutine.rs measures). A split makes its segment's bounds current,
+//! and a coroutine that suspends on a segment is found there with them. A coroutine that ends
+//! takes its bounds out of the thread-locals before its stack can be reused. With the `asan` feature the same bounds, exact at both ends, are what ASan is told.
 
 use crate::arch;
 use crate::bounds::{self, Bounds};
@@ -114,21 +116,12 @@ impl<Yield, Return> CoroutineResult<Yield, Return> {
 /// [`Yielder`] can name it.
 #[repr(C)]
 struct Link<I, Y> {
-    /// The coroutine's context's bounds: its stack's, or those of the segment it runs or
-    /// suspended on (a split rewrites them in place). Made current by each switch in; first, so
-    /// that their address is the record's, which the switch has in a register.
+    /// The bounds of the coroutine's own stack: made current by the first check that finds the
+    /// coroutine running on it (src/bounds.rs).
     co: Bounds,
     /// The resumer's context, stored after each resume has switched in (the trampoline stores
     /// the first); the trampoline's CFI reads it. 0 until then: whether the coroutine started.
     parent_sp: usize,
-    /// The address of the creating thread's `CURRENT`, the pointer to the running context's
-    /// bounds (a coroutine never leaves its thread): a load here costs less than keeping the
-    /// thread-local's address in one of the two registers that live through a switch, and
-    /// works the same in a shared library, where a thread-local's address is a call.
-    cell: *mut *mut Bounds,
-    /// The resumer's context's bounds, as `CURRENT` was at the last resume: made current again
-    /// by each switch out.
-    parent: *mut Bounds,
     /// The closure's panic payload, if it panicked (a cancellation's included), or the
     /// [`StackOverflow`] the overflow recovery wrote. Written when the coroutine finishes.
     panic: Option<Box<dyn Any + Send>>,
@@ -180,8 +173,7 @@ const _: () =
 const _: () = {
     use core::mem::offset_of;
     type Wide = Link<[u128; 5], (u8, String)>;
-    assert!(offset_of!(Link<(), ()>, cell) == offset_of!(Wide, cell));
-    assert!(offset_of!(Link<(), ()>, parent) == offset_of!(Wide, parent));
+    assert!(offset_of!(Link<(), ()>, parent_sp) == offset_of!(Wide, parent_sp));
     assert!(offset_of!(Link<(), ()>, co) == offset_of!(Wide, co));
     assert!(offset_of!(Link<(), ()>, panic) == offset_of!(Wide, panic));
     assert!(offset_of!(Link<(), ()>, finish) == offset_of!(Wide, finish));
@@ -289,7 +281,6 @@ impl<I, Y> Yielder<I, Y> {
             (*link).output.write(value);
             sanitizer::start_switch(Some(&mut (*link).co_fake), (*link).caller_stack);
             (*link).caller_fiber.switch_to();
-            *(*link).cell = (*link).parent;
             (*link).parent_sp = arch::co_switch((*link).parent_sp);
             (*link).caller_stack = sanitizer::finish_switch((*link).co_fake);
             if (*link).cancel {
@@ -320,10 +311,12 @@ impl<I, Y> Yielder<I, Y> {
         // SAFETY: `link` is this coroutine's Link; the resumer is suspended in its resume at
         // `parent_sp`, on a mapped stack whose free part lies below it, and stays suspended
         // until this returns (only this coroutine can resume it, by suspending, which `f`
-        // cannot do). `parent` is its context's bounds, recorded by the resume that switched
-        // in; with the `asan` feature `caller_stack` holds its extent.
+        // cannot do). Its context's bounds are those of the context whose stack holds
+        // `parent_sp`; with the `asan` feature `caller_stack` holds its extent.
         unsafe {
-            crate::segment::call_below((*link).parent_sp, (*link).parent, (*link).caller_stack, f)
+            let parent_sp = (*link).parent_sp;
+            let context = bounds::context_of(parent_sp);
+            crate::segment::call_below(parent_sp, context, (*link).caller_stack, f)
         }
     }
 }
@@ -442,9 +435,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             // stack) is ever built as a temporary.
             addr_of_mut!((*shared).link).write(Link {
                 parent_sp: 0,
-                cell: bounds::current_cell(),
-                parent: core::ptr::null_mut(),
-                co: Bounds { limit: bounds::limit_word(stack.bottom() as usize), base: top },
+                co: Bounds {
+                    limit: bounds::limit_word(stack.bottom() as usize),
+                    size: stack.len(),
+                },
                 panic: None,
                 finish: 0,
                 local: None,
@@ -697,8 +691,9 @@ const MAX_CHAIN: u64 = 1 << 16;
 /// and the stacks' own records, so the signal handler may call it.
 ///
 /// # Safety
-/// `bottom` is the bottom of the stack the calling thread runs on, or of one in the chain of
-/// segments below it: their records are live.
+/// `bottom` is the bottom of the stack the calling thread runs on, or of a stack of a context of
+/// its that is suspended (a resumer), or of one in the chain of segments below either: their
+/// records are live.
 unsafe fn owner_of(mut bottom: usize) -> Option<(*mut Link<(), ()>, u64)> {
     for stacks in 1..=MAX_CHAIN {
         match crate::guard::role_of(bottom)? {
@@ -709,9 +704,18 @@ unsafe fn owner_of(mut bottom: usize) -> Option<(*mut Link<(), ()>, u64)> {
             }
             (Role::Segment, top) => {
                 // SAFETY: a segment in use (the caller's contract) has its Stktop at its top,
-                // whose `old` names the stack it was split from.
-                let old = unsafe { (*crate::segment::Stktop::at(top)).old.limit };
-                bottom = bounds::limit_address(old);
+                // whose `old` names the stack it was split from unless what was current at the
+                // split was stale; the stack pointer saved there lies in that stack either way.
+                let (old, sp) = unsafe {
+                    let stktop = crate::segment::Stktop::at(top);
+                    (addr_of_mut!((*stktop).old), (*stktop).caller_sp())
+                };
+                bottom = if bounds::contains(old, sp) {
+                    // SAFETY: as above.
+                    unsafe { (*old).limit }
+                } else {
+                    crate::guard::stack_containing(sp)?
+                };
             }
             (Role::Plain, _) => return None,
         }
@@ -719,10 +723,31 @@ unsafe fn owner_of(mut bottom: usize) -> Option<(*mut Link<(), ()>, u64)> {
     None
 }
 
-/// Switches into the coroutine whose record is `shared` and whose context is `co_sp`, with its
-/// stack limit installed, and back with the resumer's; returns whether it suspended (rather
-/// than finished: its last switch hands over the Link's address as its context) and its new
-/// context.
+/// The bounds of the coroutine stack or segment in use that holds `addr`: a coroutine's own
+/// (in its record), or a segment's (in its Stktop); `None` for any other stack.
+///
+/// # Safety
+/// `addr` lies on a stack of the calling thread's: the running one, or a suspended context's.
+pub(crate) unsafe fn context_containing(addr: usize) -> Option<*mut Bounds> {
+    let bottom = crate::guard::stack_containing(addr)?;
+    // SAFETY: (forwarded) the stack holding `addr` is this thread's and in use, so its record
+    // (a coroutine's, written by `start_on`, or a segment's Stktop) is live.
+    let bounds = unsafe {
+        match crate::guard::role_of(bottom)? {
+            (Role::Coroutine, top) => match *record_word(top) {
+                0 => return None,
+                record => addr_of_mut!((*(record as *mut Link<(), ()>)).co),
+            },
+            (Role::Segment, top) => addr_of_mut!((*crate::segment::Stktop::at(top)).own),
+            (Role::Plain, _) => return None,
+        }
+    };
+    bounds::contains(bounds, addr).then_some(bounds)
+}
+
+/// Switches into the coroutine whose record is `shared` and whose context is `co_sp`, and back;
+/// returns whether it suspended (rather than finished: its last switch hands over the Link's
+/// address as its context) and its new context.
 ///
 /// # Safety
 /// The coroutine is fresh or suspended, at `co_sp`.
@@ -734,9 +759,6 @@ unsafe fn switch_in<I, Y, R>(shared: *mut Shared<I, Y, R>, co_sp: usize) -> (boo
         sanitizer::start_switch(Some(&mut (*link).caller_fake), suspended_stack(link));
         (*link).caller_fiber = Fiber::current();
         (*link).co_fiber.switch_to();
-        let cell = (*link).cell;
-        (*link).parent = *cell;
-        *cell = addr_of_mut!((*link).co);
         let co_sp = arch::co_switch(co_sp);
         sanitizer::finish_switch((*link).caller_fake);
         (co_sp != link as usize, co_sp)
@@ -754,7 +776,7 @@ unsafe fn suspended_stack<I, Y>(link: *const Link<I, Y>) -> StackBounds {
     // SAFETY: (forwarded) the Link is ours while the coroutine is not running.
     unsafe {
         let bottom = bounds::limit_address((*link).co.limit);
-        StackBounds::new(bottom, (*link).co.base - bottom)
+        StackBounds::new(bottom, (*link).co.size)
     }
     #[cfg(not(feature = "asan"))]
     {
@@ -951,7 +973,8 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usiz
         // This context ends here: no fake stack to keep.
         sanitizer::start_switch(None, (*link).caller_stack);
         (*link).caller_fiber.switch_to();
-        *(*link).cell = (*link).parent;
+        // The record dies with this context: the thread-locals must not name its bounds.
+        bounds::forget(addr_of_mut!((*link).co));
         arch::co_exit(link as usize, (*link).parent_sp)
     }
 }

@@ -108,15 +108,22 @@ pub(crate) unsafe fn recover_overflow(bottom: usize, context: *mut libc::c_void)
         let Some((link, stacks)) = owner_of(bottom) else {
             return false;
         };
-        // The faulting stack is the one running on this thread: the coroutine's context is
-        // current, with that stack's bounds.
-        let ours = core::ptr::addr_of_mut!((*link).co);
-        if *(*link).cell != ours || bounds::limit_address((*ours).limit) != bottom {
+        // The faulting stack is the one this thread runs on: the interrupted stack pointer lies
+        // in it or in its guard region (a wild access to another stack's guard leaves it
+        // elsewhere). It is the coroutine's own stack or a segment it grew (owner_of).
+        let Some((_, top)) = crate::guard::role_of(bottom) else {
+            return false;
+        };
+        let sp = crate::arch::signal_stack_pointer(context);
+        let lowest = bottom.saturating_sub(crate::GUARD_SIZE + crate::stack::page_size());
+        if sp < lowest || sp >= top {
             return false;
         }
-        // What the coroutine's last switch would do: the resumer's bounds back, the outcome
-        // written, then the switch (here, the handler's return).
-        *(*link).cell = (*link).parent;
+        let ours = core::ptr::addr_of_mut!((*link).co);
+        // What the coroutine's last switch would do: the outcome written, its bounds forgotten,
+        // then the switch (here, the handler's return). The record is never reused (the stack
+        // is leaked), but forgetting it keeps the thread-locals naming the resumer's world.
+        bounds::forget(ours);
         // The payload is written while the coroutine runs, when it is still None.
         core::ptr::addr_of_mut!((*link).panic).write(Some(Box::new(StackOverflow)));
         (*link).finish = OVERFLOWED;
