@@ -2,18 +2,18 @@
 //! inlined check of [`maybe_grow`](crate::maybe_grow) compares the stack pointer with, how the
 //! running context's bounds are found, and how a thread learns its own stack's bounds.
 //!
-//! Each context has its bounds in a place of its own: the thread's in the thread-local `THREAD`,
-//! each coroutine's in its record. The thread-local `CURRENT` names the bounds of the context
-//! that ran the last check; a coroutine switch does not touch it. The inlined check compares
-//! the stack pointer with both ends of those bounds, so after a switch the first check on the
-//! other side misses and takes the slow path, which finds the running context's bounds
-//! ([`running`]): the other one a ping-pong left (`PREVIOUS`), the thread's, or those of the
+//! Each stack's bounds are known where the stack is described: the thread's in the
+//! thread-local `THREAD`, a coroutine's in its record, a segment's in its Stktop, a stack of the
+//! caller's in the thread-local `INSTALLED` once `install_bounds` names it. The thread-local
+//! `CURRENT` holds a copy of the bounds of the stack the last check ran on; a coroutine switch
+//! does not touch it. The inlined check compares the stack pointer with both ends of those
+//! bounds, so after a switch the first check on the other side misses and takes the slow path,
+//! which finds the running stack's bounds ([`running`]): the ones a ping-pong's other side left
+//! (`PREVIOUS`), the thread's, the installed ones, or those in the record at the top of the
 //! coroutine stack or segment that holds the stack pointer, found through the guard registry's
-//! index and the record at that stack's top. A split (src/segment.rs) makes its segment's own
-//! bounds current and its unsplit what was current before, without writing any context's
-//! bounds, so a split right after a switch, before any check, harms nothing. A coroutine's
-//! record forgets itself from both thread-locals when the coroutine ends ([`forget`]), and a
-//! segment's bounds at the unsplit, before the memory can be reused.
+//! index. A split (src/segment.rs) makes its segment's bounds current and its unsplit what was
+//! current before. Being copies, the thread-locals never name memory that a finished coroutine
+//! or a freed segment gives back; stale ones only send the next check to the slow path.
 
 use crate::stack::page_size;
 use std::cell::Cell;
@@ -52,8 +52,7 @@ pub(crate) fn limit_address(limit: usize) -> usize {
 /// The size of the current stack (the thread's own, a segment or a coroutine's), rounded up to
 /// a power of two; 0 if the thread's bounds were never learnt.
 pub(crate) fn current_stack_size() -> usize {
-    // SAFETY: `running` returns live bounds.
-    let bounds = unsafe { *running() };
+    let bounds = running();
     if bounds.limit == LIMIT_UNKNOWN {
         return 0;
     }
@@ -63,28 +62,24 @@ pub(crate) fn current_stack_size() -> usize {
     }
 }
 
-/// The bounds `CURRENT` names: the running context's if the last check ran in it (see
-/// [`running`]). Written through only by the thread itself, and only once its bounds are known
-/// ([`learn_if_unknown`]): until then it is the shared, read-only `UNKNOWN_BOUNDS`.
+/// The bounds in `CURRENT`: the running context's if the last check ran in it (see
+/// [`running`]).
 #[inline(always)]
-pub(crate) fn current() -> *mut Bounds {
-    CURRENT.with(|cell| cell.get())
+pub(crate) fn current() -> Bounds {
+    CURRENT.with(Cell::get)
 }
 
-/// Whether `addr` lies in the stack `bounds` describe: at or above their limit's address and
-/// below their base.
+/// Whether `addr` lies in the stack `bounds` describe: at or above their limit and below
+/// `limit + size`.
 #[inline(always)]
-pub(crate) fn contains(bounds: *const Bounds, addr: usize) -> bool {
-    // SAFETY: every pointer `CURRENT`, `PREVIOUS` and the callers hold names live bounds (a
-    // coroutine's record forgets itself before it dies).
-    let bounds = unsafe { *bounds };
+pub(crate) fn contains(bounds: Bounds, addr: usize) -> bool {
     addr.wrapping_sub(bounds.limit) < bounds.size
 }
 
 /// The running context's bounds, made current: `CURRENT`'s if they hold the stack pointer,
 /// else found by [`resolve`]. What every reader that needs the running context's calls.
 #[inline]
-pub(crate) fn running() -> *mut Bounds {
+pub(crate) fn running() -> Bounds {
     let current = current();
     if contains(current, crate::arch::stack_pointer()) {
         current
@@ -93,77 +88,58 @@ pub(crate) fn running() -> *mut Bounds {
     }
 }
 
-/// The slow half of [`running`]: the context that `PREVIOUS` names if its stack holds the stack
-/// pointer (a ping-pong between two contexts finds the other one here), else the one
-/// [`context_of`] finds; it becomes `CURRENT`, and the one it replaces `PREVIOUS`.
+/// The slow half of [`running`]: `PREVIOUS` if they hold the stack pointer (a ping-pong between
+/// two contexts finds the other side's there), else what [`context_of`] finds; they become
+/// `CURRENT`, and what they replace `PREVIOUS`.
 #[cold]
 #[inline(never)]
-fn resolve() -> *mut Bounds {
+fn resolve() -> Bounds {
     let sp = crate::arch::stack_pointer();
     let current = current();
     let previous = PREVIOUS.with(Cell::get);
-    let found =
-        if !previous.is_null() && contains(previous, sp) { previous } else { context_of(sp) };
-    if found != current {
-        PREVIOUS.with(|cell| cell.set(current));
-        CURRENT.with(|cell| cell.set(found));
-    }
+    let found = if contains(previous, sp) { previous } else { context_of(sp) };
+    PREVIOUS.with(|cell| cell.set(current));
+    CURRENT.with(|cell| cell.set(found));
     found
 }
 
-/// The bounds of the context whose stack holds `addr` (the stack pointer, or a suspended
-/// context's): the thread's own if `addr` lies in the thread's stack or in the bounds the
-/// thread's context has now (a segment it grew, or a stack of the caller's installed with
-/// [`install_bounds`](crate::machine::install_bounds)); a coroutine's record if `addr` lies in
-/// its stack or a segment it grew; else the thread's, which then describe no stack that holds
-/// `addr` (a stack switched to with `swap` whose bounds were not installed), so every check
-/// there takes the slow path, and `remaining_stack` counts from the thread's bounds, as before
-/// this lookup existed. Learns the thread's bounds if they are not known yet.
-pub(crate) fn context_of(addr: usize) -> *mut Bounds {
+/// The bounds of the stack that holds `addr` (the stack pointer, or a suspended context's): the
+/// thread's own; the ones last installed with
+/// [`install_bounds`](crate::machine::install_bounds) (a stack of the caller's); a coroutine's
+/// own stack or a segment in use, from its record; else bounds that hold nothing (a stack
+/// switched to with `swap` whose bounds were not installed), so every check there takes the
+/// slow path and finds no room. Learns the thread's bounds if they are not known yet.
+pub(crate) fn context_of(addr: usize) -> Bounds {
     let thread = thread_context();
-    let (bottom, top) = THREAD_STACK.with(Cell::get);
-    if contains(thread, addr) || (bottom <= addr && addr < top) {
+    if contains(thread, addr) {
         return thread;
     }
-    // SAFETY: `addr` is on a stack of this thread's: its chain's records are live.
-    unsafe { crate::coroutine::context_containing(addr) }.unwrap_or(thread)
-}
-
-/// A coroutine's or a segment's bounds are about to die with their record: neither `CURRENT`
-/// nor `PREVIOUS` may name them any more (the stack may be reused or unmapped). `CURRENT` falls back to the
-/// thread's own bounds, which the next check finds wrong and resolves.
-#[inline]
-pub(crate) fn forget(bounds: *mut Bounds) {
-    PREVIOUS.with(|cell| {
-        if cell.get() == bounds {
-            cell.set(core::ptr::null_mut());
-        }
-    });
-    if current() == bounds {
-        forget_current();
+    let installed = INSTALLED.with(Cell::get);
+    if contains(installed, addr) {
+        return installed;
     }
+    // SAFETY: `addr` is on a stack of this thread's: its chain's records are live.
+    unsafe { crate::coroutine::context_containing(addr) }.unwrap_or(UNKNOWN_BOUNDS)
 }
 
-/// [`forget`] for bounds that `CURRENT` names (the coroutine ran a check last): out of line, as
-/// a coroutine that ran none is the common case.
-#[cold]
-#[inline(never)]
-fn forget_current() {
-    CURRENT.with(|cell| cell.set(THREAD.with(Cell::as_ptr)));
-}
-
-/// Makes `bounds` current: a segment's own at a split, and what was current before at the
-/// unsplit.
+/// Makes `bounds` current, returning what was: a segment's own at a split and what was current
+/// before at its unsplit; a suspended resumer's for `on_parent_stack`'s call and back.
 #[inline(always)]
-pub(crate) fn make_current(bounds: *mut Bounds) {
-    CURRENT.with(|cell| cell.set(bounds));
+pub(crate) fn replace_current(bounds: Bounds) -> Bounds {
+    CURRENT.with(|cell| cell.replace(bounds))
+}
+
+/// Makes `bounds`, a stack of the caller's, current, and remembers them for [`context_of`]
+/// (see [`install_bounds`](crate::machine::install_bounds)); returns what was current.
+pub(crate) fn install(bounds: Bounds) -> Bounds {
+    INSTALLED.with(|cell| cell.set(bounds));
+    replace_current(bounds)
 }
 
 /// The running context's limit (see [`running`]).
 #[inline]
 pub(crate) fn stack_limit() -> usize {
-    // SAFETY: `running` returns live bounds.
-    unsafe { (*running()).limit }
+    running().limit
 }
 
 /// A limit above every user-space stack pointer (x86-64 and AArch64 user addresses are
@@ -180,38 +156,35 @@ pub(crate) const MAX_RED_ZONE: usize = usize::MAX / 4;
 const _: () = assert!(LIMIT_UNKNOWN.checked_add(MAX_RED_ZONE + (1 << 20)).is_some());
 const _: () = assert!(LIMIT_UNKNOWN > 1 << 57);
 
-/// What `CURRENT` points at until the thread learns its bounds: a limit above every stack
-/// pointer, so that the first check takes the slow path, which learns them. Never written.
-static UNKNOWN_BOUNDS: Bounds = Bounds { limit: LIMIT_UNKNOWN, size: 0 };
+/// What `CURRENT` holds until the thread learns its bounds: a limit above every stack pointer
+/// and no size, so that the first check takes the slow path, which learns them.
+const UNKNOWN_BOUNDS: Bounds = Bounds { limit: LIMIT_UNKNOWN, size: 0 };
 
 thread_local! {
-    /// The bounds of the context that ran the last check or resolution: `limit` is the limit
-    /// word ([`limit_word`]) of the stack it runs on (Go's `stackguard`, without Go's slack),
-    /// `base` that stack's highest address, exclusive (Go's `stackbase`). Points at `THREAD`, at
-    /// a coroutine's record, or at `UNKNOWN_BOUNDS` until the thread's bounds are learnt; the
-    /// check compares the stack pointer with both ends, so a stale pointer sends it to the slow
-    /// path ([`running`]). Without a destructor, so that the check reads it with one load.
-    static CURRENT: Cell<*mut Bounds> =
-        const { Cell::new(&raw const UNKNOWN_BOUNDS as *mut Bounds) };
-    /// The context `CURRENT` named before the last resolution ([`running`]); null when none, or
-    /// when that context has ended.
-    static PREVIOUS: Cell<*mut Bounds> = const { Cell::new(core::ptr::null_mut()) };
-    /// The thread's own context's bounds, once learnt.
-    static THREAD: Cell<Bounds> = const { Cell::new(Bounds { limit: LIMIT_UNKNOWN, size: 0 }) };
-    /// The thread's own stack, `[bottom, top)`, once learnt: where [`context_of`] knows the
-    /// thread's context runs, whatever its bounds say while a split has rewritten them.
-    static THREAD_STACK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    /// The bounds of the context that ran the last check or resolution, by value: `limit` is
+    /// the limit word ([`limit_word`]) of the stack it runs on (Go's `stackguard`, without Go's
+    /// slack), and the stack ends `size` bytes above it (Go's `stackbase`). `UNKNOWN_BOUNDS`
+    /// until the thread's bounds are learnt. The check compares the stack pointer with both
+    /// ends, so stale bounds (a switch changes no thread-local) send it to the slow path
+    /// ([`running`]); being values, they can never dangle. Without a destructor, so that the
+    /// check reads them with one address computation.
+    static CURRENT: Cell<Bounds> = const { Cell::new(UNKNOWN_BOUNDS) };
+    /// What `CURRENT` held before the last resolution ([`running`]): the other side of a
+    /// ping-pong.
+    static PREVIOUS: Cell<Bounds> = const { Cell::new(UNKNOWN_BOUNDS) };
+    /// The bounds last installed with `install_bounds`: a stack of the caller's.
+    static INSTALLED: Cell<Bounds> = const { Cell::new(UNKNOWN_BOUNDS) };
+    /// The thread's own stack's bounds, once learnt.
+    static THREAD: Cell<Bounds> = const { Cell::new(UNKNOWN_BOUNDS) };
 }
 
-/// Whether `bounds` is the sentinel of a thread that has not learnt its bounds.
+/// Whether `bounds` are the sentinel of a thread that has not learnt its bounds.
 #[inline(always)]
-pub(crate) fn is_unknown(bounds: *const Bounds) -> bool {
-    core::ptr::eq(bounds, &UNKNOWN_BOUNDS)
+pub(crate) fn is_unknown(bounds: Bounds) -> bool {
+    bounds.limit == LIMIT_UNKNOWN
 }
 
-/// Learns the thread's own stack bounds if they are not known yet, so that `current()` may be
-/// written through. Only the thread's own context can be unknown: segments and coroutines
-/// install theirs.
+/// Learns the thread's own stack bounds if no check has yet, and makes them current.
 #[inline]
 pub(crate) fn learn_if_unknown() {
     if is_unknown(current()) {
@@ -219,32 +192,22 @@ pub(crate) fn learn_if_unknown() {
     }
 }
 
-/// The thread's own context's bounds, learnt first if they are not known yet (with the
-/// thread's stack, for [`context_of`]).
-pub(crate) fn thread_context() -> *mut Bounds {
+/// The thread's own stack's bounds, learnt first if they are not known yet.
+pub(crate) fn thread_context() -> Bounds {
     THREAD.with(|thread| {
-        if thread.get().limit == LIMIT_UNKNOWN {
-            let bounds = thread_bounds();
-            thread.set(bounds);
-            THREAD_STACK.with(|stack| stack.set((bounds.limit, bounds.limit + bounds.size)));
+        if is_unknown(thread.get()) {
+            thread.set(thread_bounds());
         }
-        thread.as_ptr()
+        thread.get()
     })
 }
 
-/// Points `CURRENT` at the thread's own bounds, learning them if no earlier call did; called
-/// while running on the thread's stack.
+/// Makes the thread's own bounds current, learning them if no earlier call did; called while
+/// running on the thread's stack.
 #[cold]
 fn learn_thread_stack() {
     let thread = thread_context();
     CURRENT.with(|cell| cell.set(thread));
-}
-
-/// Makes `bounds` the running context's, returning the previous ones (for `on_parent_stack`,
-/// which runs a call as its resumer).
-#[inline]
-pub(crate) fn replace_current(bounds: *mut Bounds) -> *mut Bounds {
-    CURRENT.with(|cell| cell.replace(bounds))
 }
 
 /// The bounds of the calling thread's own stack, whichever stack it runs on now.
@@ -296,8 +259,7 @@ mod tests {
         for (size, rounded) in [(8192, 8192), (12288, 16384), (1 << 20, 1 << 20)] {
             // Bounds around this frame, so that they are the running context's.
             let limit = limit_word((crate::arch::stack_pointer() - 4096) & !LIMIT_LOW_BITS);
-            let mut bounds = Bounds { limit, size };
-            replace_current(&mut bounds);
+            replace_current(Bounds { limit, size });
             assert_eq!(current_stack_size(), rounded, "size {size}");
             replace_current(saved);
         }

@@ -75,7 +75,7 @@ layout! {
         /// `Stktop.m`: the owning thread's `M`, whose `cret` `lessstack` writes.
         STKTOP_M = 4 * word;
         /// The size of a `Stktop`, a multiple of 16 so that the stack below it stays aligned.
-        STKTOP_SIZE = 16 * word;
+        STKTOP_SIZE = 14 * word;
 
         /// `M.cret`: where `lessstack` parks the return register.
         M_CRET = 0;

@@ -205,8 +205,7 @@ impl StackBounds {
     /// use of splitstack).
     pub fn current() -> StackBounds {
         current_m();
-        // SAFETY: `running` returns live bounds.
-        StackBounds(unsafe { *bounds::running() })
+        StackBounds(bounds::running())
     }
 
     /// The lowest address `maybe_grow` lets the stack pointer come near: the stack's lowest
@@ -234,10 +233,10 @@ impl StackBounds {
 /// feature, AddressSanitizer is told wrong stack bounds at the next split.
 pub unsafe fn install_bounds(bounds: StackBounds) -> StackBounds {
     // The thread's own bounds are learnt first, so that what is handed back can be reinstalled.
+    // What is handed back is what was current, unresolved: after a switch back, the bounds the
+    // other side had when it switched out (a segment's if it suspended on one).
     current_m();
-    // SAFETY: the running context's bounds (`running` learns the thread's, so they are not the
-    // read-only sentinel): the thread's own for a stack that is not a coroutine's.
-    StackBounds(unsafe { core::ptr::replace(bounds::running(), bounds.0) })
+    StackBounds(bounds::install(bounds.0))
 }
 
 /// This thread's m.cret: 0 whenever no unsplit is in flight (which is whenever Rust code can

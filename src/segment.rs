@@ -68,9 +68,6 @@ pub(crate) struct Stktop {
     pub(crate) own: Bounds,
     /// The next free segment in the thread's cache, while this one is free.
     pub(crate) next: *mut Stktop,
-    /// What `CURRENT` named when the split began, while the segment is in use: the split makes
-    /// `own` current, the unsplit this again (stale or not: the next check finds out).
-    pub(crate) ctx: *mut Bounds,
     /// The stack this record lies in: moved out (and dropped) to give the segment back.
     pub(crate) stack: ManuallyDrop<Stack>,
 }
@@ -85,7 +82,6 @@ impl Stktop {
             old: Bounds { limit: 0, size: 0 },
             own: Bounds { limit: bounds::limit_word(stack.bottom() as usize), size: stack.len() },
             next: core::ptr::null_mut(),
-            ctx: core::ptr::null_mut(),
             stack: ManuallyDrop::new(stack),
         }
     }
@@ -180,9 +176,8 @@ impl SegmentCache {
     /// segment any more).
     #[inline(always)]
     pub(crate) unsafe fn pop_segment(&mut self, top: *mut Stktop) {
-        // SAFETY: the caller's contract. `PREVIOUS` may still name the segment's bounds: they
-        // stay valid while the segment is cached, and are forgotten when it is unmapped.
-        unsafe { bounds::make_current((*top).ctx) };
+        // SAFETY: the caller's contract.
+        unsafe { bounds::replace_current((*top).old) };
         if self.spare == no_spare() {
             self.spare = top;
         } else {
@@ -265,12 +260,9 @@ impl SegmentCache {
     /// # Safety
     /// `top` is the Stktop of a segment nothing runs on, in no list; it is invalid afterwards.
     unsafe fn unmap(&mut self, top: *mut Stktop) {
-        // SAFETY: the caller's contract. The thread-locals stop naming the segment's bounds
-        // first; the Stack is moved out of the mapping before it is dropped, which unmaps it.
-        unsafe {
-            bounds::forget(&mut (*top).own);
-            drop(ManuallyDrop::take(&mut (*top).stack));
-        }
+        // SAFETY: the caller's contract. The Stack is moved out of the mapping before it is
+        // dropped, which unmaps it.
+        drop(unsafe { ManuallyDrop::take(&mut (*top).stack) });
         self.unmapped += 1;
     }
 
@@ -317,16 +309,15 @@ pub(crate) unsafe fn newstack(m: *mut M, len: usize) -> Result<*mut Stktop, Erro
         };
         (*m).segments.splits += 1;
         // top is this segment's initialised Stktop, which only this split uses. The segment's
-        // own bounds become current, and what was current is kept for the unsplit, unchecked:
-        // no context's bounds are written, so a stale pointer (a split right after a switch,
-        // with no check in between) harms nothing. `old` keeps what it named, which is the old
-        // stack's bounds unless it was stale ([`owner_of`](crate::coroutine) checks them
-        // against the saved stack pointer); with the `asan` feature it must be exact, for ASan
-        // is told them at the unsplit, so the running context's are found first.
-        let current = if cfg!(feature = "asan") { bounds::running() } else { bounds::current() };
-        (*top).ctx = current;
-        core::ptr::copy_nonoverlapping(current, &mut (*top).old, 1);
-        bounds::make_current(&mut (*top).own);
+        // own bounds become current, and what was current goes into `old` for the unsplit to
+        // put back, unchecked: values, so stale ones (a split right after a switch, with no
+        // check in between) harm nothing; they are the old stack's otherwise (`owner_of`
+        // checks them against the saved stack pointer). With the `asan` feature they must be
+        // exact, for ASan is told them at the unsplit, so the running context's are found first.
+        if cfg!(feature = "asan") {
+            bounds::running();
+        }
+        (*top).old = bounds::replace_current((*top).own);
         Ok(top)
     }
 }
@@ -559,31 +550,28 @@ pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Err
 }
 
 /// Runs `f` on the stack whose stack pointer is `sp` (a suspended context's: everything below
-/// it is free), as that context: with `context`, its bounds, current while it runs; returns its
+/// it is free), as that context: with `theirs`, its bounds, current while it runs; returns its
 /// value, or continues its panic here, with this context's bounds back either way. `asan` is
 /// that stack's extent for AddressSanitizer. What [`Yielder::on_parent_stack`](crate::Yielder)
 /// runs on.
 ///
 /// # Safety
 /// `sp` is the stack pointer of a context that stays suspended until this returns, on a mapped
-/// stack with room below it for a [`Stktop`] and whatever `f` needs; `context` is its bounds,
-/// live until then.
+/// stack with room below it for a [`Stktop`] and whatever `f` needs; `theirs` is its bounds.
 pub(crate) unsafe fn call_below<R, F: FnOnce() -> R>(
     sp: usize,
-    context: *mut Bounds,
+    theirs: Bounds,
     asan: StackBounds,
     f: F,
 ) -> R {
     /// Makes the calling context's bounds current again when the call is over, by a return or
     /// by an unwind.
-    struct Restore(*mut Bounds);
+    struct Restore(Bounds);
     impl Drop for Restore {
         fn drop(&mut self) {
             bounds::replace_current(self.0);
         }
     }
-    // SAFETY: the caller's contract.
-    let theirs = unsafe { *context };
     // Below the context, past the 128-byte red zone that a leaf function on x86-64 may use.
     let stktop = ((sp - 128 - size_of::<Stktop>()) & !15) as *mut Stktop;
     // memcheck marked that stack's dead frames below `sp` inaccessible, and sees the switch to
@@ -598,9 +586,9 @@ pub(crate) unsafe fn call_below<R, F: FnOnce() -> R>(
         stktop.write_bytes(0, 1);
         addr_of_mut!((*stktop).m).write(machine::m_ptr());
         addr_of_mut!((*stktop).own).write(theirs);
-        addr_of_mut!((*stktop).old).write(*bounds::running());
+        addr_of_mut!((*stktop).old).write(bounds::running());
     }
-    let restore = Restore(bounds::replace_current(context));
+    let restore = Restore(bounds::replace_current(theirs));
     let mut call = Call::new(f);
     // SAFETY: the caller's contract; the record is filled in but for the gobuf, and its bounds
     // are installed; `restore` ends the call on both ways out.
@@ -648,9 +636,7 @@ pub fn maybe_grow<R, F: FnOnce() -> R>(red_zone: usize, segment_size: usize, f: 
     // stack pointer, the difference compared with the red zone and with the size. Bounds that do
     // not hold the stack pointer (the context has changed since the last check) send it to the
     // slow path, which finds the running ones.
-    let bounds = bounds::current();
-    // SAFETY: `CURRENT` always names live bounds (see src/bounds.rs).
-    let (limit, size) = unsafe { ((*bounds).limit, (*bounds).size) };
+    let Bounds { limit, size } = bounds::current();
     // Below the limit, the difference wraps past every size.
     let above = sp.wrapping_sub(limit);
     if red_zone <= MAX_RED_ZONE && above >= red_zone + UNWIND_RESERVE && above < size {

@@ -31,18 +31,18 @@
 //! that a loop of resumes keeps it in a register.
 //!
 //! A switch hands over nothing else: not the stack bounds that [`maybe_grow`](crate::maybe_grow)
-//! checks. Each context keeps its bounds in a place of its own (the coroutine's in its Link,
-//! the thread's in a thread-local), and a thread-local pointer names those of the context that
-//! ran the last check (src/bounds.rs). The check compares the stack pointer with both ends of
-//! them, so the first check after a switch finds them stale and takes the slow path, which
-//! finds the running context's: the other side of a ping-pong, the thread's, or the coroutine
-//! whose stack or segment holds the stack pointer, through the guard registry's index and the
-//! record at the stack's top. So code in a coroutine checks, and grows from, the coroutine's
-//! own stack, whose segments belong to it, and a round trip that checks nothing pays nothing
-//! for it (the README's table gives the figures: its rows "coroutine resume + suspend round
-//! trip", which benches/coroutine.rs measures). A split makes its segment's bounds current,
-//! and a coroutine that suspends on a segment is found there with them. A coroutine that ends
-//! takes its bounds out of the thread-locals before its stack can be reused. With the `asan` feature the same bounds, exact at both ends, are what ASan is told.
+//! checks. Each stack's bounds are in its record (the coroutine's in its Link), and a
+//! thread-local holds a copy of those of the stack the last check ran on (src/bounds.rs). The
+//! check compares the stack pointer with both ends of them, so the first check after a switch
+//! finds them stale and takes the slow path, which finds the running stack's: the other side
+//! of a ping-pong's, the thread's, or those of the coroutine stack or segment that holds the
+//! stack pointer, through the guard registry's index and the record at the stack's top. So
+//! code in a coroutine checks, and grows from, the coroutine's own stack, whose segments belong
+//! to it, and a round trip that checks nothing pays nothing for it (the README's table gives the
+//! figures: its rows "coroutine resume + suspend round trip", which benches/coroutine.rs
+//! measures). A split makes its segment's bounds current, and a coroutine that suspends on a
+//! segment is found there with them. With the `asan` feature the same bounds, exact at both
+//! ends, are what ASan is told.
 
 use crate::arch;
 use crate::bounds::{self, Bounds};
@@ -116,8 +116,8 @@ impl<Yield, Return> CoroutineResult<Yield, Return> {
 /// [`Yielder`] can name it.
 #[repr(C)]
 struct Link<I, Y> {
-    /// The bounds of the coroutine's own stack: made current by the first check that finds the
-    /// coroutine running on it (src/bounds.rs).
+    /// The bounds of the coroutine's own stack: made current (copied) by the first check that
+    /// finds the coroutine running on it (src/bounds.rs).
     co: Bounds,
     /// The resumer's context, stored after each resume has switched in (the trampoline stores
     /// the first); the trampoline's CFI reads it. 0 until then: whether the coroutine started.
@@ -708,11 +708,10 @@ unsafe fn owner_of(mut bottom: usize) -> Option<(*mut Link<(), ()>, u64)> {
                 // split was stale; the stack pointer saved there lies in that stack either way.
                 let (old, sp) = unsafe {
                     let stktop = crate::segment::Stktop::at(top);
-                    (addr_of_mut!((*stktop).old), (*stktop).caller_sp())
+                    ((*stktop).old, (*stktop).caller_sp())
                 };
                 bottom = if bounds::contains(old, sp) {
-                    // SAFETY: as above.
-                    unsafe { (*old).limit }
+                    old.limit
                 } else {
                     crate::guard::stack_containing(sp)?
                 };
@@ -728,7 +727,7 @@ unsafe fn owner_of(mut bottom: usize) -> Option<(*mut Link<(), ()>, u64)> {
 ///
 /// # Safety
 /// `addr` lies on a stack of the calling thread's: the running one, or a suspended context's.
-pub(crate) unsafe fn context_containing(addr: usize) -> Option<*mut Bounds> {
+pub(crate) unsafe fn context_containing(addr: usize) -> Option<Bounds> {
     let bottom = crate::guard::stack_containing(addr)?;
     // SAFETY: (forwarded) the stack holding `addr` is this thread's and in use, so its record
     // (a coroutine's, written by `start_on`, or a segment's Stktop) is live.
@@ -736,9 +735,9 @@ pub(crate) unsafe fn context_containing(addr: usize) -> Option<*mut Bounds> {
         match crate::guard::role_of(bottom)? {
             (Role::Coroutine, top) => match *record_word(top) {
                 0 => return None,
-                record => addr_of_mut!((*(record as *mut Link<(), ()>)).co),
+                record => (*(record as *const Link<(), ()>)).co,
             },
-            (Role::Segment, top) => addr_of_mut!((*crate::segment::Stktop::at(top)).own),
+            (Role::Segment, top) => (*crate::segment::Stktop::at(top)).own,
             (Role::Plain, _) => return None,
         }
     };
@@ -973,8 +972,6 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usiz
         // This context ends here: no fake stack to keep.
         sanitizer::start_switch(None, (*link).caller_stack);
         (*link).caller_fiber.switch_to();
-        // The record dies with this context: the thread-locals must not name its bounds.
-        bounds::forget(addr_of_mut!((*link).co));
         arch::co_exit(link as usize, (*link).parent_sp)
     }
 }

@@ -16,7 +16,6 @@
 //! [`leaked_stacks`].
 
 use super::{owner_of, OVERFLOWED};
-use crate::bounds;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 /// What a guard hit on a coroutine's stack does; see [`set_overflow_action`].
@@ -119,11 +118,9 @@ pub(crate) unsafe fn recover_overflow(bottom: usize, context: *mut libc::c_void)
         if sp < lowest || sp >= top {
             return false;
         }
-        let ours = core::ptr::addr_of_mut!((*link).co);
-        // What the coroutine's last switch would do: the outcome written, its bounds forgotten,
-        // then the switch (here, the handler's return). The record is never reused (the stack
-        // is leaked), but forgetting it keeps the thread-locals naming the resumer's world.
-        bounds::forget(ours);
+
+        // What the coroutine's last switch would do: the outcome written, then the switch
+        // (here, the handler's return).
         // The payload is written while the coroutine runs, when it is still None.
         core::ptr::addr_of_mut!((*link).panic).write(Some(Box::new(StackOverflow)));
         (*link).finish = OVERFLOWED;
