@@ -129,6 +129,21 @@ pub(crate) fn replace_current(bounds: Bounds) -> Bounds {
     CURRENT.with(|cell| cell.replace(bounds))
 }
 
+/// A split: what is current goes to `old`, and `own`, the segment's bounds, becomes current.
+/// Copied in place, with no temporary (which `replace_current` would take).
+///
+/// # Safety
+/// `old` and `own` are valid, and do not overlap each other or the thread-local.
+#[inline(always)]
+pub(crate) unsafe fn enter_segment(old: *mut Bounds, own: *const Bounds) {
+    let current = CURRENT.with(Cell::as_ptr);
+    // SAFETY: the caller's contract; the thread-local lives as long as the thread.
+    unsafe {
+        core::ptr::copy_nonoverlapping(current, old, 1);
+        core::ptr::copy_nonoverlapping(own, current, 1);
+    }
+}
+
 /// Makes `bounds`, a stack of the caller's, current, and remembers them for [`context_of`]
 /// (see [`install_bounds`](crate::machine::install_bounds)); returns what was current.
 pub(crate) fn install(bounds: Bounds) -> Bounds {

@@ -317,7 +317,7 @@ pub(crate) unsafe fn newstack(m: *mut M, len: usize) -> Result<*mut Stktop, Erro
         if cfg!(feature = "asan") {
             bounds::running();
         }
-        (*top).old = bounds::replace_current((*top).own);
+        bounds::enter_segment(&mut (*top).old, &(*top).own);
         Ok(top)
     }
 }
