@@ -118,10 +118,6 @@ FUNC_BEGIN(coroutine_trampoline)
     str  x13, [x0, #LINK_PARENT_SP]      /* the Link: the resumer's context */
     /* Registers now: sp = the Link-pointer slot, x19 = entry, x0 = the Link, x29 = 0. */
     COROUTINE_CFI(0x8f, 30, 19, 29)      /* over sp: x30, x19, x29 */
-    /* entry(link) -> !, called without `blr`: the link register a call would set, for the
-     * unwinder, but no entry in the return-address predictor that no return would ever take. */
-    mov  x16, x19                        /* x16: a register BTI admits at entry's `bti c` */
-    adr  x30, 1f
-    br   x16
-1:  brk  #0                              /* not reached: entry never returns */
+    blr  x19                             /* entry(link) -> ! */
+    brk  #0                              /* not reached: entry never returns */
 FUNC_END(coroutine_trampoline)

@@ -129,8 +129,7 @@ FUNC_END(trampoline)
  * In:       rsp = the resumer's, [rsp] = its resume pc; rdx = the initial context
  * Out:      never returns; entry(link) runs
  * Clobbers: n/a
- * Frame:    a return address into this function only, pushed as a `call` would; rsp stays at
- *           the Link-pointer slot
+ * Frame:    the return address pushed by `call` only; rsp stays at the Link-pointer slot
  *
  *   +----------------------+  stack top
  *   | coroutine record,    |
@@ -160,12 +159,6 @@ FUNC_BEGIN(coroutine_trampoline)
     xor  ebp, ebp                        /* rbp = 0: frame-pointer walks end here */
     /* Registers now: rsp = the Link-pointer slot, rbx = entry, rdi = the Link, rbp = 0. */
     COROUTINE_CFI(0x77, 16, 3, 6)        /* over rsp: rip, rbx, rbp */
-    /* entry(link) -> !, called without `call`: the return address a call would push, for the
-     * unwinder (which reaches the rows above from it) but not for the return-stack predictor,
-     * whose top stays the resume's own call; entry's last switch returns to that one with a
-     * `ret` (arch::co_exit). */
-    lea  rax, [rip + 1f]
-    push rax
-    jmp  rbx
-1:  ud2                                  /* not reached: entry never returns */
+    call rbx                             /* entry(link) -> ! */
+    ud2                                  /* not reached: entry never returns */
 FUNC_END(coroutine_trampoline)

@@ -138,12 +138,7 @@ pub(crate) unsafe fn co_switch(target: usize) -> usize {
 
 /// The coroutine's last switch (its entry function's end): resume the resumer, whose context is
 /// `target`, handing over `link` as this side's context (see [`co_switch`]); this stack is
-/// abandoned. A `ret` to the resumer's landing, whose address its resume's `call` put on top of
-/// the return-stack predictor (every `call` since on this stack has returned, and the
-/// trampoline enters the entry function without one), so that the predictor is left as the
-/// resumer had it before its resume: a `jmp` would leave that entry there, and the resumer's
-/// next return would be mispredicted. The landing's address goes just below the Link (the
-/// closure's place, dead by now), where the `ret` takes it from, leaving rsp at the Link.
+/// abandoned.
 ///
 /// # Safety
 /// As [`co_switch`]; nothing on the current stack runs again.
@@ -153,10 +148,8 @@ pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
     // until the landing's xchg: a signal in between runs below the record, over dead frames.
     unsafe {
         asm!(
-            "mov rax, qword ptr [rdx]",      // the resumer's landing
-            "mov qword ptr [rsi - 8], rax",
-            "lea rsp, [rsi - 8]",
-            "ret",                           // rsp = the Link, rdx = the resumer's context
+            "mov rsp, rsi",
+            "notrack jmp qword ptr [rdx]",
             in("rsi") link,
             in("rdx") target,
             options(noreturn),
