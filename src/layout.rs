@@ -16,6 +16,12 @@ pub enum Arch {
     X86_64,
     /// AArch64 (AAPCS64).
     Aarch64,
+    /// 32-bit x86 (System V i386, cdecl).
+    X86,
+    /// 32-bit ARM (AAPCS with VFP, hard float).
+    Arm,
+    /// RISC-V 64 (LP64D).
+    Riscv64,
 }
 
 impl Arch {
@@ -25,6 +31,9 @@ impl Arch {
         match name {
             "x86_64" => Some(Arch::X86_64),
             "aarch64" => Some(Arch::Aarch64),
+            "x86" => Some(Arch::X86),
+            "arm" => Some(Arch::Arm),
+            "riscv64" => Some(Arch::Riscv64),
             _ => None,
         }
     }
@@ -90,21 +99,33 @@ layout! {
         CO_CONTEXT_BASE = 1 * word;
         /// `CoContext.fp`: its frame pointer, rbp / x29.
         CO_CONTEXT_FP = 2 * word;
-        /// The size of a `CoContext`: what a switch leaves at the stack pointer. x86-64 pushes
-        /// three words; AArch64 keeps sp 16-byte aligned, so it pads to four.
+        /// The size of a `CoContext`: what a switch leaves at the stack pointer. x86 and x86-64
+        /// push three words; AArch64, ARM and RISC-V store them below a stack pointer they keep
+        /// aligned (16 bytes; 8 on ARM), so they pad to four.
         CO_CONTEXT_SIZE = match arch {
-            Arch::X86_64 => 3 * word,
-            Arch::Aarch64 => 4 * word,
+            Arch::X86_64 | Arch::X86 => 3 * word,
+            Arch::Aarch64 | Arch::Arm | Arch::Riscv64 => 4 * word,
         };
     }
 }
 
+/// The architecture this crate is compiled for.
+#[allow(dead_code)] // the crate's; the build script reads `CARGO_CFG_TARGET_ARCH`
+const TARGET_ARCH: Arch = if cfg!(target_arch = "aarch64") {
+    Arch::Aarch64
+} else if cfg!(target_arch = "x86") {
+    Arch::X86
+} else if cfg!(target_arch = "arm") {
+    Arch::Arm
+} else if cfg!(target_arch = "riscv64") {
+    Arch::Riscv64
+} else {
+    Arch::X86_64
+};
+
 /// The layout of the target this crate is compiled for.
 #[allow(dead_code)] // the crate's; the build script uses `Layout::new`
-pub const LAYOUT: Layout = Layout::new(
-    if cfg!(target_arch = "aarch64") { Arch::Aarch64 } else { Arch::X86_64 },
-    core::mem::size_of::<usize>(),
-);
+pub const LAYOUT: Layout = Layout::new(TARGET_ARCH, core::mem::size_of::<usize>());
 
 /// `offsets.h`: one `#define` per entry of `layout`, for the `.S` files.
 #[allow(dead_code)] // the build script's and the tests'
@@ -169,10 +190,12 @@ mod tests {
 
     #[test]
     fn the_crates_layout_is_its_targets() {
-        let arch = if cfg!(target_arch = "aarch64") { Arch::Aarch64 } else { Arch::X86_64 };
-        assert_eq!(LAYOUT, Layout::new(arch, core::mem::size_of::<usize>()));
+        assert_eq!(LAYOUT, Layout::new(TARGET_ARCH, core::mem::size_of::<usize>()));
         assert_eq!(Arch::from_target_arch("x86_64"), Some(Arch::X86_64));
         assert_eq!(Arch::from_target_arch("aarch64"), Some(Arch::Aarch64));
-        assert_eq!(Arch::from_target_arch("riscv64"), None);
+        assert_eq!(Arch::from_target_arch("x86"), Some(Arch::X86));
+        assert_eq!(Arch::from_target_arch("arm"), Some(Arch::Arm));
+        assert_eq!(Arch::from_target_arch("riscv64"), Some(Arch::Riscv64));
+        assert_eq!(Arch::from_target_arch("riscv32"), None);
     }
 }
