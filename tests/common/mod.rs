@@ -54,6 +54,18 @@ pub fn bottomless(depth: u64) -> u64 {
     frame[(depth % 64) as usize] + bottomless(depth + 1)
 }
 
+/// The emulator and sysroot a cross-built test binary runs under where the host cannot execute it
+/// (as .cargo/config.toml's runners give them); `None` for targets the host runs natively.
+const QEMU_USER: Option<(&str, &str)> = if cfg!(target_arch = "aarch64") {
+    Some(("qemu-aarch64", "/usr/aarch64-linux-gnu"))
+} else if cfg!(target_arch = "arm") {
+    Some(("qemu-arm", "/usr/arm-linux-gnueabihf"))
+} else if cfg!(target_arch = "riscv64") {
+    Some(("qemu-riscv64", "/usr/riscv64-linux-gnu"))
+} else {
+    None
+};
+
 /// [`run_child`] with extra environment variables set for the child.
 pub fn run_child_with_env(test_name: &str, case: &str, env: &[(&str, &str)]) -> Output {
     let exe = std::env::current_exe().expect("the test binary's path");
@@ -65,15 +77,15 @@ pub fn run_child_with_env(test_name: &str, case: &str, env: &[(&str, &str)]) -> 
         Ok(output) => output.status.code() == Some(127) && output.stdout.is_empty(),
         Err(e) => e.raw_os_error() == Some(libc::ENOEXEC),
     };
-    if could_not_exec && cfg!(target_arch = "aarch64") {
-        return Command::new("qemu-aarch64")
-            .args(["-L", "/usr/aarch64-linux-gnu"])
+    if let (true, Some((qemu, sysroot))) = (could_not_exec, QEMU_USER) {
+        return Command::new(qemu)
+            .args(["-L", sysroot])
             .arg(&exe)
             .args(args)
             .env(CHILD_CASE, case)
             .envs(env.iter().copied())
             .output()
-            .expect("running the child test under qemu-aarch64");
+            .unwrap_or_else(|e| panic!("running the child test under {qemu}: {e}"));
     }
     direct.unwrap_or_else(|e| panic!("could not run the child test: {e}"))
 }
