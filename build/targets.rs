@@ -17,12 +17,19 @@ pub fn asm_sources(arch: &str, os: &str, env: &str) -> Option<&'static [&'static
             "asm/memclr_aarch64_aapcs.S",
             "asm/valgrind_aarch64_aapcs.S",
         ]),
+        ("riscv64", "linux", "gnu") => Some(&[
+            "asm/switch_riscv64_lp64d.S",
+            "asm/stack_riscv64_lp64d.S",
+            "asm/memclr_riscv64_lp64d.S",
+            "asm/valgrind_riscv64_lp64d.S",
+        ]),
         _ => None,
     }
 }
 
 /// The targets [`asm_sources`] supports, for the build script's message about any other.
-pub const SUPPORTED: &str = "x86_64-unknown-linux-gnu and aarch64-unknown-linux-gnu";
+pub const SUPPORTED: &str =
+    "x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu and riscv64gc-unknown-linux-gnu";
 
 #[cfg(test)]
 mod tests {
@@ -30,7 +37,7 @@ mod tests {
 
     #[test]
     fn each_supported_target_builds_every_unit_for_its_own_arch() {
-        for (arch, abi) in [("x86_64", "sysv"), ("aarch64", "aapcs")] {
+        for (arch, abi) in [("x86_64", "sysv"), ("aarch64", "aapcs"), ("riscv64", "lp64d")] {
             let sources = asm_sources(arch, "linux", "gnu").expect("supported");
             let units: Vec<&str> = sources
                 .iter()
@@ -48,7 +55,7 @@ mod tests {
     #[test]
     fn every_listed_source_exists() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        for arch in ["x86_64", "aarch64"] {
+        for arch in ["x86_64", "aarch64", "riscv64"] {
             for path in asm_sources(arch, "linux", "gnu").expect("supported") {
                 assert!(root.join(path).is_file(), "{path} is missing");
             }
@@ -59,9 +66,12 @@ mod tests {
     fn other_targets_are_refused() {
         assert_eq!(asm_sources("x86_64", "linux", "musl"), None);
         assert_eq!(asm_sources("aarch64", "macos", ""), None);
-        assert_eq!(asm_sources("riscv64", "linux", "gnu"), None);
+        assert_eq!(asm_sources("riscv64", "linux", "musl"), None);
+        assert_eq!(asm_sources("riscv32", "linux", "gnu"), None);
         assert_eq!(asm_sources("x86", "linux", "gnu"), None);
-        for target in ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"] {
+        for target in
+            ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu", "riscv64gc-unknown-linux-gnu"]
+        {
             assert!(SUPPORTED.contains(target), "{SUPPORTED} names {target}");
         }
     }
