@@ -21,7 +21,8 @@
  * There is no counterpart of `dc zva` or `clzero` (Zicboz's `cbo.zero`, which zeroes a cache
  * block without reading it): the qemu-user these routines are tested under (7.2) has neither
  * Zicboz nor the `riscv_hwprobe` call that reports the block size, so such a path could not be
- * tested. Nor of non-temporal stores: RVV 1.0 and RV64GC have none.
+ * tested. Nor of non-temporal stores: RV64GC and RVV 1.0 have none (Zihintntl's locality hints
+ * are an extension of their own, not assumed here).
  *
  * No struct is touched: the routines write zeros to [ptr, ptr + len) and nothing else.
  *

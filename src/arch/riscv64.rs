@@ -30,8 +30,8 @@ macro_rules! asm_clobbering_all {
 /// Save the current context into `save` and resume `resume` with `arg`: the switch, inlined
 /// at each call site, so that each site's indirect jump has one stable target (see the x86-64
 /// twin for the measurement). Differences: the jump goes through t1, which the
-/// return-address predictor does not take for a return (ra and t0 it would), and there is no
-/// landing-pad instruction (no Zicfilp).
+/// return-address predictor does not take for a return (through ra or t0 it would: the ISA's
+/// hint), and there is no landing-pad instruction (no Zicfilp).
 ///
 /// # Safety
 /// As [`crate::swap`].
