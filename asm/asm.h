@@ -20,11 +20,17 @@
     .intel_syntax noprefix
 #define ENTRY_LANDING endbr64
 #define FUNC_ALIGN 4
+#elif defined(__i386__)
+/* Intel syntax, as on x86-64. No landing pad: Linux enforces IBT on no 32-bit process, and this
+ * header declares no feature for i386 (see the property note below). */
+    .intel_syntax noprefix
+#define ENTRY_LANDING
+#define FUNC_ALIGN 4
 #elif defined(__aarch64__)
 #define ENTRY_LANDING hint #34 /* bti c */
 #define FUNC_ALIGN 2
 #else
-#error "splitstack: asm.h supports x86-64 and AArch64 only"
+#error "splitstack: asm.h supports x86-64, i386 and AArch64 only"
 #endif
 
 /* Opens a function: global, hidden (never exported from a cdylib), typed, aligned, CFI open. */
@@ -70,16 +76,20 @@
  *   stack pointer before its switch stored the context;
  *   DW_CFA_expression (0x10), 6 bytes each: the return-address column (ra) at + CO_CONTEXT_PC,
  *   the base register (base) at + CO_CONTEXT_BASE, the frame pointer (fp) at + CO_CONTEXT_FP.
- * ra, base and fp are DWARF register numbers, each one byte (below 128). */
-#define COROUTINE_CFI(breg_sp, ra, base, fp)                                          \
+ * ra, base and fp are DWARF register numbers, each one byte (below 128).
+ * COROUTINE_CFI_AT(breg_sp, slot, ra, base, fp) is the same with that word at `slot` bytes above
+ * the stack pointer (i386, whose entry takes its argument below it); slot is one SLEB128 byte. */
+#define COROUTINE_CFI(breg_sp, ra, base, fp) COROUTINE_CFI_AT(breg_sp, 0, ra, base, fp)
+#define COROUTINE_CFI_AT(breg_sp, slot, ra, base, fp)                                 \
+    CFI_OPERAND slot;                                                                 \
     CFI_OPERAND CO_CONTEXT_SIZE;                                                      \
     CFI_OPERAND CO_CONTEXT_PC;                                                        \
     CFI_OPERAND CO_CONTEXT_BASE;                                                      \
     CFI_OPERAND CO_CONTEXT_FP;                                                        \
-    .cfi_escape 0x0f, 6, breg_sp, 0, 0x06, 0x06, 0x23, CO_CONTEXT_SIZE;               \
-    .cfi_escape 0x10, ra, 6, breg_sp, 0, 0x06, 0x06, 0x23, CO_CONTEXT_PC;             \
-    .cfi_escape 0x10, base, 6, breg_sp, 0, 0x06, 0x06, 0x23, CO_CONTEXT_BASE;         \
-    .cfi_escape 0x10, fp, 6, breg_sp, 0, 0x06, 0x06, 0x23, CO_CONTEXT_FP
+    .cfi_escape 0x0f, 6, breg_sp, slot, 0x06, 0x06, 0x23, CO_CONTEXT_SIZE;            \
+    .cfi_escape 0x10, ra, 6, breg_sp, slot, 0x06, 0x06, 0x23, CO_CONTEXT_PC;          \
+    .cfi_escape 0x10, base, 6, breg_sp, slot, 0x06, 0x06, 0x23, CO_CONTEXT_BASE;      \
+    .cfi_escape 0x10, fp, 6, breg_sp, slot, 0x06, 0x06, 0x23, CO_CONTEXT_FP
 
 /* Every object file says its stack need not be executable. */
     .section .note.GNU-stack, "", %progbits
@@ -100,9 +110,12 @@
  *   starts with `bti c`; every `br` goes through x16 to a `bti c`, `bti j` or `bti jc`; resumes
  *   are `ret`s, which BTI does not check. PAC (bit 1) is not claimed: return addresses are
  *   saved and resumed across stacks without signing.
+ * - i386: no note. Linux enforces neither IBT nor a shadow stack on 32-bit processes, so there is
+ *   nothing to declare, and an object without the note keeps the linker from claiming either.
  * Layout: namesz 4, descsz 16, type 5, "GNU\0", then one property: type, datasz 4, the feature
  * bits, padded to 8 bytes.
  */
+#if defined(__x86_64__) || defined(__aarch64__)
     .section .note.gnu.property, "a"
     .p2align 3
     .long 4
@@ -118,5 +131,6 @@
     .long 1
     .long 0
     .text
+#endif
 
 #endif /* SPLITSTACK_ASM_H */
