@@ -7,8 +7,8 @@
 //!
 //! `splitstack_with_fpcw` is an extra, not a peer: splitstack's switch wrapped, on both sides, in
 //! a save of the floating-point control state before it and a restore after it (MXCSR and the x87
-//! control word on x86-64, FPCR on AArch64, fcsr on RISC-V). Its difference from `splitstack` is what preserving
-//! that state across a switch would cost.
+//! control word on x86-64, FPCR on AArch64, fcsr on RISC-V). Its difference from `splitstack` is
+//! what preserving that state across a switch would cost.
 //!
 //! Run: `cargo bench --bench switch`. The instruction counts of the same round trips are in
 //! `benches/switch_instructions.rs`.

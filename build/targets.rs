@@ -11,6 +11,12 @@ pub fn asm_sources(arch: &str, os: &str, env: &str) -> Option<&'static [&'static
             "asm/memclr_x86_64_sysv.S",
             "asm/valgrind_x86_64_sysv.S",
         ]),
+        ("x86", "linux", "gnu") => Some(&[
+            "asm/switch_x86_sysv.S",
+            "asm/stack_x86_sysv.S",
+            "asm/memclr_x86_sysv.S",
+            "asm/valgrind_x86_sysv.S",
+        ]),
         ("aarch64", "linux", "gnu") => Some(&[
             "asm/switch_aarch64_aapcs.S",
             "asm/stack_aarch64_aapcs.S",
@@ -29,15 +35,20 @@ pub fn asm_sources(arch: &str, os: &str, env: &str) -> Option<&'static [&'static
 
 /// The targets [`asm_sources`] supports, for the build script's message about any other.
 pub const SUPPORTED: &str =
-    "x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu and riscv64gc-unknown-linux-gnu";
+    "x86_64-unknown-linux-gnu, i686-unknown-linux-gnu, aarch64-unknown-linux-gnu and \
+     riscv64gc-unknown-linux-gnu";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Each supported Linux GNU architecture and the ABI its file names carry.
+    const SUPPORTED_ARCHES: [(&str, &str); 4] =
+        [("x86_64", "sysv"), ("x86", "sysv"), ("aarch64", "aapcs"), ("riscv64", "lp64d")];
+
     #[test]
     fn each_supported_target_builds_every_unit_for_its_own_arch() {
-        for (arch, abi) in [("x86_64", "sysv"), ("aarch64", "aapcs"), ("riscv64", "lp64d")] {
+        for (arch, abi) in SUPPORTED_ARCHES {
             let sources = asm_sources(arch, "linux", "gnu").expect("supported");
             let units: Vec<&str> = sources
                 .iter()
@@ -55,7 +66,7 @@ mod tests {
     #[test]
     fn every_listed_source_exists() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        for arch in ["x86_64", "aarch64", "riscv64"] {
+        for (arch, _) in SUPPORTED_ARCHES {
             for path in asm_sources(arch, "linux", "gnu").expect("supported") {
                 assert!(root.join(path).is_file(), "{path} is missing");
             }
@@ -68,10 +79,13 @@ mod tests {
         assert_eq!(asm_sources("aarch64", "macos", ""), None);
         assert_eq!(asm_sources("riscv64", "linux", "musl"), None);
         assert_eq!(asm_sources("riscv32", "linux", "gnu"), None);
-        assert_eq!(asm_sources("x86", "linux", "gnu"), None);
-        for target in
-            ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu", "riscv64gc-unknown-linux-gnu"]
-        {
+        assert_eq!(asm_sources("x86", "linux", "musl"), None);
+        for target in [
+            "x86_64-unknown-linux-gnu",
+            "i686-unknown-linux-gnu",
+            "aarch64-unknown-linux-gnu",
+            "riscv64gc-unknown-linux-gnu",
+        ] {
             assert!(SUPPORTED.contains(target), "{SUPPORTED} names {target}");
         }
     }

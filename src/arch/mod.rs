@@ -14,11 +14,14 @@ cfg_if::cfg_if! {
     } else if #[cfg(target_arch = "aarch64")] {
         mod aarch64;
         pub(crate) use self::aarch64::*;
+    } else if #[cfg(target_arch = "x86")] {
+        mod x86;
+        pub(crate) use self::x86::*;
     } else if #[cfg(target_arch = "riscv64")] {
         mod riscv64;
         pub(crate) use self::riscv64::*;
     } else {
-        compile_error!("splitstack supports x86_64, aarch64 and riscv64 only");
+        compile_error!("splitstack supports x86_64, x86 (i686), aarch64 and riscv64 only");
     }
 }
 
@@ -50,8 +53,8 @@ extern "C" {
     pub(crate) fn splitstack_swap(save: *mut Gobuf, resume: *const Gobuf, arg: usize) -> usize;
 
     /// First instruction of a prepared context: calls the entry function found in the base
-    /// register (rbx / x19 / s1) with the resume word (rax / x0 / a0) as its argument, on the fresh
-    /// stack. Never call from Rust: it is only ever jumped to through a prepared [`Gobuf`].
+    /// register (rbx / x19 / s1) with the resume word (rax / x0 / a0) as its argument, on the
+    /// fresh stack. Never call from Rust: it is only ever jumped to through a prepared [`Gobuf`].
     pub(crate) fn splitstack_trampoline();
 
     /// First instruction of a coroutine, reached by the first resume's `co_switch`: calls the
@@ -62,8 +65,8 @@ extern "C" {
     pub(crate) fn splitstack_coroutine_trampoline();
 
     /// The return address of every function `splitstack_morestack` calls: parks the return
-    /// word (AX / X0 / a0) in `m.cret`, calls `splitstack_oldstack` (src/segment.rs), which takes it
-    /// out and clears it, and resumes the caller of morestack with it through `gogo`. Custom
+    /// word (AX / X0 / a0) in `m.cret`, calls `splitstack_oldstack` (src/segment.rs), which takes
+    /// it out and clears it, and resumes the caller of morestack with it through `gogo`. Custom
     /// convention: never call from Rust.
     #[allow(dead_code)] // reached only from assembly; declared here for its contract
     pub(crate) fn splitstack_lessstack();
@@ -150,11 +153,12 @@ extern "C" {
 
     /// Zero `[ptr, ptr + len)` with 16-byte SSE2 stores; `rep stosb` for
     /// `stosb_from <= len < nt_from`; non-temporal `movntdq` stores and an `sfence` from
-    /// `nt_from` up. (asm/memclr_x86_64_sysv.S)
+    /// `nt_from` up. (asm/memclr_x86_64_sysv.S, asm/memclr_x86_sysv.S)
     ///
     /// # Safety
-    /// `ptr..ptr + len` must be valid for writes.
-    #[cfg(target_arch = "x86_64")]
+    /// `ptr..ptr + len` must be valid for writes, and the CPU must support SSE2 (the baseline of
+    /// x86-64 and of Rust's i686 targets).
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
     pub(crate) fn splitstack_memclr_sse2(
         ptr: *mut u8,
         len: usize,
