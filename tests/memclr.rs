@@ -258,6 +258,19 @@ fn ranges_at_page_edges_on_every_code_path() {
     }
 }
 
+/// The scalar routine gets the full sweep whatever was detected: where V is there, the sweep of
+/// the detected strategy above is the vector routine's, and this one is the scalar routine's.
+#[cfg(target_arch = "riscv64")]
+#[test]
+fn sd_every_length_to_4096_at_every_alignment_to_64() {
+    let mut arena = Arena::new(4096 + 64);
+    for len in 0..=4096 {
+        for align in 0..64 {
+            arena.check(align, len, "Sd", |buf| memclr_with(MemclrStrategy::Sd, buf));
+        }
+    }
+}
+
 /// Whether AT_HWCAP reports the vector extension (bit `'V' - 'A'`).
 #[cfg(target_arch = "riscv64")]
 fn hwcap_has_v() -> bool {
