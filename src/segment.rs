@@ -472,7 +472,7 @@ pub(crate) unsafe extern "C" fn splitstack_oldstack(stktop: *mut Stktop) -> usiz
         // The segment's context ends here; the old stack's bounds are in the Stktop.
         // Wrapping: a thread stack whose bounds were never learnt is recorded as
         // (LIMIT_UNKNOWN, 0); under ASan try_grow learns them first.
-        let bottom = bounds::limit_address(top.old.limit);
+        let bottom = top.old.limit;
         let old = StackBounds::new(bottom, top.old.size);
         sanitizer::start_switch(None, old);
         cret
@@ -550,7 +550,7 @@ pub fn try_grow<R, F: FnOnce() -> R>(segment_size: usize, f: F) -> Result<R, Err
     // here, where `unwound` pops the segment; otherwise the unsplit has come back through
     // oldstack.
     unsafe {
-        let bottom = bounds::limit_address((*stktop).own.limit);
+        let bottom = (*stktop).own.limit;
         call.run_below(stktop, StackBounds::new(bottom, len));
         core::mem::forget(unwound);
         (*m).segments.pop_segment(stktop);
@@ -586,7 +586,7 @@ pub(crate) unsafe fn call_below<R, F: FnOnce() -> R>(
     // memcheck marked that stack's dead frames below `sp` inaccessible, and sees the switch to
     // it as a change of stack, after which it does not mark new frames accessible: the record
     // and `f`'s frames are written there, so the free part is made accessible (undefined) first.
-    let bottom = bounds::limit_address(theirs.limit);
+    let bottom = theirs.limit;
     crate::valgrind::make_mem_undefined(bottom, sp.saturating_sub(bottom));
     // SAFETY: the record lies in the free part of the suspended stack; zeroed first, so that
     // every field (the `stack`, which this record does not own and never drops, included) holds
