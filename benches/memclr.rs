@@ -91,6 +91,11 @@ fn variants() -> Vec<(&'static str, MemclrStrategy)> {
         all.push(("stp", MemclrStrategy::Stp));
         all.push(("detected", splitstack::memclr_strategy()));
     }
+    #[cfg(target_arch = "riscv64")]
+    {
+        all.push(("sd", MemclrStrategy::Sd));
+        all.push(("detected", splitstack::memclr_strategy()));
+    }
     all
 }
 

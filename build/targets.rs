@@ -23,21 +23,28 @@ pub fn asm_sources(arch: &str, os: &str, env: &str) -> Option<&'static [&'static
             "asm/memclr_aarch64_aapcs.S",
             "asm/valgrind_aarch64_aapcs.S",
         ]),
+        ("riscv64", "linux", "gnu") => Some(&[
+            "asm/switch_riscv64_lp64d.S",
+            "asm/stack_riscv64_lp64d.S",
+            "asm/memclr_riscv64_lp64d.S",
+            "asm/valgrind_riscv64_lp64d.S",
+        ]),
         _ => None,
     }
 }
 
 /// The targets [`asm_sources`] supports, for the build script's message about any other.
 pub const SUPPORTED: &str =
-    "x86_64-unknown-linux-gnu, i686-unknown-linux-gnu and aarch64-unknown-linux-gnu";
+    "x86_64-unknown-linux-gnu, i686-unknown-linux-gnu, aarch64-unknown-linux-gnu and \
+     riscv64gc-unknown-linux-gnu";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Each supported Linux GNU architecture and the ABI its file names carry.
-    const SUPPORTED_ARCHES: [(&str, &str); 3] =
-        [("x86_64", "sysv"), ("x86", "sysv"), ("aarch64", "aapcs")];
+    const SUPPORTED_ARCHES: [(&str, &str); 4] =
+        [("x86_64", "sysv"), ("x86", "sysv"), ("aarch64", "aapcs"), ("riscv64", "lp64d")];
 
     #[test]
     fn each_supported_target_builds_every_unit_for_its_own_arch() {
@@ -70,11 +77,15 @@ mod tests {
     fn other_targets_are_refused() {
         assert_eq!(asm_sources("x86_64", "linux", "musl"), None);
         assert_eq!(asm_sources("aarch64", "macos", ""), None);
-        assert_eq!(asm_sources("riscv64", "linux", "gnu"), None);
+        assert_eq!(asm_sources("riscv64", "linux", "musl"), None);
+        assert_eq!(asm_sources("riscv32", "linux", "gnu"), None);
         assert_eq!(asm_sources("x86", "linux", "musl"), None);
-        for target in
-            ["x86_64-unknown-linux-gnu", "i686-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]
-        {
+        for target in [
+            "x86_64-unknown-linux-gnu",
+            "i686-unknown-linux-gnu",
+            "aarch64-unknown-linux-gnu",
+            "riscv64gc-unknown-linux-gnu",
+        ] {
             assert!(SUPPORTED.contains(target), "{SUPPORTED} names {target}");
         }
     }
