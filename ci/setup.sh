@@ -50,8 +50,9 @@ else
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
-# The instruction-count benches need the gungraun runner of exactly the version Cargo.toml pins.
-want=$(sed -n 's/^gungraun = "=\([0-9.]*\)".*/\1/p' Cargo.toml)
+# The instruction-count benches need the gungraun runner of exactly the version benches/Cargo.toml
+# pins.
+want=$(sed -n 's/^gungraun = "=\([0-9.]*\)".*/\1/p' benches/Cargo.toml)
 have=$(gungraun-runner --version 2>/dev/null | awk '{print $2}' || true)
 if [ "$have" = "$want" ]; then
     say "gungraun-runner $want: present"
