@@ -21,7 +21,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*" >&2; }
+# Each step's heading gives the time since the start, so that a slow step shows in the log.
+step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*" >&2; }
 run() { printf '+ %s\n' "$*" >&2; "$@"; }
 
 AARCH64=aarch64-unknown-linux-gnu
