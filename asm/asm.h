@@ -4,7 +4,9 @@
  * FUNC_BEGIN(name) / FUNC_END(name) open and close a global, hidden, aligned function symbol with
  * its ELF type and size and its CFI frame. ENTRY_LANDING is the first instruction of every
  * function: `endbr64` on x86-64 (a NOP without CET), `bti c` on AArch64 (a hint, a NOP without
- * BTI). ALT_ENTRY(name) names a second entry inside an open function that is reached only as a
+ * BTI), nothing on 32-bit ARM (ARMv7 has no landing pads). On 32-bit ARM, FUNC_BEGIN and
+ * FUNC_END also open and close the function's EHABI unwind entry (`.fnstart` / `.fnend`), which
+ * is what the unwinder reads there (see below). ALT_ENTRY(name) names a second entry inside an open function that is reached only as a
  * return address (lessstack), so it needs no landing pad. Symbols carry the `splitstack_` prefix
  * through SYM(). Including this header emits the GNU-stack note that keeps the stack
  * non-executable and the GNU property note described at the end, and defines CFI_OPERAND, the
@@ -23,8 +25,41 @@
 #elif defined(__aarch64__)
 #define ENTRY_LANDING hint #34 /* bti c */
 #define FUNC_ALIGN 2
+#elif defined(__arm__)
+/* ARM (A32) state, unified syntax, whatever the C compiler's default mode (Debian's armhf gcc
+ * defaults to Thumb-2): the .S files are written for A32 and reach Rust code, and are reached
+ * from it, only through `bx`/`blx`/`bl`, which interwork. */
+    .syntax unified
+    .arm
+#define ENTRY_LANDING
+#define FUNC_ALIGN 2
+/* The runtime unwinder on arm-linux-gnueabihf (libgcc_s's, which Rust's std links) reads only
+ * the EHABI tables (.ARM.exidx / .ARM.extab), never DWARF CFI; each function's EHABI entry is
+ * opened and closed with its CFI. The DWARF CFI goes to .debug_frame, for debuggers. */
+    .cfi_sections .debug_frame
+#define EHABI_FNSTART .fnstart
+#define EHABI_FNEND .fnend
+/* FP: the frame pointer of the Rust code that the switches save and restore (the register
+ * Rust's inline asm cannot name): r11 in A32 code, this target's default; r7 when the crate is
+ * built for Thumb-2 (target_feature "thumb-mode"; the build script then defines
+ * SPLITSTACK_THUMB_MODE). FP_DWARF is its DWARF number, FP_EHABI_MASK its bit in the low byte
+ * of an EHABI "pop r4-r15 under mask" (r4 = bit 0). */
+#if defined(SPLITSTACK_THUMB_MODE)
+#define FP r7
+#define FP_DWARF 7
+#define FP_EHABI_MASK 0x08
 #else
-#error "splitstack: asm.h supports x86-64 and AArch64 only"
+#define FP r11
+#define FP_DWARF 11
+#define FP_EHABI_MASK 0x80
+#endif
+#else
+#error "splitstack: asm.h supports x86-64, AArch64 and 32-bit ARM only"
+#endif
+
+#ifndef EHABI_FNSTART
+#define EHABI_FNSTART
+#define EHABI_FNEND
 #endif
 
 /* Opens a function: global, hidden (never exported from a cdylib), typed, aligned, CFI open. */
@@ -35,12 +70,14 @@
     .type SYM(name), %function;           \
     .p2align FUNC_ALIGN;                  \
     SYM(name):                            \
+    EHABI_FNSTART;                        \
     .cfi_startproc;                       \
     ENTRY_LANDING
 
 /* Closes a function opened by FUNC_BEGIN: CFI closed, ELF size recorded. */
 #define FUNC_END(name)                    \
     .cfi_endproc;                         \
+    EHABI_FNEND;                          \
     .size SYM(name), . - SYM(name)
 
 /* A second global, hidden entry inside the open function, covered by its CFI. Only ever a
@@ -64,7 +101,7 @@
  * continues unwinding and backtraces into the coroutine's resumer. The stack pointer points to
  * a word that points to Link.parent_sp, which holds the resumer's context: a CoContext
  * (offsets.h). Each rule is a DWARF expression over the stack pointer: breg_sp 0
- * (DW_OP_breg<sp>: 0x77 on x86-64, 0x8f on AArch64), DW_OP_deref (0x06) twice to load
+ * (DW_OP_breg<sp>: 0x77 on x86-64, 0x8f on AArch64, 0x7d on ARM), DW_OP_deref (0x06) twice to load
  * parent_sp, then DW_OP_plus_uconst (0x23) an offset:
  *   DW_CFA_def_cfa_expression (0x0f), 6 bytes, + CO_CONTEXT_SIZE: the CFA is the resumer's
  *   stack pointer before its switch stored the context;
@@ -100,9 +137,11 @@
  *   starts with `bti c`; every `br` goes through x16 to a `bti c`, `bti j` or `bti jc`; resumes
  *   are `ret`s, which BTI does not check. PAC (bit 1) is not claimed: return addresses are
  *   saved and resumed across stacks without signing.
+ * - 32-bit ARM: no note. ARMv7 has no landing pads and the ABI defines no feature property.
  * Layout: namesz 4, descsz 16, type 5, "GNU\0", then one property: type, datasz 4, the feature
  * bits, padded to 8 bytes.
  */
+#if !defined(__arm__)
     .section .note.gnu.property, "a"
     .p2align 3
     .long 4
@@ -117,6 +156,7 @@
     .long 4
     .long 1
     .long 0
+#endif
     .text
 
 #endif /* SPLITSTACK_ASM_H */

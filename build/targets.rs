@@ -2,7 +2,8 @@
 //! crate's unit tests include this file and check it (src/lib.rs).
 
 /// The assembly units `(arch, os, env)` builds, or `None` for a target the crate does not
-/// support. One unit per concern and target: `asm/<unit>_<arch>_<abi>.S`.
+/// support. `env` is the target triple's environment: the C library and the ABI, if any
+/// (`gnu`, `gnueabihf`). One unit per concern and target: `asm/<unit>_<arch>_<abi>.S`.
 pub fn asm_sources(arch: &str, os: &str, env: &str) -> Option<&'static [&'static str]> {
     match (arch, os, env) {
         ("x86_64", "linux", "gnu") => Some(&[
@@ -17,12 +18,19 @@ pub fn asm_sources(arch: &str, os: &str, env: &str) -> Option<&'static [&'static
             "asm/memclr_aarch64_aapcs.S",
             "asm/valgrind_aarch64_aapcs.S",
         ]),
+        ("arm", "linux", "gnueabihf") => Some(&[
+            "asm/switch_arm_aapcs.S",
+            "asm/stack_arm_aapcs.S",
+            "asm/memclr_arm_aapcs.S",
+            "asm/valgrind_arm_aapcs.S",
+        ]),
         _ => None,
     }
 }
 
 /// The targets [`asm_sources`] supports, for the build script's message about any other.
-pub const SUPPORTED: &str = "x86_64-unknown-linux-gnu and aarch64-unknown-linux-gnu";
+pub const SUPPORTED: &str =
+    "x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu and armv7-unknown-linux-gnueabihf";
 
 #[cfg(test)]
 mod tests {
@@ -30,8 +38,10 @@ mod tests {
 
     #[test]
     fn each_supported_target_builds_every_unit_for_its_own_arch() {
-        for (arch, abi) in [("x86_64", "sysv"), ("aarch64", "aapcs")] {
-            let sources = asm_sources(arch, "linux", "gnu").expect("supported");
+        for (arch, env, abi) in
+            [("x86_64", "gnu", "sysv"), ("aarch64", "gnu", "aapcs"), ("arm", "gnueabihf", "aapcs")]
+        {
+            let sources = asm_sources(arch, "linux", env).expect("supported");
             let units: Vec<&str> = sources
                 .iter()
                 .map(|path| {
@@ -48,8 +58,8 @@ mod tests {
     #[test]
     fn every_listed_source_exists() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        for arch in ["x86_64", "aarch64"] {
-            for path in asm_sources(arch, "linux", "gnu").expect("supported") {
+        for (arch, env) in [("x86_64", "gnu"), ("aarch64", "gnu"), ("arm", "gnueabihf")] {
+            for path in asm_sources(arch, "linux", env).expect("supported") {
                 assert!(root.join(path).is_file(), "{path} is missing");
             }
         }
@@ -61,7 +71,14 @@ mod tests {
         assert_eq!(asm_sources("aarch64", "macos", ""), None);
         assert_eq!(asm_sources("riscv64", "linux", "gnu"), None);
         assert_eq!(asm_sources("x86", "linux", "gnu"), None);
-        for target in ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"] {
+        // Soft-float ARM passes floats in core registers and has no d8-d15 to keep.
+        assert_eq!(asm_sources("arm", "linux", "gnueabi"), None);
+        assert_eq!(asm_sources("arm", "linux", "musleabihf"), None);
+        for target in [
+            "x86_64-unknown-linux-gnu",
+            "aarch64-unknown-linux-gnu",
+            "armv7-unknown-linux-gnueabihf",
+        ] {
             assert!(SUPPORTED.contains(target), "{SUPPORTED} names {target}");
         }
     }

@@ -53,6 +53,12 @@ pub enum MemclrStrategy {
     /// AArch64 where DCZID_EL0 prohibits `dc zva` (or reports a block outside 64..=2048 bytes):
     /// 64-byte `stp` stores.
     Stp,
+    /// 32-bit ARM whose AT_HWCAP reports NEON: 32-byte `vst1.8 {d0-d3}` stores, aligned to 32
+    /// bytes in the bulk, unaligned at the head and tail.
+    Neon,
+    /// 32-bit ARM without NEON: 32-byte VFP `vstmia {d0-d3}` stores from a word-aligned address
+    /// (every CPU of the hard-float target has VFP), word stores at the edges.
+    Vfp,
 }
 
 /// Zero every byte of `buf`.
@@ -125,8 +131,8 @@ pub fn memclr_strategy() -> MemclrStrategy {
 /// Zero `buf` with an explicit strategy, for benchmarks and tests that compare the code paths.
 ///
 /// # Panics
-/// If this CPU cannot run `strategy` (e.g. AVX2 without AVX2, or a `dc zva` block size other
-/// than the one DCZID_EL0 reports).
+/// If this CPU cannot run `strategy` (e.g. AVX2 without AVX2, a `dc zva` block size other
+/// than the one DCZID_EL0 reports, or NEON where AT_HWCAP does not report it).
 ///
 /// Inlined, with the feature detection and the panic out of line, so that a benchmark of a code
 /// path through here pays for the check (a load and a test or two) and little else: a frame, a
@@ -191,6 +197,16 @@ unsafe fn clear_with(strategy: MemclrStrategy, ptr: *mut u8, len: usize) {
         MemclrStrategy::Stp => {
             // SAFETY: the range is the caller's; 0 means no dc zva.
             unsafe { arch::splitstack_memclr_aarch64(ptr, len, 0) }
+        }
+        #[cfg(target_arch = "arm")]
+        MemclrStrategy::Neon => {
+            // SAFETY: the range is the caller's; the CPU has NEON (supports() checked it).
+            unsafe { arch::splitstack_memclr_arm(ptr, len, 1) }
+        }
+        #[cfg(target_arch = "arm")]
+        MemclrStrategy::Vfp => {
+            // SAFETY: the range is the caller's; 0 means no NEON, and VFP is the target's.
+            unsafe { arch::splitstack_memclr_arm(ptr, len, 0) }
         }
         #[allow(unreachable_patterns)] // every arm above is for the other architecture's variants
         _ => unreachable!("memclr: {strategy:?} is not a strategy of this architecture"),
@@ -600,6 +616,84 @@ mod detect {
         match strategy {
             MemclrStrategy::DcZva { block_size } => block_size != 0 && block_size == zva_block(),
             MemclrStrategy::Stp => true,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(target_arch = "arm")]
+mod detect {
+    //! 32-bit ARM: NEON from AT_HWCAP (the kernel's HWCAP_NEON), read once. The target's Rust
+    //! code is built without NEON, so the NEON stores live in the assembly and run only where
+    //! this says so.
+    use super::*;
+
+    /// AT_HWCAP's NEON bit on 32-bit ARM (the kernel's HWCAP_NEON).
+    const HWCAP_NEON: usize = 1 << 12;
+
+    /// usize::MAX: not yet read; otherwise 1 if the CPU has NEON, 0 if not: the word the
+    /// assembly takes.
+    static NEON: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+    #[cold]
+    fn read_neon() -> usize {
+        // SAFETY: getauxval only reads the auxiliary vector.
+        let hwcap = unsafe { libc::getauxval(libc::AT_HWCAP) } as usize;
+        let neon = usize::from(hwcap & HWCAP_NEON != 0);
+        NEON.store(neon, Ordering::Relaxed);
+        neon
+    }
+
+    #[inline]
+    fn neon() -> usize {
+        match NEON.load(Ordering::Relaxed) {
+            usize::MAX => read_neon(),
+            neon => neon,
+        }
+    }
+
+    /// Zero `[ptr, ptr + len)` with the detected strategy: [`memclr_raw`]'s whole body.
+    ///
+    /// # Safety
+    /// As [`memclr_raw`].
+    #[inline(always)]
+    pub(super) unsafe fn clear(ptr: *mut u8, len: usize) {
+        // SAFETY: the caller's contract; the word is 1 only where AT_HWCAP reports NEON.
+        unsafe { arch::splitstack_memclr_arm(ptr, len, neon()) }
+    }
+
+    #[inline]
+    pub(super) fn cached() -> MemclrStrategy {
+        match neon() {
+            0 => MemclrStrategy::Vfp,
+            _ => MemclrStrategy::Neon,
+        }
+    }
+
+    /// The cold path is the ordinary one: there are no non-temporal stores to choose.
+    ///
+    /// # Safety
+    /// As [`memclr_raw`].
+    pub(super) unsafe fn clear_cold(ptr: *mut u8, len: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { clear(ptr, len) }
+    }
+
+    /// No heap's guess changes anything here.
+    pub(super) fn cold_after() -> usize {
+        usize::MAX
+    }
+
+    /// [`supports`]; AT_HWCAP is read once either way.
+    #[inline]
+    pub(super) fn supports_if_read(strategy: MemclrStrategy) -> bool {
+        supports(strategy)
+    }
+
+    pub(super) fn supports(strategy: MemclrStrategy) -> bool {
+        match strategy {
+            MemclrStrategy::Neon => neon() != 0,
+            MemclrStrategy::Vfp => true,
             _ => false,
         }
     }

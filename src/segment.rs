@@ -43,6 +43,10 @@ pub const UNWIND_RESERVE: usize = 8 * 1024;
 /// Stack that [`maybe_grow`] keeps free below `red_zone`, for unwinding (see the x86-64 value).
 #[cfg(target_arch = "aarch64")]
 pub const UNWIND_RESERVE: usize = 12 * 1024;
+/// Stack that [`maybe_grow`] keeps free below `red_zone`, for unwinding (see the x86-64 value;
+/// libgcc's EHABI unwinder on 32-bit ARM).
+#[cfg(target_arch = "arm")]
+pub const UNWIND_RESERVE: usize = 8 * 1024;
 
 /// The record at the top of every segment (Go's `Stktop`): how to get back to the stack the
 /// segment was grown from, and the segment's own description.

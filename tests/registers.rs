@@ -164,6 +164,96 @@ mod regs {
     }
 }
 
+#[cfg(target_arch = "arm")]
+mod regs {
+    use super::*;
+    /// r4-r11, d8-d15 (A32 code: r11 is the frame pointer, r7 an ordinary register).
+    pub const NAMES: &[&str] = &[
+        "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "d8", "d9", "d10", "d11", "d12", "d13",
+        "d14", "d15",
+    ];
+    /// One u64 per register. The core registers are 32 bits wide: each is filled with the low
+    /// half of its pattern, and recorded with the pattern's high half above it, so that the
+    /// comparison checks all 32 bits the register has.
+    pub type Saved = [u64; 16];
+
+    /// Fills the callee-saved registers with pattern + 0, 1, 2, ..., calls swap_c, and records
+    /// what they hold when it returns.
+    pub unsafe fn switch_with_patterns(
+        save: *mut Gobuf,
+        resume: *const Gobuf,
+        arg: usize,
+        pattern: u64,
+        out: &mut Saved,
+        f: SwapC,
+    ) -> usize {
+        let ret: usize;
+        // The low patterns never carry into the high half: pattern's low 16 bits are 0 but for
+        // the round in bits 8-15, and i < 16.
+        let block: [usize; 3] =
+            [out.as_mut_ptr() as usize, pattern as u32 as usize, (pattern >> 32) as usize];
+        // SAFETY: r6 and r11, which asm! cannot name, are pushed and popped around the call; sp
+        // moves by 16, keeping the 8-byte alignment AAPCS asks for at a call (and 16).
+        unsafe {
+            asm!(
+                "push {{r6, r11}}",
+                "sub sp, sp, #8",
+                "str {blk}, [sp]",          // the block, for after the call
+                "ldr r5, [{blk}, #8]",      // r5 = the pattern's high half
+                "ldr r4, [{blk}, #4]",      // r4 = the pattern's low half
+                "add r12, r4, #8", "vmov d8, r12, r5",
+                "add r12, r4, #9", "vmov d9, r12, r5",
+                "add r12, r4, #10", "vmov d10, r12, r5",
+                "add r12, r4, #11", "vmov d11, r12, r5",
+                "add r12, r4, #12", "vmov d12, r12, r5",
+                "add r12, r4, #13", "vmov d13, r12, r5",
+                "add r12, r4, #14", "vmov d14, r12, r5",
+                "add r12, r4, #15", "vmov d15, r12, r5",
+                "add r5, r4, #1",
+                "add r6, r4, #2",
+                "add r7, r4, #3",
+                "add r8, r4, #4",
+                "add r9, r4, #5",
+                "add r10, r4, #6",
+                "add r11, r4, #7",
+                "blx r3",
+                "ldr r12, [sp]",            // the block
+                "ldr lr, [r12, #8]",        // lr = the pattern's high half
+                "ldr r12, [r12]",           // r12 = out
+                "str r4, [r12]", "str lr, [r12, #4]",
+                "str r5, [r12, #8]", "str lr, [r12, #12]",
+                "str r6, [r12, #16]", "str lr, [r12, #20]",
+                "str r7, [r12, #24]", "str lr, [r12, #28]",
+                "str r8, [r12, #32]", "str lr, [r12, #36]",
+                "str r9, [r12, #40]", "str lr, [r12, #44]",
+                "str r10, [r12, #48]", "str lr, [r12, #52]",
+                "str r11, [r12, #56]", "str lr, [r12, #60]",
+                "vstr d8, [r12, #64]",
+                "vstr d9, [r12, #72]",
+                "vstr d10, [r12, #80]",
+                "vstr d11, [r12, #88]",
+                "vstr d12, [r12, #96]",
+                "vstr d13, [r12, #104]",
+                "vstr d14, [r12, #112]",
+                "vstr d15, [r12, #120]",
+                "add sp, sp, #8",
+                "pop {{r6, r11}}",
+                blk = in(reg) block.as_ptr(),
+                in("r3") f,
+                in("r0") save,
+                in("r1") resume,
+                in("r2") arg,
+                lateout("r0") ret,
+                out("r4") _, out("r5") _, out("r7") _, out("r8") _, out("r9") _, out("r10") _,
+                out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+                out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+                clobber_abi("C"),
+            );
+        }
+        ret
+    }
+}
+
 use regs::{switch_with_patterns, Saved, NAMES};
 
 const MAIN_PATTERN: u64 = 0x1111_2222_3333_0000;
@@ -257,6 +347,8 @@ unsafe extern "C" fn sp_recording_entry(arg: usize) -> ! {
     naked_asm!("mov rsi, rsp", "jmp {body}", body = sym entry_body);
     #[cfg(target_arch = "aarch64")]
     naked_asm!("mov x1, sp", "b {body}", body = sym entry_body);
+    #[cfg(target_arch = "arm")]
+    naked_asm!("mov r1, sp", "b {body}", body = sym entry_body);
 }
 
 unsafe extern "C" fn entry_body(arg: usize, sp: usize) -> ! {
@@ -281,14 +373,15 @@ fn entry_starts_with_the_abi_stack_alignment() {
         "sp {sp:#x} not on the stack"
     );
     // x86-64 SysV: rsp + 8 is 16-byte aligned at a function's first instruction (the call pushed
-    // the return address). AAPCS64: sp itself is 16-byte aligned.
+    // the return address). AAPCS64: sp itself is 16-byte aligned. AAPCS (32-bit ARM) asks for 8;
+    // the crate's stacks start 16-byte aligned, and the trampoline pushes nothing.
     let expected_misalignment = if cfg!(target_arch = "x86_64") { 8 } else { 0 };
     assert_eq!(sp % 16, expected_misalignment, "entry's stack pointer {sp:#x} breaks the ABI");
 }
 
 /// Contexts share the floating-point control state (MXCSR and the x87 control word on x86-64,
-/// FPCR on AArch64): a change made in one is seen in the other. The crate docs promise this;
-/// the test holds them to it.
+/// FPCR on AArch64, FPSCR on 32-bit ARM): a change made in one is seen in the other. The crate
+/// docs promise this; the test holds them to it.
 #[test]
 fn floating_point_control_state_is_shared_between_contexts() {
     static mut BACK: Gobuf = Gobuf::new_empty();
@@ -321,6 +414,20 @@ fn floating_point_control_state_is_shared_between_contexts() {
         unsafe { asm!("msr fpcr, {}", in(reg) value, options(nomem, nostack)) };
     }
     #[cfg(target_arch = "aarch64")]
+    const ROUND_TOWARD_ZERO: u64 = 0b11 << 22;
+    #[cfg(target_arch = "arm")]
+    fn read_control() -> u64 {
+        let fpscr: u32;
+        // SAFETY: reads FPSCR.
+        unsafe { asm!("vmrs {}, fpscr", out(reg) fpscr, options(nomem, nostack)) };
+        fpscr as u64
+    }
+    #[cfg(target_arch = "arm")]
+    fn write_control(value: u64) {
+        // SAFETY: writes FPSCR with only its rounding-mode bits (RMode, 23:22) changed.
+        unsafe { asm!("vmsr fpscr, {}", in(reg) value as u32, options(nomem, nostack)) };
+    }
+    #[cfg(target_arch = "arm")]
     const ROUND_TOWARD_ZERO: u64 = 0b11 << 22;
 
     unsafe extern "C" fn entry(_: usize) -> ! {
