@@ -169,6 +169,7 @@ pub(crate) const MAX_RED_ZONE: usize = usize::MAX / 4;
 // The check adds at most MAX_RED_ZONE and a reserve of a few KiB to LIMIT_UNKNOWN without
 // overflowing, and LIMIT_UNKNOWN lies above every user-space stack pointer.
 const _: () = assert!(LIMIT_UNKNOWN.checked_add(MAX_RED_ZONE + (1 << 20)).is_some());
+#[cfg(target_pointer_width = "64")]
 const _: () = assert!(LIMIT_UNKNOWN > 1 << 57);
 
 /// What `CURRENT` holds until the thread learns its bounds: a limit above every stack pointer
@@ -263,7 +264,10 @@ mod tests {
 
     #[test]
     fn a_limit_word_is_its_stack_bottom() {
+        #[cfg(target_pointer_width = "64")]
         let bottom = 0x7f00_0000_0000;
+        #[cfg(target_pointer_width = "32")]
+        let bottom = 0x7f00_0000;
         assert_eq!(limit_word(bottom), bottom);
         assert_eq!(limit_address(limit_word(bottom)), bottom);
     }

@@ -83,15 +83,17 @@ layout! {
         STKTOP_GOBUF = 0;
         /// `Stktop.m`: the owning thread's `M`, whose `cret` `lessstack` writes.
         STKTOP_M = 4 * word;
-        /// The size of a `Stktop`, a multiple of 16 so that the stack below it stays aligned.
-        STKTOP_SIZE = 14 * word;
+        /// The size of a `Stktop`, a multiple of 16 so that the stack below it stays aligned:
+        /// the Gobuf, `m` and `segment_size`, two 16-byte aligned `Bounds`, `next`, and a
+        /// `Stack` (two words and two `u32`s).
+        STKTOP_SIZE = align16(align16(6 * word) + 2 * bounds_size(word) + 3 * word + 8);
 
         /// `M.cret`: where `lessstack` parks the return register.
         M_CRET = 0;
 
         /// `Link.parent_sp`: the resumer's context, in every coroutine's shared record, after
-        /// the coroutine's bounds (two words).
-        LINK_PARENT_SP = 2 * word;
+        /// the coroutine's bounds (two words, 16-byte aligned).
+        LINK_PARENT_SP = bounds_size(word);
 
         /// `CoContext.pc`: a suspended coroutine side's resume pc, at its saved stack pointer.
         CO_CONTEXT_PC = 0;
@@ -107,6 +109,16 @@ layout! {
             Arch::Aarch64 | Arch::Arm | Arch::Riscv64 => 4 * word,
         };
     }
+}
+
+/// `n` rounded up to a multiple of 16.
+const fn align16(n: usize) -> usize {
+    (n + 15) & !15
+}
+
+/// The size of a `Bounds` (src/bounds.rs): two words, aligned to 16 bytes.
+const fn bounds_size(word: usize) -> usize {
+    align16(2 * word)
 }
 
 /// The architecture this crate is compiled for.

@@ -21,10 +21,10 @@ fn set_address_space_limit(bytes: libc::rlim_t) -> libc::rlimit {
 }
 
 /// This process's mapped address space, from /proc/self/status (VmSize, in bytes).
-fn address_space_in_use() -> u64 {
+fn address_space_in_use() -> libc::rlim_t {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let line = status.lines().find(|l| l.starts_with("VmSize:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+    line.split_whitespace().nth(1).unwrap().parse::<libc::rlim_t>().unwrap() * 1024
 }
 
 const BIG: usize = 256 << 20;
@@ -78,7 +78,10 @@ fn with_the_address_space_limited_allocations_fail_cleanly_and_recover() {
         // Small requests still fit under the limit.
         assert_eq!(try_grow(64 * 1024, || 3).unwrap(), 3);
         // A stack larger than an arena is mapped on its own, and refused the same way.
+        #[cfg(target_pointer_width = "64")]
         let err = Stack::new_zeroed(1 << 40).unwrap_err();
+        #[cfg(target_pointer_width = "32")]
+        let err = Stack::new_zeroed(1 << 30).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
         // Stacks fill the stack heap's arena; once it would need another (256 MiB, which does
         // not fit), stacks are mapped on their own while the limit allows, then refused.
