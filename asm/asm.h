@@ -4,9 +4,9 @@
  * FUNC_BEGIN(name) / FUNC_END(name) open and close a global, hidden, aligned function symbol with
  * its ELF type and size and its CFI frame. ENTRY_LANDING is the first instruction of every
  * function: `endbr64` on x86-64 (a NOP without CET), `bti c` on AArch64 (a hint, a NOP without
- * BTI), nothing on 32-bit ARM (ARMv7 has no landing pads). On 32-bit ARM, FUNC_BEGIN and
- * FUNC_END also open and close the function's EHABI unwind entry (`.fnstart` / `.fnend`), which
- * is what the unwinder reads there (see below). ALT_ENTRY(name) names a second entry inside an open function that is reached only as a
+ * BTI), nothing on i386 and 32-bit ARM. On 32-bit ARM, FUNC_BEGIN and FUNC_END also open and
+ * close the function's EHABI unwind entry (`.fnstart` / `.fnend`), which is what the unwinder
+ * reads there (see below). ALT_ENTRY(name) names a second entry inside an open function that is reached only as a
  * return address (lessstack), so it needs no landing pad. Symbols carry the `splitstack_` prefix
  * through SYM(). Including this header emits the GNU-stack note that keeps the stack
  * non-executable and the GNU property note described at the end, and defines CFI_OPERAND, the
@@ -22,13 +22,19 @@
     .intel_syntax noprefix
 #define ENTRY_LANDING endbr64
 #define FUNC_ALIGN 4
+#elif defined(__i386__)
+/* Intel syntax, as on x86-64. No landing pad: Linux enforces IBT on no 32-bit process, and this
+ * header declares no feature for i386 (see the property note below). */
+    .intel_syntax noprefix
+#define ENTRY_LANDING
+#define FUNC_ALIGN 4
 #elif defined(__aarch64__)
 #define ENTRY_LANDING hint #34 /* bti c */
 #define FUNC_ALIGN 2
 #elif defined(__arm__)
 /* ARM (A32) state, unified syntax, whatever the C compiler's default mode (Debian's armhf gcc
  * defaults to Thumb-2): the .S files are written for A32 and reach Rust code, and are reached
- * from it, only through `bx`/`blx`/`bl`, which interwork. */
+ * from it, only through `bx`/`blx`/`bl`, which interwork. No landing pad: ARMv7 has none. */
     .syntax unified
     .arm
 #define ENTRY_LANDING
@@ -54,7 +60,7 @@
 #define FP_EHABI_MASK 0x80
 #endif
 #else
-#error "splitstack: asm.h supports x86-64, AArch64 and 32-bit ARM only"
+#error "splitstack: asm.h supports x86-64, i386, AArch64 and 32-bit ARM only"
 #endif
 
 #ifndef EHABI_FNSTART
@@ -101,22 +107,26 @@
  * continues unwinding and backtraces into the coroutine's resumer. The stack pointer points to
  * a word that points to Link.parent_sp, which holds the resumer's context: a CoContext
  * (offsets.h). Each rule is a DWARF expression over the stack pointer: breg_sp 0
- * (DW_OP_breg<sp>: 0x77 on x86-64, 0x8f on AArch64, 0x7d on ARM), DW_OP_deref (0x06) twice to load
- * parent_sp, then DW_OP_plus_uconst (0x23) an offset:
+ * (DW_OP_breg<sp>: 0x77 on x86-64, 0x8f on AArch64, 0x7d on ARM), DW_OP_deref (0x06) twice to
+ * load parent_sp, then DW_OP_plus_uconst (0x23) an offset:
  *   DW_CFA_def_cfa_expression (0x0f), 6 bytes, + CO_CONTEXT_SIZE: the CFA is the resumer's
  *   stack pointer before its switch stored the context;
  *   DW_CFA_expression (0x10), 6 bytes each: the return-address column (ra) at + CO_CONTEXT_PC,
  *   the base register (base) at + CO_CONTEXT_BASE, the frame pointer (fp) at + CO_CONTEXT_FP.
- * ra, base and fp are DWARF register numbers, each one byte (below 128). */
-#define COROUTINE_CFI(breg_sp, ra, base, fp)                                          \
+ * ra, base and fp are DWARF register numbers, each one byte (below 128).
+ * COROUTINE_CFI_AT(breg_sp, slot, ra, base, fp) is the same with that word at `slot` bytes above
+ * the stack pointer (i386, whose entry takes its argument below it); slot is one SLEB128 byte. */
+#define COROUTINE_CFI(breg_sp, ra, base, fp) COROUTINE_CFI_AT(breg_sp, 0, ra, base, fp)
+#define COROUTINE_CFI_AT(breg_sp, slot, ra, base, fp)                                 \
+    CFI_OPERAND slot;                                                                 \
     CFI_OPERAND CO_CONTEXT_SIZE;                                                      \
     CFI_OPERAND CO_CONTEXT_PC;                                                        \
     CFI_OPERAND CO_CONTEXT_BASE;                                                      \
     CFI_OPERAND CO_CONTEXT_FP;                                                        \
-    .cfi_escape 0x0f, 6, breg_sp, 0, 0x06, 0x06, 0x23, CO_CONTEXT_SIZE;               \
-    .cfi_escape 0x10, ra, 6, breg_sp, 0, 0x06, 0x06, 0x23, CO_CONTEXT_PC;             \
-    .cfi_escape 0x10, base, 6, breg_sp, 0, 0x06, 0x06, 0x23, CO_CONTEXT_BASE;         \
-    .cfi_escape 0x10, fp, 6, breg_sp, 0, 0x06, 0x06, 0x23, CO_CONTEXT_FP
+    .cfi_escape 0x0f, 6, breg_sp, slot, 0x06, 0x06, 0x23, CO_CONTEXT_SIZE;            \
+    .cfi_escape 0x10, ra, 6, breg_sp, slot, 0x06, 0x06, 0x23, CO_CONTEXT_PC;          \
+    .cfi_escape 0x10, base, 6, breg_sp, slot, 0x06, 0x06, 0x23, CO_CONTEXT_BASE;      \
+    .cfi_escape 0x10, fp, 6, breg_sp, slot, 0x06, 0x06, 0x23, CO_CONTEXT_FP
 
 /* Every object file says its stack need not be executable. */
     .section .note.GNU-stack, "", %progbits
@@ -137,11 +147,13 @@
  *   starts with `bti c`; every `br` goes through x16 to a `bti c`, `bti j` or `bti jc`; resumes
  *   are `ret`s, which BTI does not check. PAC (bit 1) is not claimed: return addresses are
  *   saved and resumed across stacks without signing.
+ * - i386: no note. Linux enforces neither IBT nor a shadow stack on 32-bit processes, so there is
+ *   nothing to declare, and an object without the note keeps the linker from claiming either.
  * - 32-bit ARM: no note. ARMv7 has no landing pads and the ABI defines no feature property.
  * Layout: namesz 4, descsz 16, type 5, "GNU\0", then one property: type, datasz 4, the feature
  * bits, padded to 8 bytes.
  */
-#if !defined(__arm__)
+#if defined(__x86_64__) || defined(__aarch64__)
     .section .note.gnu.property, "a"
     .p2align 3
     .long 4
@@ -156,7 +168,7 @@
     .long 4
     .long 1
     .long 0
-#endif
     .text
+#endif
 
 #endif /* SPLITSTACK_ASM_H */

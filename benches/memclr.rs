@@ -73,6 +73,10 @@ fn variants() -> Vec<(&'static str, MemclrStrategy)> {
             all.push(("avx2 cached", MemclrStrategy::Avx2 { non_temporal_from: usize::MAX }));
             all.push(("avx2 non-temporal", MemclrStrategy::Avx2 { non_temporal_from: 0 }));
         }
+    }
+    // The SSE2 routine: x86-64's fallback, and 32-bit x86's only one.
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    {
         let sse2 = MemclrStrategy::Sse2 { rep_stosb_from: None, non_temporal_from: usize::MAX };
         all.push(("sse2 cached", sse2));
         let stosb = MemclrStrategy::Sse2 { rep_stosb_from: Some(0), non_temporal_from: usize::MAX };

@@ -12,6 +12,12 @@ pub fn asm_sources(arch: &str, os: &str, env: &str) -> Option<&'static [&'static
             "asm/memclr_x86_64_sysv.S",
             "asm/valgrind_x86_64_sysv.S",
         ]),
+        ("x86", "linux", "gnu") => Some(&[
+            "asm/switch_x86_sysv.S",
+            "asm/stack_x86_sysv.S",
+            "asm/memclr_x86_sysv.S",
+            "asm/valgrind_x86_sysv.S",
+        ]),
         ("aarch64", "linux", "gnu") => Some(&[
             "asm/switch_aarch64_aapcs.S",
             "asm/stack_aarch64_aapcs.S",
@@ -29,18 +35,24 @@ pub fn asm_sources(arch: &str, os: &str, env: &str) -> Option<&'static [&'static
 }
 
 /// The targets [`asm_sources`] supports, for the build script's message about any other.
-pub const SUPPORTED: &str =
-    "x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu and armv7-unknown-linux-gnueabihf";
+pub const SUPPORTED: &str = "x86_64-unknown-linux-gnu, i686-unknown-linux-gnu, \
+    aarch64-unknown-linux-gnu and armv7-unknown-linux-gnueabihf";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Each supported Linux GNU architecture, its environment and the ABI its file names carry.
+    const SUPPORTED_ARCHES: [(&str, &str, &str); 4] = [
+        ("x86_64", "gnu", "sysv"),
+        ("x86", "gnu", "sysv"),
+        ("aarch64", "gnu", "aapcs"),
+        ("arm", "gnueabihf", "aapcs"),
+    ];
+
     #[test]
     fn each_supported_target_builds_every_unit_for_its_own_arch() {
-        for (arch, env, abi) in
-            [("x86_64", "gnu", "sysv"), ("aarch64", "gnu", "aapcs"), ("arm", "gnueabihf", "aapcs")]
-        {
+        for (arch, env, abi) in SUPPORTED_ARCHES {
             let sources = asm_sources(arch, "linux", env).expect("supported");
             let units: Vec<&str> = sources
                 .iter()
@@ -58,7 +70,7 @@ mod tests {
     #[test]
     fn every_listed_source_exists() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        for (arch, env) in [("x86_64", "gnu"), ("aarch64", "gnu"), ("arm", "gnueabihf")] {
+        for (arch, env, _) in SUPPORTED_ARCHES {
             for path in asm_sources(arch, "linux", env).expect("supported") {
                 assert!(root.join(path).is_file(), "{path} is missing");
             }
@@ -70,12 +82,15 @@ mod tests {
         assert_eq!(asm_sources("x86_64", "linux", "musl"), None);
         assert_eq!(asm_sources("aarch64", "macos", ""), None);
         assert_eq!(asm_sources("riscv64", "linux", "gnu"), None);
-        assert_eq!(asm_sources("x86", "linux", "gnu"), None);
-        // Soft-float ARM passes floats in core registers and has no d8-d15 to keep.
+        assert_eq!(asm_sources("x86", "linux", "musl"), None);
+        // Soft-float ARM passes floats in core registers and has no d8-d15 to keep; the table
+        // tells it apart by the environment, which names the float ABI.
+        assert_eq!(asm_sources("arm", "linux", "gnu"), None);
         assert_eq!(asm_sources("arm", "linux", "gnueabi"), None);
         assert_eq!(asm_sources("arm", "linux", "musleabihf"), None);
         for target in [
             "x86_64-unknown-linux-gnu",
+            "i686-unknown-linux-gnu",
             "aarch64-unknown-linux-gnu",
             "armv7-unknown-linux-gnueabihf",
         ] {

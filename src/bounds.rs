@@ -18,8 +18,10 @@
 use crate::stack::page_size;
 use std::cell::Cell;
 
-/// The bounds of a stack: see `CURRENT`.
-#[repr(C, align(16))]
+/// The bounds of a stack: see `CURRENT`. Aligned to their size (two words), so that the check
+/// loads both from one line and the records that hold them keep the offsets of src/layout.rs.
+#[cfg_attr(target_pointer_width = "64", repr(C, align(16)))]
+#[cfg_attr(target_pointer_width = "32", repr(C, align(8)))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Bounds {
     /// The lowest usable address, 64-byte aligned: the limit word the inlined check compares
@@ -157,20 +159,19 @@ pub(crate) fn stack_limit() -> usize {
     running().limit
 }
 
-/// A limit above every user-space stack pointer (x86-64 and AArch64 user addresses are
-/// below 2^57), so the next check takes the slow path, which learns the thread's bounds. Half of
-/// the address space, so that adding a red zone of up to [`MAX_RED_ZONE`] cannot overflow.
+/// The limit of [`UNKNOWN_BOUNDS`]: no stack's limit word (a 64-byte aligned address) equals it,
+/// so it marks bounds not yet learnt; with their size of 0 every check against them fails, so
+/// the next check takes the slow path, which learns the thread's bounds.
 pub(crate) const LIMIT_UNKNOWN: usize = usize::MAX / 2;
 
 /// The largest red zone the inlined check handles; larger ones take the slow path, which is
 /// exact for any size.
 pub(crate) const MAX_RED_ZONE: usize = usize::MAX / 4;
 
-// The check adds at most MAX_RED_ZONE and a reserve of a few KiB to LIMIT_UNKNOWN without
-// overflowing, and LIMIT_UNKNOWN lies above every user-space stack pointer.
-const _: () = assert!(LIMIT_UNKNOWN.checked_add(MAX_RED_ZONE + (1 << 20)).is_some());
-#[cfg(target_pointer_width = "64")]
-const _: () = assert!(LIMIT_UNKNOWN > 1 << 57);
+// The check adds a reserve of a few KiB to a red zone of at most MAX_RED_ZONE without
+// overflowing, and no limit word is LIMIT_UNKNOWN.
+const _: () = assert!(MAX_RED_ZONE.checked_add(1 << 20).is_some());
+const _: () = assert!(LIMIT_UNKNOWN & LIMIT_LOW_BITS != 0);
 
 /// What `CURRENT` holds until the thread learns its bounds: a limit above every stack pointer
 /// and no size, so that the first check takes the slow path, which learns them.
@@ -264,10 +265,7 @@ mod tests {
 
     #[test]
     fn a_limit_word_is_its_stack_bottom() {
-        #[cfg(target_pointer_width = "64")]
-        let bottom = 0x7f00_0000_0000;
-        #[cfg(target_pointer_width = "32")]
-        let bottom = 0x7f00_0000;
+        let bottom = (usize::MAX >> 2) & !LIMIT_LOW_BITS;
         assert_eq!(limit_word(bottom), bottom);
         assert_eq!(limit_address(limit_word(bottom)), bottom);
     }

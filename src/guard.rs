@@ -160,25 +160,33 @@ pub(crate) unsafe fn remove(addr: usize, len: usize) -> std::io::Result<()> {
     }
 }
 
-/// The part of every guard region that always stays inaccessible: the stack-clash margin.
-pub const GUARD_FLOOR: usize = 64 * 1024;
+/// The part of every guard region that always stays inaccessible: the stack-clash margin. 64 KiB
+/// on 64-bit targets; 16 KiB on 32-bit ones, whose address space holds far fewer stacks (Rust
+/// probes every 4 KiB page of a larger frame, so any floor of a page or more stops Rust code;
+/// the rest is margin for unprobed C frames).
+pub const GUARD_FLOOR: usize =
+    if cfg!(target_pointer_width = "64") { 64 * 1024 } else { 16 * 1024 };
 
 /// The part of every guard region above the floor that opens while its thread is panicking:
 /// room for the panic hook, the unwinder and destructors on a stack that is too small for them.
 /// The first symbolization of a backtrace by std's default hook needed about 28 KiB in a small
 /// binary (measured with threads of decreasing stack size); a large binary's debug info takes
-/// more, so the headroom is several times that. Address space only: untouched pages cost no
-/// memory.
-pub const PANIC_HEADROOM: usize = 256 * 1024;
+/// more, so the headroom is several times that: 256 KiB on 64-bit targets, 64 KiB on 32-bit ones
+/// (their frames are smaller, and their address space is 4 GiB at most). Address space only:
+/// untouched pages cost no memory.
+pub const PANIC_HEADROOM: usize =
+    if cfg!(target_pointer_width = "64") { 256 * 1024 } else { 64 * 1024 };
 
 /// The guard region below every stack: [`GUARD_FLOOR`] plus [`PANIC_HEADROOM`] (rounded up to
 /// whole OS pages, and for stacks from the stack heap to whole heap pages).
 pub const GUARD_SIZE: usize = GUARD_FLOOR + PANIC_HEADROOM;
 
 /// Registry slots: one per live stack. With guard regions live stacks are bounded by memory, not
-/// by the map count: two million slots (32 MiB of address space, resident only as far as slots
-/// have been used) cover 2 TiB of default coroutine stacks.
-pub(crate) const GUARD_SLOTS: usize = 1 << 21;
+/// by the map count: on 64-bit targets two million slots (32 MiB of address space, resident only
+/// as far as slots have been used) cover 2 TiB of default coroutine stacks; on 32-bit ones 65,536
+/// (512 KiB) are more stacks than their 4 GiB can hold.
+pub(crate) const GUARD_SLOTS: usize =
+    if cfg!(target_pointer_width = "64") { 1 << 21 } else { 1 << 16 };
 
 /// The bit of a `STARTS` entry set while the headroom is open (starts are page aligned).
 const OPENED: usize = 1;
@@ -268,7 +276,8 @@ pub(crate) fn role_of(bottom: usize) -> Option<(Role, usize)> {
 }
 
 /// The index from stack bottoms to slots: a two-level table over the user address space (2^48
-/// bytes, which covers x86-64's 47 bits and AArch64's 48), so a lookup is two loads, without a
+/// bytes, which covers x86-64's 47 bits, AArch64's 48 and RISC-V's Sv48; the whole 2^32 on
+/// 32-bit targets), so a lookup is two loads, without a
 /// lock or a hash. One entry per 64 KiB: two stacks' bottoms are always further apart than that
 /// (each has a guard region of [`GUARD_SIZE`] below it). The first level, one pointer per GiB, is
 /// static (2 MiB of zero pages until used); the second, 64 KiB per GiB (resident only where
@@ -276,7 +285,7 @@ pub(crate) fn role_of(bottom: usize) -> Option<(Role, usize)> {
 /// process. Second-level tables are cut from blocks of [`INDEX_BLOCK_TABLES`], so that the index
 /// adds one mapping per 1,024 GiB of stacks, not one per GiB (the stack heap's arenas merge into
 /// few mappings, and a mapping of our own between them would keep them apart).
-const INDEX_BITS: u32 = 48;
+const INDEX_BITS: u32 = if usize::BITS < 48 { usize::BITS } else { 48 };
 const INDEX_CHUNK_BITS: u32 = 30;
 const INDEX_PAGE_BITS: u32 = 16;
 const INDEX_CHUNKS: usize = 1 << (INDEX_BITS - INDEX_CHUNK_BITS);

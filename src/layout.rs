@@ -83,17 +83,16 @@ layout! {
         STKTOP_GOBUF = 0;
         /// `Stktop.m`: the owning thread's `M`, whose `cret` `lessstack` writes.
         STKTOP_M = 4 * word;
-        /// The size of a `Stktop`, a multiple of 16 so that the stack below it stays aligned:
-        /// the Gobuf, `m` and `segment_size`, two 16-byte aligned `Bounds`, `next`, and a
-        /// `Stack` (two words and two `u32`s).
-        STKTOP_SIZE = align16(align16(6 * word) + 2 * bounds_size(word) + 3 * word + 8);
+        /// The size of a `Stktop`: fourteen words, rounded up to a multiple of 16 (on 32-bit
+        /// targets) so that the stack below it stays aligned.
+        STKTOP_SIZE = (14 * word).next_multiple_of(16);
 
         /// `M.cret`: where `lessstack` parks the return register.
         M_CRET = 0;
 
         /// `Link.parent_sp`: the resumer's context, in every coroutine's shared record, after
-        /// the coroutine's bounds (two words, 16-byte aligned).
-        LINK_PARENT_SP = bounds_size(word);
+        /// the coroutine's bounds (two words).
+        LINK_PARENT_SP = 2 * word;
 
         /// `CoContext.pc`: a suspended coroutine side's resume pc, at its saved stack pointer.
         CO_CONTEXT_PC = 0;
@@ -109,16 +108,6 @@ layout! {
             Arch::Aarch64 | Arch::Arm | Arch::Riscv64 => 4 * word,
         };
     }
-}
-
-/// `n` rounded up to a multiple of 16.
-const fn align16(n: usize) -> usize {
-    (n + 15) & !15
-}
-
-/// The size of a `Bounds` (src/bounds.rs): two words, aligned to 16 bytes.
-const fn bounds_size(word: usize) -> usize {
-    align16(2 * word)
 }
 
 /// The architecture this crate is compiled for.
@@ -157,6 +146,10 @@ pub fn c_header(layout: &Layout) -> String {
 mod tests {
     use super::*;
 
+    /// Every architecture the table knows, with its word size.
+    const ALL: [(Arch, usize); 5] =
+        [(Arch::X86_64, 8), (Arch::Aarch64, 8), (Arch::X86, 4), (Arch::Arm, 4), (Arch::Riscv64, 8)];
+
     #[test]
     fn pairs_that_aarch64_loads_together_are_adjacent() {
         for arch in [Arch::X86_64, Arch::Aarch64] {
@@ -170,8 +163,13 @@ mod tests {
     #[test]
     fn records_at_a_stack_pointer_keep_it_aligned() {
         assert_eq!(Layout::new(Arch::Aarch64, 8).CO_CONTEXT_SIZE % 16, 0);
-        assert_eq!(Layout::new(Arch::X86_64, 8).STKTOP_SIZE % 16, 0);
-        assert_eq!(Layout::new(Arch::Aarch64, 8).STKTOP_SIZE % 16, 0);
+        assert_eq!(Layout::new(Arch::Riscv64, 8).CO_CONTEXT_SIZE % 16, 0);
+        assert_eq!(Layout::new(Arch::Arm, 4).CO_CONTEXT_SIZE % 16, 0);
+        for (arch, word) in ALL {
+            let layout = Layout::new(arch, word);
+            assert_eq!(layout.STKTOP_SIZE % 16, 0, "{arch:?}");
+            assert!(layout.STKTOP_SIZE >= 14 * word, "{arch:?}");
+        }
     }
 
     #[test]
@@ -193,8 +191,8 @@ mod tests {
     #[test]
     fn every_offset_fits_one_byte_of_a_cfi_operand() {
         // The `.cfi_escape` operands are written as single SLEB128 / ULEB128 bytes.
-        for arch in [Arch::X86_64, Arch::Aarch64] {
-            for (name, value) in Layout::new(arch, 8).constants() {
+        for (arch, word) in ALL {
+            for (name, value) in Layout::new(arch, word).constants() {
                 assert!(value < 64 || name.ends_with("_SIZE"), "{name} = {value}");
             }
         }

@@ -8,7 +8,7 @@
 //! cargo bench --bench memclr` reproduces. [`MemclrStrategy`] reports the choice.
 
 use crate::arch;
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
 use std::sync::atomic::AtomicU8;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
@@ -181,7 +181,7 @@ unsafe fn clear_with(strategy: MemclrStrategy, ptr: *mut u8, len: usize) {
             // SAFETY: the range is the caller's; AVX2 is present (supports() checked it).
             unsafe { arch::splitstack_memclr_avx2(ptr, len, non_temporal_from) }
         }
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
         MemclrStrategy::Sse2 { rep_stosb_from, non_temporal_from } => {
             let stosb_from = rep_stosb_from.unwrap_or(usize::MAX);
             // SAFETY: the range is the caller's; SSE2 is x86-64's baseline.
@@ -213,11 +213,17 @@ unsafe fn clear_with(strategy: MemclrStrategy, ptr: *mut u8, len: usize) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
 mod detect {
     //! x86-64: AVX-512F/BW/VL, AVX2 and ERMS from CPUID (through
-    //! `std::is_x86_feature_detected!`), CLZERO from CPUID directly, all read once.
+    //! `std::is_x86_feature_detected!`), CLZERO from CPUID directly, all read once. 32-bit x86
+    //! has only the SSE2 routine (asm/memclr_x86_sysv.S), so there the vector features are not
+    //! read, and the same rules give its thresholds.
     use super::*;
+    #[cfg(target_arch = "x86")]
+    use core::arch::x86::{__cpuid, __cpuid_count};
+    #[cfg(target_arch = "x86_64")]
+    use core::arch::x86_64::{__cpuid, __cpuid_count};
 
     /// What CPUID says of the last-level cache: its size and how many logical processors share
     /// it (0 and 1 where it says nothing).
@@ -278,7 +284,6 @@ mod detect {
     /// 4) or AMD's (leaf 8000_001Dh, where CPUID reports TOPOEXT), the highest level listed; the
     /// C library's `sysconf` view of the L3 where neither answers.
     fn read_cache_info() -> CacheInfo {
-        use core::arch::x86_64::{__cpuid, __cpuid_count};
         // Leaves above the maximum the CPU reports are not asked.
         let vendor = __cpuid(0);
         let intel = (vendor.ebx, vendor.edx, vendor.ecx) == (0x756e_6547, 0x4965_6e69, 0x6c65_746e);
@@ -390,10 +395,12 @@ mod detect {
         // SAFETY (all arms): the range is the caller's; each code is stored only after its
         // features were found (detect_code), so the routine and its instructions exist.
         match code {
+            #[cfg(target_arch = "x86_64")]
             AVX512 => unsafe {
                 let clzero = CLZERO.load(Ordering::Relaxed);
                 arch::splitstack_memclr_avx512(ptr, len, non_temporal, stosb(), clzero)
             },
+            #[cfg(target_arch = "x86_64")]
             AVX2 => unsafe { arch::splitstack_memclr_avx2(ptr, len, non_temporal) },
             SSE2 => unsafe { arch::splitstack_memclr_sse2(ptr, len, non_temporal, stosb()) },
             _ => unsafe { detect_and_clear(ptr, len) },
@@ -491,19 +498,21 @@ mod detect {
 
     #[cold]
     fn read_features() -> u8 {
-        use core::arch::x86_64::__cpuid;
         let mut features = F_READ;
-        if std::is_x86_feature_detected!("avx512f")
+        // The AVX-512 and AVX2 routines exist on x86-64 only.
+        let x86_64 = cfg!(target_arch = "x86_64");
+        if x86_64
+            && std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512bw")
             && std::is_x86_feature_detected!("avx512vl")
         {
             features |= F_AVX512;
         }
         // CLZERO: CPUID leaf 8000_0008h, EBX bit 0; std's feature macro does not know it.
-        if __cpuid(0x8000_0000).eax >= 0x8000_0008 && __cpuid(0x8000_0008).ebx & 1 != 0 {
+        if x86_64 && __cpuid(0x8000_0000).eax >= 0x8000_0008 && __cpuid(0x8000_0008).ebx & 1 != 0 {
             features |= F_CLZERO;
         }
-        if std::is_x86_feature_detected!("avx2") {
+        if x86_64 && std::is_x86_feature_detected!("avx2") {
             features |= F_AVX2;
         }
         if std::is_x86_feature_detected!("ermsb") {
@@ -699,7 +708,7 @@ mod detect {
     }
 }
 
-#[cfg(all(test, target_arch = "x86_64"))]
+#[cfg(all(test, any(target_arch = "x86_64", target_arch = "x86")))]
 mod tests {
     use super::detect::{derive, CacheInfo, Thresholds, F_AVX2, F_AVX512, F_CLZERO, F_ERMS};
 

@@ -38,7 +38,9 @@ pub const MIN_SEGMENT_SIZE: usize = 16 * 1024;
 /// unwinder needs about 5.7 KiB there on x86-64 and 8.7 KiB on AArch64 (measured: a
 /// `resume_unwind` with less aborts on the guard). So a frame that passed a
 /// `maybe_grow(red_zone, ..)` check, and stays within `red_zone` below it, can always unwind.
-#[cfg(target_arch = "x86_64")]
+/// 32-bit x86 keeps x86-64's value: its unwinder needs less (tests/coroutine.rs's
+/// `checked_frames_leave_room_to_unwind_on_drop_and_on_panic` passed there with 3 KiB).
+#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
 pub const UNWIND_RESERVE: usize = 8 * 1024;
 /// Stack that [`maybe_grow`] keeps free below `red_zone`, for unwinding (see the x86-64 value).
 #[cfg(target_arch = "aarch64")]
@@ -57,7 +59,7 @@ pub const UNWIND_RESERVE: usize = 8 * 1024;
 ///   `m` (to take `cret` out) and, for ASan, `old`; by [`newstack`]: `segment_size` (a spare of
 ///   the size asked for) and `own` (installed); by the unsplit: `old` (reinstalled).
 /// - `next` links the segment into its thread's cache while it is free.
-#[repr(C)]
+#[repr(C, align(16))] // pads it to a multiple of 16 on 32-bit targets (STKTOP_SIZE)
 pub(crate) struct Stktop {
     /// The context that called `morestack`: where the unsplit returns to.
     gobuf: Gobuf,

@@ -164,11 +164,15 @@ fn report_overflow(addr: usize, start: usize, end: usize) -> ! {
     }
 }
 
-/// `0x` and 16 lowercase hex digits.
-fn hex(value: usize) -> [u8; 18] {
-    let mut out = *b"0x0000000000000000";
-    for i in 0..16 {
-        let nibble = (value >> ((15 - i) * 4)) & 0xf;
+/// The hex digits of a word: 16 on 64-bit targets, 8 on 32-bit ones.
+const HEX_DIGITS: usize = 2 * core::mem::size_of::<usize>();
+
+/// `0x` and [`HEX_DIGITS`] lowercase hex digits.
+fn hex(value: usize) -> [u8; 2 + HEX_DIGITS] {
+    let mut out = [b'0'; 2 + HEX_DIGITS];
+    out[1] = b'x';
+    for i in 0..HEX_DIGITS {
+        let nibble = (value >> ((HEX_DIGITS - 1 - i) * 4)) & 0xf;
         out[2 + i] = b"0123456789abcdef"[nibble];
     }
     out
@@ -217,8 +221,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hex_prints_sixteen_digits() {
-        assert_eq!(&hex(0xdead_beef), b"0x00000000deadbeef");
-        assert_eq!(&hex(usize::MAX), b"0xffffffffffffffff");
+    fn hex_prints_every_digit_of_a_word() {
+        if cfg!(target_pointer_width = "64") {
+            assert_eq!(&hex(0xdead_beef)[..], b"0x00000000deadbeef");
+            assert_eq!(&hex(usize::MAX)[..], b"0xffffffffffffffff");
+        } else {
+            assert_eq!(&hex(0xbeef)[..], b"0x0000beef");
+            assert_eq!(&hex(usize::MAX)[..], b"0xffffffff");
+        }
     }
 }

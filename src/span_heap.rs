@@ -38,8 +38,10 @@ mod page_cache;
 /// Bytes in a fresh arena: the unit the heap maps memory in. Address space only: pages are
 /// touched (and so backed by RAM) when a span's owner writes to them. Large enough that a 64 MiB
 /// span and many small ones share one arena; a request larger than this gets an arena of its own,
-/// exactly its size.
-pub(crate) const ARENA_SIZE: usize = 256 << 20;
+/// exactly its size. 64 MiB on 32-bit targets, where 256 MiB would be a sixteenth of the address
+/// space.
+pub(crate) const ARENA_SIZE: usize =
+    if cfg!(target_pointer_width = "64") { 256 << 20 } else { 64 << 20 };
 
 /// Counter that gives each heap an identity, so that arenas need not be compared by address.
 static NEXT_HEAP_ID: AtomicUsize = AtomicUsize::new(1);

@@ -22,8 +22,8 @@ pub fn page_size() -> usize {
         PAGE_SIZE.store(size, Ordering::Relaxed);
         size
     }
-    // The x86-64 base page is 4 KiB by the architecture; AArch64 kernels use 4, 16 or 64 KiB.
-    if cfg!(target_arch = "x86_64") {
+    // The x86 base page is 4 KiB by the architecture; AArch64 kernels use 4, 16 or 64 KiB.
+    if cfg!(any(target_arch = "x86_64", target_arch = "x86")) {
         return 4096;
     }
     match PAGE_SIZE.load(Ordering::Relaxed) {

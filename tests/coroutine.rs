@@ -14,6 +14,12 @@ use std::hint::black_box;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
+/// A size below `isize::MAX` that no 64-bit process can map (4 EiB). A 32-bit one has no such
+/// size: its `isize::MAX` (2 GiB) fits in the 4 GiB a 64-bit kernel gives it, so there the
+/// refusal is tested by tests/fault_injection.rs, under a lowered `RLIMIT_AS`.
+#[cfg(target_pointer_width = "64")]
+const NEVER_MAPPABLE: usize = 1 << 62;
+
 #[test]
 fn values_travel_both_ways_until_the_closure_returns() {
     let mut co = Coroutine::new(|y, mut total: u64| {
@@ -263,11 +269,10 @@ fn bad_stack_sizes_are_errors() {
     assert_eq!(err.kind(), ErrorKind::InvalidSize);
     assert!(err.to_string().contains("cannot hold"), "{err}");
     #[cfg(target_pointer_width = "64")]
-    let huge = Coroutine::with_stack_size(1 << 62, f).err().expect("a 4 EiB coroutine stack");
-    // A 32-bit process: nearly 2 GiB, more than one free range of its address space holds.
-    #[cfg(target_pointer_width = "32")]
-    let huge = Coroutine::with_stack_size(0x7fc0_0000, f).err().expect("a 2 GiB coroutine stack");
-    assert_eq!(huge.kind(), ErrorKind::OutOfMemory);
+    {
+        let huge = Coroutine::with_stack_size(NEVER_MAPPABLE, f).err().expect("a 4 EiB stack");
+        assert_eq!(huge.kind(), ErrorKind::OutOfMemory);
+    }
     // A closure bigger than the inline limit is boxed and works on the default stack.
     let big = [7u8; 4096];
     let mut co =
@@ -277,7 +282,9 @@ fn bad_stack_sizes_are_errors() {
 
 #[test]
 fn the_default_stack_is_a_mebibyte_and_starts_nearly_empty() {
-    assert_eq!(DEFAULT_STACK_SIZE, 1 << 20);
+    // A mebibyte on 64-bit targets, 128 KiB on 32-bit ones (their address space is 4 GiB).
+    let expected = if cfg!(target_pointer_width = "64") { 1 << 20 } else { 128 << 10 };
+    assert_eq!(DEFAULT_STACK_SIZE, expected);
     let mut co = Coroutine::new(|_: &Yielder<(), ()>, ()| splitstack::remaining_stack());
     let CoroutineResult::Return(left) = co.resume(()) else { panic!("expected a return") };
     // The record, the closure and the first frames take a little of the top page.

@@ -52,11 +52,13 @@ fn address_space_limit_is_ignored() -> bool {
 #[test]
 fn with_the_address_space_limited_allocations_fail_cleanly_and_recover() {
     if child_case().as_deref() == Some("rlimit") {
-        // Warm up everything that maps lazily (thread state, pools), then leave 64 MiB of room.
+        // Warm up everything that maps lazily (thread state, pools), then leave 64 MiB of room
+        // (32 MiB on 32-bit targets, whose heap arenas are 64 MiB: less than one arena).
         let mut warm = Coroutine::new(|_: &Yielder<(), ()>, ()| ());
         warm.resume(());
         try_grow(64 * 1024, || ()).unwrap();
-        let old = set_address_space_limit(address_space_in_use() + (64 << 20));
+        let room = if cfg!(target_pointer_width = "64") { 64 << 20 } else { 32 << 20 };
+        let old = set_address_space_limit(address_space_in_use() + room);
         if address_space_limit_is_ignored() {
             // qemu-user reserves the guest's address space up front and does not apply the
             // guest's RLIMIT_AS: there is nothing to inject. The x86-64 run covers this case.
@@ -71,20 +73,17 @@ fn with_the_address_space_limited_allocations_fail_cleanly_and_recover() {
         assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
         let err = Coroutine::with_stack_size(BIG, |_: &Yielder<(), ()>, ()| ()).err().unwrap();
         assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
-        // A new heap's first arena (256 MiB) does not fit either.
+        // A new heap's first arena (256 MiB; 64 MiB on 32-bit targets) does not fit either.
         let heap = SpanHeap::new();
         let err = heap.alloc(1, true).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
         // Small requests still fit under the limit.
         assert_eq!(try_grow(64 * 1024, || 3).unwrap(), 3);
         // A stack larger than an arena is mapped on its own, and refused the same way.
-        #[cfg(target_pointer_width = "64")]
-        let err = Stack::new_zeroed(1 << 40).unwrap_err();
-        #[cfg(target_pointer_width = "32")]
-        let err = Stack::new_zeroed(1 << 30).unwrap_err();
+        let err = Stack::new_zeroed(BIG * 4).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::OutOfMemory, "{err}");
-        // Stacks fill the stack heap's arena; once it would need another (256 MiB, which does
-        // not fit), stacks are mapped on their own while the limit allows, then refused.
+        // Stacks fill the stack heap's arena; once it would need another (which does not fit),
+        // stacks are mapped on their own while the limit allows, then refused.
         const EIGHT_MIB: usize = 8 << 20;
         let before = Stack::heap_stats();
         let mut held = Vec::new();

@@ -59,6 +59,13 @@ fn strategies() -> Vec<MemclrStrategy> {
         all.push(MemclrStrategy::Sse2 { rep_stosb_from: Some(0), non_temporal_from: usize::MAX });
         all.push(MemclrStrategy::Sse2 { rep_stosb_from: None, non_temporal_from: 0 });
     }
+    // 32-bit x86 has the SSE2 routine only: each of its paths from the shortest length.
+    #[cfg(target_arch = "x86")]
+    {
+        all.push(MemclrStrategy::Sse2 { rep_stosb_from: None, non_temporal_from: usize::MAX });
+        all.push(MemclrStrategy::Sse2 { rep_stosb_from: Some(0), non_temporal_from: usize::MAX });
+        all.push(MemclrStrategy::Sse2 { rep_stosb_from: None, non_temporal_from: 0 });
+    }
     #[cfg(target_arch = "aarch64")]
     all.push(MemclrStrategy::Stp);
     #[cfg(target_arch = "arm")]

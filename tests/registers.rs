@@ -34,6 +34,8 @@ mod regs {
     /// rbx, rbp, r12, r13, r14, r15.
     pub const NAMES: &[&str] = &["rbx", "rbp", "r12", "r13", "r14", "r15"];
     pub type Saved = [u64; 6];
+    /// Each register's width.
+    pub const MASKS: Saved = [u64::MAX; 6];
 
     /// Fills the callee-saved registers with pattern + 0, 1, 2, ..., calls swap_c, and records
     /// what they hold when it returns.
@@ -95,6 +97,8 @@ mod regs {
         "d10", "d11", "d12", "d13", "d14", "d15",
     ];
     pub type Saved = [u64; 19];
+    /// Each register's width.
+    pub const MASKS: Saved = [u64::MAX; 19];
 
     /// Fills the callee-saved registers with pattern + 0, 1, 2, ..., calls swap_c, and records
     /// what they hold when it returns.
@@ -164,6 +168,88 @@ mod regs {
     }
 }
 
+#[cfg(target_arch = "x86")]
+mod regs {
+    use super::*;
+    /// ebx, esi, edi, ebp.
+    pub const NAMES: &[&str] = &["ebx", "esi", "edi", "ebp"];
+    pub type Saved = [u64; 4];
+    /// Each register's width.
+    pub const MASKS: Saved = [0xffff_ffff; 4];
+
+    /// What the asm block below reads, by offset: the switch and its cdecl arguments, the
+    /// pattern and where the registers go.
+    #[repr(C)]
+    struct Call {
+        f: SwapC,
+        save: *mut Gobuf,
+        resume: *const Gobuf,
+        arg: usize,
+        pattern: usize,
+        out: *mut Saved,
+    }
+
+    /// Fills the callee-saved registers with pattern + 0, 1, 2, ... (its low 32 bits), calls
+    /// swap_c, and records what they hold when it returns.
+    pub unsafe fn switch_with_patterns(
+        save: *mut Gobuf,
+        resume: *const Gobuf,
+        arg: usize,
+        pattern: u64,
+        out: &mut Saved,
+        f: SwapC,
+    ) -> usize {
+        let call = Call { f, save, resume, arg, pattern: pattern as usize, out };
+        let ret: usize;
+        // SAFETY: every callee-saved register (esi and ebp, which asm! cannot name, included) is
+        // pushed and popped around the call; the call's arguments sit at a 16-byte aligned esp
+        // below them, the old esp above them.
+        unsafe {
+            asm!(
+                "push ebx",
+                "push esi",
+                "push edi",
+                "push ebp",
+                "mov ecx, esp",
+                "and esp, -16",
+                "sub esp, 32",
+                "mov [esp + 20], ecx",       // the esp to return to
+                "mov [esp + 16], eax",       // &call
+                "mov ecx, [eax + 4]",
+                "mov [esp], ecx",            // save
+                "mov ecx, [eax + 8]",
+                "mov [esp + 4], ecx",        // resume
+                "mov ecx, [eax + 12]",
+                "mov [esp + 8], ecx",        // arg
+                "mov ecx, [eax]",            // f
+                "mov ebx, [eax + 16]",
+                "lea esi, [ebx + 1]",
+                "lea edi, [ebx + 2]",
+                "lea ebp, [ebx + 3]",
+                "call ecx",
+                "mov ecx, [esp + 16]",
+                "mov ecx, [ecx + 20]",       // out
+                "mov [ecx], ebx",
+                "mov dword ptr [ecx + 4], 0",
+                "mov [ecx + 8], esi",
+                "mov dword ptr [ecx + 12], 0",
+                "mov [ecx + 16], edi",
+                "mov dword ptr [ecx + 20], 0",
+                "mov [ecx + 24], ebp",
+                "mov dword ptr [ecx + 28], 0",
+                "mov esp, [esp + 20]",
+                "pop ebp",
+                "pop edi",
+                "pop esi",
+                "pop ebx",
+                inout("eax") &call as *const Call => ret,
+                clobber_abi("C"),
+            );
+        }
+        ret
+    }
+}
+
 #[cfg(target_arch = "arm")]
 mod regs {
     use super::*;
@@ -172,13 +258,29 @@ mod regs {
         "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "d8", "d9", "d10", "d11", "d12", "d13",
         "d14", "d15",
     ];
-    /// One u64 per register. The core registers are 32 bits wide: each is filled with the low
-    /// half of its pattern, and recorded with the pattern's high half above it, so that the
-    /// comparison checks all 32 bits the register has.
     pub type Saved = [u64; 16];
+    /// Each register's width: 32 bits for r4-r11, 64 for d8-d15.
+    pub const MASKS: Saved = [
+        0xffff_ffff,
+        0xffff_ffff,
+        0xffff_ffff,
+        0xffff_ffff,
+        0xffff_ffff,
+        0xffff_ffff,
+        0xffff_ffff,
+        0xffff_ffff,
+        u64::MAX,
+        u64::MAX,
+        u64::MAX,
+        u64::MAX,
+        u64::MAX,
+        u64::MAX,
+        u64::MAX,
+        u64::MAX,
+    ];
 
-    /// Fills the callee-saved registers with pattern + 0, 1, 2, ..., calls swap_c, and records
-    /// what they hold when it returns.
+    /// Fills the callee-saved registers with pattern + 0, 1, 2, ... (r4-r11 its low 32 bits),
+    /// calls swap_c, and records what they hold when it returns.
     pub unsafe fn switch_with_patterns(
         save: *mut Gobuf,
         resume: *const Gobuf,
@@ -188,8 +290,8 @@ mod regs {
         f: SwapC,
     ) -> usize {
         let ret: usize;
-        // The low patterns never carry into the high half: pattern's low 16 bits are 0 but for
-        // the round in bits 8-15, and i < 16.
+        // Adding i < 16 to the low half never carries into the high half: the pattern's low
+        // 16 bits are 0 but for the round in bits 8-15.
         let block: [usize; 3] =
             [out.as_mut_ptr() as usize, pattern as u32 as usize, (pattern >> 32) as usize];
         // SAFETY: r6 and r11, which asm! cannot name, are pushed and popped around the call; sp
@@ -218,8 +320,8 @@ mod regs {
                 "add r11, r4, #7",
                 "blx r3",
                 "ldr r12, [sp]",            // the block
-                "ldr lr, [r12, #8]",        // lr = the pattern's high half
                 "ldr r12, [r12]",           // r12 = out
+                "mov lr, #0",               // the high half of each core register's slot
                 "str r4, [r12]", "str lr, [r12, #4]",
                 "str r5, [r12, #8]", "str lr, [r12, #12]",
                 "str r6, [r12, #16]", "str lr, [r12, #20]",
@@ -254,16 +356,18 @@ mod regs {
     }
 }
 
-use regs::{switch_with_patterns, Saved, NAMES};
+use regs::{switch_with_patterns, Saved, MASKS, NAMES};
 
 const MAIN_PATTERN: u64 = 0x1111_2222_3333_0000;
 const CO_PATTERN: u64 = 0x7777_8888_9999_0000;
 
-/// Registers that do not hold pattern + i, as "name: found 0x.., expected 0x..".
+/// Registers that do not hold pattern + i (cut to their width), as "name: found 0x.., expected
+/// 0x..".
 fn mismatches(saved: &Saved, pattern: u64) -> Vec<String> {
+    let expected = |i: usize| (pattern + i as u64) & MASKS[i];
     (0..NAMES.len())
-        .filter(|&i| saved[i] != pattern + i as u64)
-        .map(|i| format!("{}: found {:#x}, expected {:#x}", NAMES[i], saved[i], pattern + i as u64))
+        .filter(|&i| saved[i] != expected(i))
+        .map(|i| format!("{}: found {:#x}, expected {:#x}", NAMES[i], saved[i], expected(i)))
         .collect()
 }
 
@@ -349,6 +453,19 @@ unsafe extern "C" fn sp_recording_entry(arg: usize) -> ! {
     naked_asm!("mov x1, sp", "b {body}", body = sym entry_body);
     #[cfg(target_arch = "arm")]
     naked_asm!("mov r1, sp", "b {body}", body = sym entry_body);
+    // cdecl: entry_body's two arguments go on a fresh, aligned frame (it never returns).
+    #[cfg(target_arch = "x86")]
+    naked_asm!(
+        "mov ecx, esp",
+        "mov eax, [esp + 4]",
+        "and esp, -16",
+        "sub esp, 16",
+        "mov [esp], eax",
+        "mov [esp + 4], ecx",
+        "call {body}",
+        "ud2",
+        body = sym entry_body,
+    );
 }
 
 unsafe extern "C" fn entry_body(arg: usize, sp: usize) -> ! {
@@ -373,33 +490,40 @@ fn entry_starts_with_the_abi_stack_alignment() {
         "sp {sp:#x} not on the stack"
     );
     // x86-64 SysV: rsp + 8 is 16-byte aligned at a function's first instruction (the call pushed
-    // the return address). AAPCS64: sp itself is 16-byte aligned. AAPCS (32-bit ARM) asks for 8;
-    // the crate's stacks start 16-byte aligned, and the trampoline pushes nothing.
-    let expected_misalignment = if cfg!(target_arch = "x86_64") { 8 } else { 0 };
+    // the return address); i386 Linux: esp + 4. AAPCS64: sp itself is 16-byte aligned. AAPCS
+    // (32-bit ARM) asks for 8; the crate's stacks start 16-byte aligned and the trampoline
+    // pushes nothing, so sp is 16-byte aligned there too.
+    let expected_misalignment = if cfg!(target_arch = "x86_64") {
+        8
+    } else if cfg!(target_arch = "x86") {
+        12
+    } else {
+        0
+    };
     assert_eq!(sp % 16, expected_misalignment, "entry's stack pointer {sp:#x} breaks the ABI");
 }
 
-/// Contexts share the floating-point control state (MXCSR and the x87 control word on x86-64,
+/// Contexts share the floating-point control state (MXCSR and the x87 control word on x86,
 /// FPCR on AArch64, FPSCR on 32-bit ARM): a change made in one is seen in the other. The crate
 /// docs promise this; the test holds them to it.
 #[test]
 fn floating_point_control_state_is_shared_between_contexts() {
     static mut BACK: Gobuf = Gobuf::new_empty();
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
     fn read_control() -> u64 {
         let mut mxcsr: u32 = 0;
         // SAFETY: stores MXCSR into a local.
         unsafe { asm!("stmxcsr [{}]", in(reg) &mut mxcsr, options(nostack)) };
         mxcsr as u64
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
     fn write_control(value: u64) {
         let mxcsr = value as u32;
         // SAFETY: loads a valid MXCSR value read from the hardware and changed only in its
         // rounding-control bits.
         unsafe { asm!("ldmxcsr [{}]", in(reg) &mxcsr, options(nostack)) };
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
     const ROUND_TOWARD_ZERO: u64 = 0b11 << 13;
     #[cfg(target_arch = "aarch64")]
     fn read_control() -> u64 {

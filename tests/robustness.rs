@@ -82,11 +82,13 @@ fn plain(depth: usize) -> usize {
 }
 
 #[test]
-fn half_a_megabyte_of_plain_recursion_fits_in_a_default_coroutine() {
+fn half_the_default_stack_of_plain_recursion_fits_in_a_default_coroutine() {
     let mut co = Coroutine::new(|_: &Yielder<usize, ()>, n: usize| plain(n));
-    // About 1,000 levels of 512-byte frames: half a megabyte, no maybe_grow.
-    let CoroutineResult::Return(sum) = co.resume(1_000) else { panic!("no return") };
-    assert_eq!(sum, (0..=1_000usize).map(|d| d as u8 as usize).sum::<usize>());
+    // About 1,000 levels of 512-byte frames on a 1 MiB default stack: half a megabyte, no
+    // maybe_grow (an eighth of that on 32-bit targets, whose default is 128 KiB).
+    let levels = DEFAULT_STACK_SIZE / 1024 * 1000 / 1024;
+    let CoroutineResult::Return(sum) = co.resume(levels) else { panic!("no return") };
+    assert_eq!(sum, (0..=levels).map(|d| d as u8 as usize).sum::<usize>());
 }
 
 #[test]
@@ -137,9 +139,9 @@ fn a_backtrace_capturing_hook_set_before_or_after_the_first_coroutine_does_not_a
         assert_eq!(panic_in_coroutine(DEFAULT_STACK_SIZE, "default"), "default");
         let payload = catch_unwind(|| grow(1, || panic!("segment"))).unwrap_err();
         assert_eq!(message(&*payload), "segment");
-        // A hook that itself uses plenty of stack, on a small coroutine.
+        // A hook that itself uses plenty of stack (HEAVY), on a small coroutine.
         std::panic::set_hook(Box::new(|info| {
-            let pad = std::hint::black_box([1u8; 96 * 1024]);
+            let pad = std::hint::black_box([1u8; HEAVY]);
             eprintln!("heavy hook: {info} {}", pad[4096]);
         }));
         assert_eq!(panic_in_coroutine(16 * 1024, "heavy"), "heavy");
@@ -181,8 +183,9 @@ fn a_coroutine_panic_with_the_map_count_exhausted_reaches_the_resumer() {
         .unwrap();
         assert_eq!(co.resume(()), CoroutineResult::Yield(()));
         // Exhaust vm.max_map_count: every other page of one reservation made inaccessible
-        // splits it into one more mapping, until the kernel refuses.
-        let pages = 1 << 21;
+        // splits it into one more mapping, until the kernel refuses. 8 GiB of pages (1 GiB on
+        // 32-bit targets: still room for four times the default limit's mappings).
+        let pages = if cfg!(target_pointer_width = "64") { 1 << 21 } else { 1 << 18 };
         // SAFETY: a fresh private reservation, never read or written.
         let base = unsafe {
             libc::mmap(
@@ -324,12 +327,9 @@ fn a_record_larger_than_the_stack_is_an_error() {
 
 #[cfg(not(feature = "asan"))]
 fn a_record_larger_than_the_address_space_is_an_error() {
-    // On a 32-bit target no type is larger than the address space (they stop at isize::MAX):
-    // there the record is a quarter of it.
-    #[cfg(target_pointer_width = "64")]
-    const HUGE: usize = 1 << 48;
-    #[cfg(target_pointer_width = "32")]
-    const HUGE: usize = 1 << 30;
+    /// Larger than a 48-bit address space; on 32-bit targets, whose types cannot be, a quarter
+    /// of theirs.
+    const HUGE: usize = if usize::BITS == 64 { 1 << (usize::BITS - 16) } else { 1 << 30 };
     let huge = Coroutine::<(), (), [u8; HUGE]>::with_stack_size(12 * 1024, |_, ()| {
         unreachable!("never resumed")
     });
@@ -635,7 +635,11 @@ fn the_pool_keeps_a_bounded_resident_memory_after_deep_use() {
     if child_case().as_deref() == Some("pool") {
         let count = machine::COROUTINE_POOL_CAPACITY;
         let before = resident_bytes();
-        // Each goes about 900 KiB deep, without maybe_grow, and suspends there.
+        // Each goes about 900 KiB deep (seven eighths of the default stack), without
+        // maybe_grow, and suspends there.
+        fn mib(kib: usize) -> usize {
+            kib * (DEFAULT_STACK_SIZE >> 10) / 1024
+        }
         let mut live: Vec<Coroutine<(), (), usize>> = (0..count)
             .map(|_| {
                 let mut co = Coroutine::new(|y: &Yielder<(), ()>, ()| {
@@ -650,7 +654,11 @@ fn the_pool_keeps_a_bounded_resident_memory_after_deep_use() {
                     // Sanitizers' frames are larger: as deep, in bytes, in fewer levels.
                     down(
                         y,
-                        if cfg!(feature = "asan") || cfg!(feature = "tsan") { 250 } else { 850 },
+                        mib(if cfg!(feature = "asan") || cfg!(feature = "tsan") {
+                            250
+                        } else {
+                            850
+                        }),
                     )
                 });
                 assert_eq!(co.resume(()), CoroutineResult::Yield(()));
@@ -659,7 +667,7 @@ fn the_pool_keeps_a_bounded_resident_memory_after_deep_use() {
             .collect();
         let deep = resident_bytes() - before;
         if resident_memory_is_ours() {
-            assert!(deep > count * 800 * 1024, "the coroutines did not go deep: {deep}");
+            assert!(deep > count * mib(800) * 1024, "the coroutines did not go deep: {deep}");
         }
         for co in &mut live {
             assert!(matches!(co.resume(()), CoroutineResult::Return(_)));
@@ -713,13 +721,18 @@ fn suspended_coroutines_dropped_during_a_panic_are_unwound() {
 }
 
 /// A value whose destructor needs 96 KiB of stack: more than a small coroutine or segment has.
+/// The stack a heavy panic hook or destructor takes: 96 KiB of the 256 KiB headroom on 64-bit
+/// targets, as large a share of the 64 KiB on 32-bit ones.
+const HEAVY: usize = splitstack::PANIC_HEADROOM / 8 * 3;
+
+/// A value whose destructor takes [`HEAVY`] bytes of stack.
 struct HeavyDrop;
 
 impl Drop for HeavyDrop {
     // Not inlined: its frame must not become the caller's, which runs before the panic.
     #[inline(never)]
     fn drop(&mut self) {
-        let pad = std::hint::black_box([7u8; 96 * 1024]);
+        let pad = std::hint::black_box([7u8; HEAVY]);
         std::hint::black_box(&pad);
     }
 }

@@ -45,7 +45,7 @@ fn ping_pong_a_million_times_passes_values_both_ways() {
         prepare(&mut *addr_of_mut!((*p).co), &stack, echo_entry);
         assert_eq!(switch(p, true, p as usize), 0);
         for i in 0..1_000_000usize {
-            let value = i.wrapping_mul(0x9e37_79b9_7f4a_7c15_u64 as usize); // all bits, any width
+            let value = i.wrapping_mul(0x9e37_79b9_7f4a_7c15_u64 as usize);
             assert_eq!(switch(p, true, value), value.wrapping_mul(2).wrapping_add(1));
         }
     }

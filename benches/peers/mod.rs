@@ -117,7 +117,7 @@ pub mod splitstack_ping_pong {
 
     /// Save and restore the floating-point control state a switch would preserve, through one
     /// stack slot, as an assembly switch would.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
     mod fp_control {
         use std::arch::asm;
 

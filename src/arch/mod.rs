@@ -14,11 +14,14 @@ cfg_if::cfg_if! {
     } else if #[cfg(target_arch = "aarch64")] {
         mod aarch64;
         pub(crate) use self::aarch64::*;
+    } else if #[cfg(target_arch = "x86")] {
+        mod x86;
+        pub(crate) use self::x86::*;
     } else if #[cfg(target_arch = "arm")] {
         mod arm;
         pub(crate) use self::arm::*;
     } else {
-        compile_error!("splitstack supports x86_64, aarch64 and arm only");
+        compile_error!("splitstack supports x86_64, x86 (i686), aarch64 and arm only");
     }
 }
 
@@ -146,11 +149,12 @@ extern "C" {
 
     /// Zero `[ptr, ptr + len)` with 16-byte SSE2 stores; `rep stosb` for
     /// `stosb_from <= len < nt_from`; non-temporal `movntdq` stores and an `sfence` from
-    /// `nt_from` up. (asm/memclr_x86_64_sysv.S)
+    /// `nt_from` up. (asm/memclr_x86_64_sysv.S, asm/memclr_x86_sysv.S)
     ///
     /// # Safety
-    /// `ptr..ptr + len` must be valid for writes.
-    #[cfg(target_arch = "x86_64")]
+    /// `ptr..ptr + len` must be valid for writes, and the CPU must support SSE2 (the baseline of
+    /// x86-64 and of Rust's i686 targets).
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
     pub(crate) fn splitstack_memclr_sse2(
         ptr: *mut u8,
         len: usize,

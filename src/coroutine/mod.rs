@@ -68,8 +68,9 @@ use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr::{addr_of, addr_of_mut, NonNull};
 
-/// Usable bytes of a coroutine stack made by [`Coroutine::new`]: 1 MiB of address space, of
-/// which only the pages the coroutine touches become resident (an idle coroutine that has
+/// Usable bytes of a coroutine stack made by [`Coroutine::new`]: 1 MiB of address space on
+/// 64-bit targets (128 KiB on 32-bit ones, below), of which only the pages the coroutine touches
+/// become resident (an idle coroutine that has
 /// suspended once holds one or two 4 KiB pages). Below it lies the guard region every
 /// [`Stack`] has ([`GUARD_SIZE`](crate::GUARD_SIZE)). Where the coroutine calls
 /// [`maybe_grow`](crate::maybe_grow), it grows past this through segments.
@@ -80,7 +81,13 @@ use std::ptr::{addr_of, addr_of_mut, NonNull};
 /// unchecked stretch (the frames between two `maybe_grow` calls, or below the last one) fits in
 /// it, with [`UNWIND_RESERVE`](crate::UNWIND_RESERVE) to spare if it may unwind; panics need no
 /// room of their own, since the guard's headroom opens for them.
-pub const DEFAULT_STACK_SIZE: usize = 1 << 20;
+///
+/// On 32-bit targets a process has at most 4 GiB of address space (3 GiB under a 32-bit kernel),
+/// so 1 MiB stacks would stop it at a few thousand coroutines: there the default is 128 KiB,
+/// which with the guard ([`GUARD_SIZE`](crate::GUARD_SIZE), 80 KiB there) lets ten thousand live
+/// coroutines take about 2 GiB.
+pub const DEFAULT_STACK_SIZE: usize =
+    if cfg!(target_pointer_width = "64") { 1 << 20 } else { 128 << 10 };
 
 /// Closures larger than this are boxed rather than stored on the coroutine's stack.
 const MAX_INLINE_CLOSURE: usize = 1024;
