@@ -167,7 +167,7 @@ const _: () = {
     assert!(offset_of!(CoContext, base) == LAYOUT.CO_CONTEXT_BASE);
     assert!(offset_of!(CoContext, fp) == LAYOUT.CO_CONTEXT_FP);
     assert!(size_of::<CoContext>() == LAYOUT.CO_CONTEXT_SIZE);
-    assert!(LAYOUT.CO_CONTEXT_PC == 0 && LAYOUT.CO_CONTEXT_SIZE % 16 == 0);
+    assert!(LAYOUT.CO_CONTEXT_PC == 0 && LAYOUT.CO_CONTEXT_SIZE.is_multiple_of(16));
 };
 
 /// The coroutine switch (src/coroutine.rs), the twin of the AArch64 one: suspend this side and
@@ -193,7 +193,8 @@ pub(crate) unsafe fn co_switch(target: usize) -> usize {
             "ldr r12, [r2, #{pc}]",          // the other side's pc
             "ldr r6, [r2, #{base}]",         // restore: base register
             concat!("ldr ", fp!(), ", [r2, #{fp}]"), // restore: frame pointer
-            "add sp, r2, #{size}",           // restore: sp above its CoContext
+            "add r1, r2, #{size}",           // (Thumb-2 cannot add into sp from another register)
+            "mov sp, r1",                    // restore: sp above its CoContext
             "bx r12",
             "2:",                            // r3 = the other side's context
             pc = const LAYOUT.CO_CONTEXT_PC,
@@ -221,7 +222,8 @@ pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
             "ldr r12, [r2, #{pc}]",          // the resumer's pc
             "ldr r6, [r2, #{base}]",         // restore: base register
             concat!("ldr ", fp!(), ", [r2, #{fp}]"), // restore: frame pointer
-            "add sp, r2, #{size}",           // restore: sp above its CoContext
+            "add r1, r2, #{size}",           // (Thumb-2 cannot add into sp from another register)
+            "mov sp, r1",                    // restore: sp above its CoContext
             "bx r12",
             pc = const LAYOUT.CO_CONTEXT_PC,
             base = const LAYOUT.CO_CONTEXT_BASE,
