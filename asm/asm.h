@@ -47,8 +47,8 @@
 #define EHABI_FNEND .fnend
 /* FP: the frame pointer of the Rust code that the switches save and restore (the register
  * Rust's inline asm cannot name): r11 in A32 code, this target's default; r7 when the crate is
- * built for Thumb-2 (target_feature "thumb-mode"; the build script then defines
- * SPLITSTACK_THUMB_MODE). FP_DWARF is its DWARF number, FP_EHABI_MASK its bit in the low byte
+ * built for Thumb-2 (a thumbv7 target or `-C target-feature=+thumb-mode`: the build script then
+ * defines SPLITSTACK_THUMB_MODE). FP_DWARF is its DWARF number, FP_EHABI_MASK its bit in the low byte
  * of an EHABI "pop r4-r15 under mask" (r4 = bit 0). */
 #if defined(SPLITSTACK_THUMB_MODE)
 #define FP r7

@@ -6,9 +6,15 @@
 //! `gnueabihf`) and `CARGO_CFG_TARGET_POINTER_WIDTH`; [`targets::asm_sources`] is the
 //! whole table of what each supported target builds, and any other target fails here with a
 //! message saying what is supported. `offsets.h` goes to `OUT_DIR`, generated from
-//! src/layout.rs, the one source of every offset the assembly reads. No cfg is emitted. On
-//! 32-bit ARM built for Thumb-2 (`thumb-mode` in `CARGO_CFG_TARGET_FEATURE`) the assembly is
-//! told so (`SPLITSTACK_THUMB_MODE`), since Rust's frame pointer is then r7, not r11.
+//! src/layout.rs, the one source of every offset the assembly reads.
+//!
+//! One cfg is emitted: `splitstack_thumb_mode`, on 32-bit ARM when Rust's code is Thumb-2, whose
+//! frame pointer is r7 rather than A32's r11 (src/arch/arm.rs names the frame pointer by it, and
+//! the assembly is told the same through `SPLITSTACK_THUMB_MODE`). Rust's own
+//! `target_feature = "thumb-mode"` cannot say so on stable, where ARM's target features are
+//! unstable and appear neither in `cfg` nor in `CARGO_CFG_TARGET_FEATURE`; so it is read from
+//! the target's name (`thumbv7neon-…`) and from the flags cargo passes rustc
+//! (`-C target-feature=+thumb-mode`), the last `thumb-mode` named there deciding.
 
 #[path = "../src/layout.rs"]
 mod layout;
@@ -53,8 +59,27 @@ fn main() {
 
     let mut build = cc::Build::new();
     build.include("asm").include(&out).files(sources.iter());
-    if arch == "arm" && var("CARGO_CFG_TARGET_FEATURE").split(',').any(|f| f == "thumb-mode") {
+    println!("cargo:rustc-check-cfg=cfg(splitstack_thumb_mode)");
+    if arch == "arm" && thumb_mode(&var("TARGET"), &var("CARGO_ENCODED_RUSTFLAGS")) {
+        println!("cargo:rustc-cfg=splitstack_thumb_mode");
         build.define("SPLITSTACK_THUMB_MODE", None);
     }
     build.compile("splitstack_asm");
+}
+
+/// Whether Rust's code for the ARM `target` is Thumb-2: the target's default (a `thumb…` name),
+/// unless the encoded rustflags (separated by 0x1f) turn `thumb-mode` on or off, the last
+/// mention winning.
+fn thumb_mode(target: &str, encoded_rustflags: &str) -> bool {
+    let mut thumb = target.starts_with("thumb");
+    for flag in encoded_rustflags.split('\x1f') {
+        for feature in flag.rsplit("target-feature=").next().unwrap_or("").split(',') {
+            match feature {
+                "+thumb-mode" => thumb = true,
+                "-thumb-mode" => thumb = false,
+                _ => {}
+            }
+        }
+    }
+    thumb
 }

@@ -253,7 +253,8 @@ mod regs {
 #[cfg(target_arch = "arm")]
 mod regs {
     use super::*;
-    /// r4-r11, d8-d15 (A32 code: r11 is the frame pointer, r7 an ordinary register).
+    /// r4-r11, d8-d15. The frame pointer is r11 in A32 code and r7 in Thumb-2 code; the block
+    /// below saves and restores both (and r6), so it is the same in either.
     pub const NAMES: &[&str] = &[
         "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "d8", "d9", "d10", "d11", "d12", "d13",
         "d14", "d15",
@@ -294,11 +295,12 @@ mod regs {
         // 16 bits are 0 but for the round in bits 8-15.
         let block: [usize; 3] =
             [out.as_mut_ptr() as usize, pattern as u32 as usize, (pattern >> 32) as usize];
-        // SAFETY: r6 and r11, which asm! cannot name, are pushed and popped around the call; sp
-        // moves by 16, keeping the 8-byte alignment AAPCS asks for at a call (and 16).
+        // SAFETY: r6 and the frame pointer (r11 or r7), which asm! cannot name, are pushed and
+        // popped around the call with the other of r7 and r11; sp moves by 24, keeping the
+        // 8-byte alignment AAPCS asks for at a call.
         unsafe {
             asm!(
-                "push {{r6, r11}}",
+                "push {{r6, r7, r11, lr}}",
                 "sub sp, sp, #8",
                 "str {blk}, [sp]",          // the block, for after the call
                 "ldr r5, [{blk}, #8]",      // r5 = the pattern's high half
@@ -339,14 +341,14 @@ mod regs {
                 "vstr d14, [r12, #112]",
                 "vstr d15, [r12, #120]",
                 "add sp, sp, #8",
-                "pop {{r6, r11}}",
+                "pop {{r6, r7, r11, lr}}",
                 blk = in(reg) block.as_ptr(),
                 in("r3") f,
                 in("r0") save,
                 in("r1") resume,
                 in("r2") arg,
                 lateout("r0") ret,
-                out("r4") _, out("r5") _, out("r7") _, out("r8") _, out("r9") _, out("r10") _,
+                out("r4") _, out("r5") _, out("r8") _, out("r9") _, out("r10") _,
                 out("d8") _, out("d9") _, out("d10") _, out("d11") _,
                 out("d12") _, out("d13") _, out("d14") _, out("d15") _,
                 clobber_abi("C"),

@@ -4,8 +4,8 @@
 //! Each `asm!` block `bl`s its routine (or switches inline) and declares every register
 //! clobbered except sp, the frame pointer and r6 (LLVM's base pointer), which Rust's inline asm
 //! cannot name and which the routine saves in the [`Gobuf`]. The frame pointer is r11 in A32
-//! code, this target's default, and r7 when the crate is built for Thumb-2
-//! (`target_feature = "thumb-mode"`): [`fp!`] names it, and the other one is declared clobbered
+//! code, this target's default, and r7 when the crate is built for Thumb-2 (the build script's
+//! cfg `splitstack_thumb_mode`, build/main.rs): [`fp!`] names it, and the other one is declared clobbered
 //! with r4, r5 and r8-r10. d8-d15 are callee-saved too and declared explicitly;
 //! `clobber_abi("C")` covers the rest, lr included. A resume point's address carries the Thumb
 //! bit in Thumb-2 code, so that the `bx` that resumes it enters the right state.
@@ -15,14 +15,14 @@ use crate::layout::LAYOUT;
 use core::arch::asm;
 
 /// The frame pointer's name in `asm!` templates: r11 in A32 code.
-#[cfg(not(target_feature = "thumb-mode"))]
+#[cfg(not(splitstack_thumb_mode))]
 macro_rules! fp {
     () => {
         "r11"
     };
 }
 /// The frame pointer's name in `asm!` templates: r7 in Thumb-2 code.
-#[cfg(target_feature = "thumb-mode")]
+#[cfg(splitstack_thumb_mode)]
 macro_rules! fp {
     () => {
         "r7"
@@ -31,13 +31,13 @@ macro_rules! fp {
 
 /// The instruction that turns the address `adr` gave for a local label (in r12) into one `bx`
 /// resumes in the current state: nothing in A32 code, setting the Thumb bit in Thumb-2 code.
-#[cfg(not(target_feature = "thumb-mode"))]
+#[cfg(not(splitstack_thumb_mode))]
 macro_rules! resume_state {
     () => {
         ""
     };
 }
-#[cfg(target_feature = "thumb-mode")]
+#[cfg(splitstack_thumb_mode)]
 macro_rules! resume_state {
     () => {
         "orr r12, r12, #1"
@@ -48,7 +48,7 @@ macro_rules! resume_state {
 /// frame pointer, d8-d15 (callee-saved, so outside `clobber_abi("C")`) and everything
 /// `clobber_abi("C")` names. r6 and the frame pointer cannot be named in `asm!`; the routines
 /// keep them in the Gobuf. Each use's operands end with a comma.
-#[cfg(not(target_feature = "thumb-mode"))]
+#[cfg(not(splitstack_thumb_mode))]
 macro_rules! asm_clobbering_all {
     ($($operands:tt)*) => {
         asm!(
@@ -61,7 +61,7 @@ macro_rules! asm_clobbering_all {
     };
 }
 /// As the A32 one, with r11 clobbered and r7 (the frame pointer) kept.
-#[cfg(target_feature = "thumb-mode")]
+#[cfg(splitstack_thumb_mode)]
 macro_rules! asm_clobbering_all {
     ($($operands:tt)*) => {
         asm!(
@@ -259,7 +259,7 @@ pub(crate) unsafe fn exit_from_signal(context: *mut libc::c_void, link: usize, t
         let fp = word(LAYOUT.CO_CONTEXT_FP);
         mcontext.arm_r3 = link as u32;
         mcontext.arm_r6 = word(LAYOUT.CO_CONTEXT_BASE);
-        if cfg!(target_feature = "thumb-mode") {
+        if cfg!(splitstack_thumb_mode) {
             mcontext.arm_r7 = fp;
         } else {
             mcontext.arm_fp = fp;
