@@ -21,8 +21,8 @@
  * That is the caller's frame as a return from morestack would leave it; the checks below hold the
  * layout to the opcodes (gobuf first in the Stktop, pc right after sp). A frame is found from
  * its return address less 2, so fn's return address, lessstack, is looked up inside morestack's
- * entry, which describes the frame after the switch; the two instructions before it run with no
- * frame that anything unwinds through. The DWARF twin (for debuggers, .debug_frame) follows the
+ * entry, which describes the frame after the switch; nothing unwinds through the three
+ * instructions before the switch. The DWARF twin (for debuggers, .debug_frame) follows the
  * x86-64 one, over sp (DW_OP_breg13 = 0x7d) with lr (14) as the return address column.
  */
 #include "asm.h"

@@ -29,18 +29,21 @@ macro_rules! fp {
     };
 }
 
-/// The instruction that turns the address `adr` gave for a local label (in r12) into one `bx`
-/// resumes in the current state: nothing in A32 code, setting the Thumb bit in Thumb-2 code.
+/// The instructions that put the address of the local label `2` in r12 as a `bx` resumes it:
+/// `adr` in A32 code; in Thumb-2 code `adr` on a word boundary, then the Thumb bit set. A Thumb
+/// `adr` adds its offset to the pc rounded down to a word, a rounding LLVM's assembler leaves out
+/// of the offset of an `adr` in inline asm: off a word boundary the address came out 2 bytes
+/// short (and the resume looped on the `bx` before the label); on one there is nothing to round.
 #[cfg(not(splitstack_thumb_mode))]
-macro_rules! resume_state {
+macro_rules! resume_point {
     () => {
-        ""
+        "adr r12, 2f"
     };
 }
 #[cfg(splitstack_thumb_mode)]
-macro_rules! resume_state {
+macro_rules! resume_point {
     () => {
-        "orr r12, r12, #1"
+        ".p2align 2\nadr.w r12, 2f\norr.w r12, r12, #1"
     };
 }
 
@@ -89,8 +92,7 @@ pub(crate) unsafe fn swap(save: *mut Gobuf, resume: *const Gobuf, arg: usize) ->
     // declared clobbered.
     unsafe {
         asm_clobbering_all!(
-            "adr r12, 2f",                   // our resume point
-            resume_state!(),
+            resume_point!(),                 // r12 = our resume point
             "mov r3, sp",
             "str r3, [r1, #{sp}]",           // save: sp
             "str r12, [r1, #{pc}]",          // save: pc
@@ -184,8 +186,7 @@ pub(crate) unsafe fn co_switch(target: usize) -> usize {
     // around the switch, every other register is declared clobbered.
     unsafe {
         asm_clobbering_all!(
-            "adr r12, 2f",                   // our resume pc
-            resume_state!(),
+            resume_point!(),                 // r12 = our resume pc
             "str r12, [sp, #-{size}]!",      // save: pc (our CoContext; CO_CONTEXT_PC is 0)
             "str r6, [sp, #{base}]",         // save: base register
             concat!("str ", fp!(), ", [sp, #{fp}]"), // save: frame pointer
