@@ -99,6 +99,11 @@ fn variants() -> Vec<(&'static str, MemclrStrategy)> {
             all.push(("neon", MemclrStrategy::Neon));
         }
     }
+    #[cfg(target_arch = "riscv64")]
+    {
+        all.push(("sd", MemclrStrategy::Sd));
+        all.push(("detected", splitstack::memclr_strategy()));
+    }
     all
 }
 

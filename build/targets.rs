@@ -30,24 +30,31 @@ pub fn asm_sources(arch: &str, os: &str, env: &str) -> Option<&'static [&'static
             "asm/memclr_arm_aapcs.S",
             "asm/valgrind_arm_aapcs.S",
         ]),
+        ("riscv64", "linux", "gnu") => Some(&[
+            "asm/switch_riscv64_lp64d.S",
+            "asm/stack_riscv64_lp64d.S",
+            "asm/memclr_riscv64_lp64d.S",
+            "asm/valgrind_riscv64_lp64d.S",
+        ]),
         _ => None,
     }
 }
 
 /// The targets [`asm_sources`] supports, for the build script's message about any other.
 pub const SUPPORTED: &str = "x86_64-unknown-linux-gnu, i686-unknown-linux-gnu, \
-    aarch64-unknown-linux-gnu and armv7-unknown-linux-gnueabihf";
+    aarch64-unknown-linux-gnu, armv7-unknown-linux-gnueabihf and riscv64gc-unknown-linux-gnu";
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Each supported Linux GNU architecture, its environment and the ABI its file names carry.
-    const SUPPORTED_ARCHES: [(&str, &str, &str); 4] = [
+    /// Each supported Linux architecture, its environment and the ABI its file names carry.
+    const SUPPORTED_ARCHES: [(&str, &str, &str); 5] = [
         ("x86_64", "gnu", "sysv"),
         ("x86", "gnu", "sysv"),
         ("aarch64", "gnu", "aapcs"),
         ("arm", "gnueabihf", "aapcs"),
+        ("riscv64", "gnu", "lp64d"),
     ];
 
     #[test]
@@ -81,7 +88,8 @@ mod tests {
     fn other_targets_are_refused() {
         assert_eq!(asm_sources("x86_64", "linux", "musl"), None);
         assert_eq!(asm_sources("aarch64", "macos", ""), None);
-        assert_eq!(asm_sources("riscv64", "linux", "gnu"), None);
+        assert_eq!(asm_sources("riscv64", "linux", "musl"), None);
+        assert_eq!(asm_sources("riscv32", "linux", "gnu"), None);
         assert_eq!(asm_sources("x86", "linux", "musl"), None);
         // Soft-float ARM passes floats in core registers and has no d8-d15 to keep; the table
         // tells it apart by the environment, which names the float ABI.
@@ -93,6 +101,7 @@ mod tests {
             "i686-unknown-linux-gnu",
             "aarch64-unknown-linux-gnu",
             "armv7-unknown-linux-gnueabihf",
+            "riscv64gc-unknown-linux-gnu",
         ] {
             assert!(SUPPORTED.contains(target), "{SUPPORTED} names {target}");
         }

@@ -36,19 +36,14 @@ pub(crate) struct Bounds {
 const LIMIT_LOW_BITS: usize = 63;
 
 /// The limit word of a stack whose lowest usable address is `bottom` (64-byte aligned): the
-/// address itself. Nothing else is encoded in it, so that making one costs nothing at the
-/// creation of each coroutine; the stack's size, which only the doubling of segments needs,
-/// comes from the bounds' `base` (see [`current_stack_size`]).
+/// address itself, so that a limit word is read back as an address as it is. Nothing else is
+/// encoded in it, so that making one costs nothing at the creation of each coroutine; the
+/// stack's size, which only the doubling of segments needs, is the bounds' `size` (see
+/// [`current_stack_size`]).
 #[inline(always)]
 pub(crate) fn limit_word(bottom: usize) -> usize {
     debug_assert_eq!(bottom & LIMIT_LOW_BITS, 0, "splitstack: a stack bottom not 64-byte aligned");
     bottom
-}
-
-/// The lowest usable address in a limit word.
-#[inline]
-pub(crate) fn limit_address(limit: usize) -> usize {
-    limit
 }
 
 /// The size of the current stack (the thread's own, a segment or a coroutine's), rounded up to
@@ -267,7 +262,6 @@ mod tests {
     fn a_limit_word_is_its_stack_bottom() {
         let bottom = (usize::MAX >> 2) & !LIMIT_LOW_BITS;
         assert_eq!(limit_word(bottom), bottom);
-        assert_eq!(limit_address(limit_word(bottom)), bottom);
     }
 
     #[test]

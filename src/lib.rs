@@ -118,7 +118,8 @@
 //! registered with valgrind while it is handed out, so that memcheck knows a jump of the stack
 //! pointer from one of them to another for a switch, and does not warn about it. The requests
 //! are valgrind's documented instruction sequence in the crate's own assembly (no-ops outside
-//! valgrind), so this holds however and wherever the crate was built.
+//! valgrind), so this holds however and wherever the crate was built; on RISC-V, for which the
+//! valgrind the tests can run (3.19) has no port, the crate makes no request at all.
 //!
 //! valgrind (3.19, Debian 12's) keeps one "current stack" for the whole process, not one
 //! per thread. When two threads run on registered stacks at once, a stack-pointer change that is
@@ -219,15 +220,23 @@
 //!
 //! ## Supported targets
 //!
-//! Linux only, on two targets. The switches, the split and memclr's routines are assembly
-//! written for these two, so the build script refuses every other target (musl, 32-bit and
+//! Linux only (glibc), on four targets. The switches, the split and memclr's routines are
+//! assembly written for each, so the build script refuses every other target (musl and 32-bit
 //! RISC-V ones included) with a message naming the supported ones.
 //!
 //! | target | switch, segments, coroutines | memclr | how it is tested |
 //! |--------|------------------------------|--------|------------------|
 //! | `x86_64-unknown-linux-gnu` | yes | chosen once from CPUID: AVX-512, AVX2 or SSE2 stores (`rep stosb` from 2 KiB on CPUs without AVX2 that have ERMS), non-temporal stores for large ranges, and AMD's `clzero` for the largest | natively; under valgrind memcheck, AddressSanitizer and ThreadSanitizer; fuzzing (span heap, memclr); instruction-count gates on the hot paths |
 //! | `aarch64-unknown-linux-gnu` | yes | `dc zva` on whole blocks of the size DCZID_EL0 reports and `stp` stores for the rest, or `stp` alone where `dc zva` is prohibited | under qemu-user, cross-compiled |
+//! | `i686-unknown-linux-gnu` | yes; the return word in eax (Go's 386) | SSE2 stores, `rep stosb` from 2 KiB where CPUID reports ERMS, non-temporal stores for large ranges (the x86-64 SSE2 rules) | natively, on an x86-64 host |
+//! | `riscv64gc-unknown-linux-gnu` | yes; the return word in a0 | RVV 1.0 `vse8.v` at the hardware's vector length where `AT_HWCAP` reports V, aligned `sd` stores otherwise; no `cbo.zero` (Zicboz) path, which no emulator here can run | under qemu-user, cross-compiled, without and with V |
 //! | anything else | the build fails with a message | | |
+//!
+//! A 32-bit process has at most 4 GiB of address space, so there the defaults that reserve it
+//! are smaller: [`DEFAULT_STACK_SIZE`] is 128 KiB (1 MiB on 64-bit targets), [`GUARD_FLOOR`]
+//! 16 KiB (64 KiB) and [`PANIC_HEADROOM`] 64 KiB (256 KiB), and [`SpanHeap`] maps arenas of
+//! 64 MiB (256 MiB): ten thousand live default coroutines take about 2 GiB. The stack-limit
+//! check's words are plain addresses and sizes, which fit any word.
 //!
 //! Guard regions that cost no mapping need Linux 6.13 or later (`MADV_GUARD_INSTALL`); on an
 //! older kernel, and under qemu-user, which does not provide them, every guard is an

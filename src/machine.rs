@@ -211,7 +211,7 @@ impl StackBounds {
     /// The lowest address `maybe_grow` lets the stack pointer come near: the stack's lowest
     /// usable address.
     pub fn limit(&self) -> usize {
-        bounds::limit_address(self.0.limit)
+        self.0.limit
     }
 }
 

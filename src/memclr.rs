@@ -53,6 +53,16 @@ pub enum MemclrStrategy {
     /// AArch64 where DCZID_EL0 prohibits `dc zva` (or reports a block outside 64..=2048 bytes):
     /// 64-byte `stp` stores.
     Stp,
+    /// RISC-V 64 whose AT_HWCAP reports the vector extension (V, RVV 1.0): `vse8.v` stores over a
+    /// group of eight vector registers, each as many bytes as `vsetvli` grants (at most
+    /// `8 * vlenb`), with no alignment needed at either edge.
+    Rvv {
+        /// VLENB: the bytes of one vector register, as the CPU reports it.
+        vlenb: usize,
+    },
+    /// RISC-V 64 without V: aligned 64-byte runs of `sd` stores, byte stores at the unaligned
+    /// edges (a misaligned store may trap into the kernel's emulation).
+    Sd,
     /// 32-bit ARM whose AT_HWCAP reports NEON: 32-byte `vst1.8 {d0-d3}` stores, aligned to 32
     /// bytes in the bulk, unaligned at the head and tail.
     Neon,
@@ -117,7 +127,7 @@ pub(crate) const COLD_NON_TEMPORAL_FROM: usize = 64 << 10;
 /// Bytes a heap hands out after freeing memory, past which it takes that memory to have left
 /// the caches: the non-temporal threshold, the share of the last-level cache this thread can
 /// count on ([`detect`]'s `derive`). `usize::MAX` where the cold path is the ordinary one
-/// (AArch64's `dc zva` reads no line either way).
+/// (AArch64's `dc zva` reads no line either way; RISC-V has no non-temporal store).
 pub(crate) fn cold_after() -> usize {
     detect::cold_after()
 }
@@ -132,7 +142,8 @@ pub fn memclr_strategy() -> MemclrStrategy {
 ///
 /// # Panics
 /// If this CPU cannot run `strategy` (e.g. AVX2 without AVX2, a `dc zva` block size other
-/// than the one DCZID_EL0 reports, or NEON where AT_HWCAP does not report it).
+/// than the one DCZID_EL0 reports, RVV on a RISC-V CPU without V, or NEON on a 32-bit ARM CPU
+/// whose AT_HWCAP does not report it).
 ///
 /// Inlined, with the feature detection and the panic out of line, so that a benchmark of a code
 /// path through here pays for the check (a load and a test or two) and little else: a frame, a
@@ -197,6 +208,16 @@ unsafe fn clear_with(strategy: MemclrStrategy, ptr: *mut u8, len: usize) {
         MemclrStrategy::Stp => {
             // SAFETY: the range is the caller's; 0 means no dc zva.
             unsafe { arch::splitstack_memclr_aarch64(ptr, len, 0) }
+        }
+        #[cfg(target_arch = "riscv64")]
+        MemclrStrategy::Rvv { .. } => {
+            // SAFETY: the range is the caller's; AT_HWCAP reports V (supports() checked it).
+            unsafe { arch::splitstack_memclr_rvv(ptr, len) }
+        }
+        #[cfg(target_arch = "riscv64")]
+        MemclrStrategy::Sd => {
+            // SAFETY: the range is the caller's; the routine is RV64GC only.
+            unsafe { arch::splitstack_memclr_riscv64(ptr, len) }
         }
         #[cfg(target_arch = "arm")]
         MemclrStrategy::Neon => {
@@ -625,6 +646,94 @@ mod detect {
         match strategy {
             MemclrStrategy::DcZva { block_size } => block_size != 0 && block_size == zva_block(),
             MemclrStrategy::Stp => true,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(target_arch = "riscv64")]
+mod detect {
+    //! RISC-V 64: the vector extension from AT_HWCAP (the bit of the letter V, as the kernel
+    //! reports each single-letter extension), and VLENB from its CSR where V is there; both read
+    //! once.
+    use super::*;
+    use core::arch::asm;
+
+    /// AT_HWCAP's bit for V: bit `'V' - 'A'`.
+    const HWCAP_V: libc::c_ulong = 1 << (b'V' - b'A');
+
+    /// usize::MAX: not yet read; 0: no V; otherwise VLENB in bytes.
+    static VLENB: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+    /// VLENB if AT_HWCAP reports V, 0 otherwise. The kernel reports V only where it lets user
+    /// code use it (it enables the vector unit on a thread's first vector instruction).
+    fn read_vlenb() -> usize {
+        // SAFETY: getauxval only reads the auxiliary vector.
+        let hwcap = unsafe { libc::getauxval(libc::AT_HWCAP) };
+        if hwcap & HWCAP_V == 0 {
+            return 0;
+        }
+        let vlenb: usize;
+        // SAFETY: V is present, so the VLENB CSR (0xc22, named by number: the crate is built
+        // without V) is readable from user mode; the read has no side effects.
+        unsafe { asm!("csrr {}, 0xc22", out(reg) vlenb, options(nomem, nostack, preserves_flags)) };
+        vlenb
+    }
+
+    #[inline]
+    fn vlenb() -> usize {
+        match VLENB.load(Ordering::Relaxed) {
+            usize::MAX => {
+                let vlenb = read_vlenb();
+                VLENB.store(vlenb, Ordering::Relaxed);
+                vlenb
+            }
+            vlenb => vlenb,
+        }
+    }
+
+    /// Zero `[ptr, ptr + len)` with the detected strategy: [`memclr_raw`]'s whole body.
+    ///
+    /// # Safety
+    /// As [`memclr_raw`].
+    #[inline(always)]
+    pub(super) unsafe fn clear(ptr: *mut u8, len: usize) {
+        // SAFETY: the caller's contract; the strategy is the one detected for this CPU.
+        unsafe { clear_with(cached(), ptr, len) }
+    }
+
+    #[inline]
+    pub(super) fn cached() -> MemclrStrategy {
+        match vlenb() {
+            0 => MemclrStrategy::Sd,
+            vlenb => MemclrStrategy::Rvv { vlenb },
+        }
+    }
+
+    /// The cold path is the ordinary one: neither RVV 1.0 nor RV64GC has a non-temporal store.
+    ///
+    /// # Safety
+    /// As [`memclr_raw`].
+    pub(super) unsafe fn clear_cold(ptr: *mut u8, len: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { clear(ptr, len) }
+    }
+
+    /// No heap's guess changes anything here.
+    pub(super) fn cold_after() -> usize {
+        usize::MAX
+    }
+
+    /// [`supports`]; the features are read once either way.
+    #[inline]
+    pub(super) fn supports_if_read(strategy: MemclrStrategy) -> bool {
+        supports(strategy)
+    }
+
+    pub(super) fn supports(strategy: MemclrStrategy) -> bool {
+        match strategy {
+            MemclrStrategy::Rvv { vlenb: asked } => asked != 0 && asked == vlenb(),
+            MemclrStrategy::Sd => true,
             _ => false,
         }
     }

@@ -2,7 +2,7 @@
 //! detected strategy and for every other code path this CPU can run (forced through
 //! `memclr_with`, with thresholds forced low so that short lengths reach `rep stosb`,
 //! non-temporal stores and `clzero`), with canaries on both sides; and, on AArch64, the `dc zva`
-//! block size.
+//! block size; on RISC-V, the vector path chosen exactly when AT_HWCAP reports V.
 
 mod common;
 
@@ -70,6 +70,9 @@ fn strategies() -> Vec<MemclrStrategy> {
     all.push(MemclrStrategy::Stp);
     #[cfg(target_arch = "arm")]
     all.extend(arm_strategies());
+    // The scalar routine always; the vector one is the detected strategy where V is there.
+    #[cfg(target_arch = "riscv64")]
+    all.push(MemclrStrategy::Sd);
     all
 }
 
@@ -317,4 +320,75 @@ fn ranges_at_page_edges_on_every_code_path() {
             }
         }
     }
+}
+
+/// The scalar routine gets the full sweep whatever was detected: where V is there, the sweep of
+/// the detected strategy above is the vector routine's, and this one is the scalar routine's.
+#[cfg(target_arch = "riscv64")]
+#[test]
+fn sd_every_length_to_4096_at_every_alignment_to_64() {
+    let mut arena = Arena::new(4096 + 64);
+    for len in 0..=4096 {
+        for align in 0..64 {
+            arena.check(align, len, "Sd", |buf| memclr_with(MemclrStrategy::Sd, buf));
+        }
+    }
+}
+
+/// Whether AT_HWCAP reports the vector extension (bit `'V' - 'A'`).
+#[cfg(target_arch = "riscv64")]
+fn hwcap_has_v() -> bool {
+    // SAFETY: getauxval only reads the auxiliary vector.
+    let hwcap = unsafe { libc::getauxval(libc::AT_HWCAP) };
+    hwcap & (1 << (b'V' - b'A')) != 0
+}
+
+#[cfg(target_arch = "riscv64")]
+#[test]
+fn vector_strategy_follows_at_hwcap_and_qemu_cpu() {
+    let strategy = memclr_strategy();
+    let v = hwcap_has_v();
+    println!("memclr strategy: {strategy:?}, AT_HWCAP reports V: {v}");
+    match strategy {
+        // VLEN is a power of two of at least 128 bits wherever V (not only Zve*) is reported.
+        MemclrStrategy::Rvv { vlenb } => {
+            assert!(v, "the vector path without V in AT_HWCAP");
+            assert!(vlenb.is_power_of_two() && vlenb >= 16, "VLENB {vlenb}");
+        }
+        MemclrStrategy::Sd => assert!(!v, "AT_HWCAP reports V, but the scalar path was chosen"),
+        other => panic!("{other:?} is not a RISC-V strategy"),
+    }
+    // Under qemu-user, QEMU_CPU names the emulated CPU's extensions and vector length
+    // (`rv64,v=true,vlen=128`; vlen defaults to 128).
+    if let Ok(cpu) = std::env::var("QEMU_CPU") {
+        let props: Vec<&str> = cpu.split(',').collect();
+        if props.contains(&"v=true") {
+            let vlen = props.iter().find_map(|p| p.strip_prefix("vlen=")).unwrap_or("128");
+            let vlenb = vlen.parse::<usize>().expect("QEMU_CPU's vlen") / 8;
+            assert_eq!(strategy, MemclrStrategy::Rvv { vlenb });
+        } else if props.contains(&"v=false") {
+            assert_eq!(strategy, MemclrStrategy::Sd);
+        }
+    }
+}
+
+#[cfg(target_arch = "riscv64")]
+#[test]
+fn memclr_with_refuses_a_strategy_this_cpu_cannot_run() {
+    let refused = |strategy: MemclrStrategy| {
+        let mut buf = [FILL; 64];
+        let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            memclr_with(strategy, &mut buf)
+        }))
+        .expect_err(&format!("memclr_with ran {strategy:?}"));
+        let message = payload.downcast_ref::<String>().expect("a formatted message");
+        assert!(message.contains("memclr_with: this CPU cannot run"), "{message}");
+        assert_eq!(buf, [FILL; 64], "{strategy:?} wrote before it was refused");
+    };
+    // A vector length the CPU does not have, or V where there is none; another architecture's.
+    match memclr_strategy() {
+        MemclrStrategy::Rvv { vlenb } => refused(MemclrStrategy::Rvv { vlenb: 2 * vlenb }),
+        _ => refused(MemclrStrategy::Rvv { vlenb: 16 }),
+    }
+    refused(MemclrStrategy::Stp);
 }

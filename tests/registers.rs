@@ -250,6 +250,109 @@ mod regs {
     }
 }
 
+#[cfg(target_arch = "riscv64")]
+mod regs {
+    use super::*;
+    /// s0-s11, fs0-fs11.
+    pub const NAMES: &[&str] = &[
+        "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "fs0", "fs1",
+        "fs2", "fs3", "fs4", "fs5", "fs6", "fs7", "fs8", "fs9", "fs10", "fs11",
+    ];
+    pub type Saved = [u64; 24];
+    /// Each register's width.
+    pub const MASKS: Saved = [u64::MAX; 24];
+
+    /// Fills the callee-saved registers with pattern + 0, 1, 2, ..., calls swap_c, and records
+    /// what they hold when it returns.
+    pub unsafe fn switch_with_patterns(
+        save: *mut Gobuf,
+        resume: *const Gobuf,
+        arg: usize,
+        pattern: u64,
+        out: &mut Saved,
+        f: SwapC,
+    ) -> usize {
+        let ret: usize;
+        // SAFETY: s0 and s1, which asm! cannot name, are saved and restored around the call;
+        // sp moves by 32, keeping 16-byte alignment.
+        unsafe {
+            asm!(
+                "addi sp, sp, -32",
+                "sd s0, 0(sp)",
+                "sd s1, 8(sp)",
+                "sd {out}, 16(sp)",
+                "mv s0, {pat}",
+                "addi s1, s0, 1",
+                "addi s2, s0, 2",
+                "addi s3, s0, 3",
+                "addi s4, s0, 4",
+                "addi s5, s0, 5",
+                "addi s6, s0, 6",
+                "addi s7, s0, 7",
+                "addi s8, s0, 8",
+                "addi s9, s0, 9",
+                "addi s10, s0, 10",
+                "addi s11, s0, 11",
+                "addi t0, s0, 12", "fmv.d.x fs0, t0",
+                "addi t0, s0, 13", "fmv.d.x fs1, t0",
+                "addi t0, s0, 14", "fmv.d.x fs2, t0",
+                "addi t0, s0, 15", "fmv.d.x fs3, t0",
+                "addi t0, s0, 16", "fmv.d.x fs4, t0",
+                "addi t0, s0, 17", "fmv.d.x fs5, t0",
+                "addi t0, s0, 18", "fmv.d.x fs6, t0",
+                "addi t0, s0, 19", "fmv.d.x fs7, t0",
+                "addi t0, s0, 20", "fmv.d.x fs8, t0",
+                "addi t0, s0, 21", "fmv.d.x fs9, t0",
+                "addi t0, s0, 22", "fmv.d.x fs10, t0",
+                "addi t0, s0, 23", "fmv.d.x fs11, t0",
+                "jalr t2",
+                "ld t0, 16(sp)",
+                "sd s0, 0(t0)",
+                "sd s1, 8(t0)",
+                "sd s2, 16(t0)",
+                "sd s3, 24(t0)",
+                "sd s4, 32(t0)",
+                "sd s5, 40(t0)",
+                "sd s6, 48(t0)",
+                "sd s7, 56(t0)",
+                "sd s8, 64(t0)",
+                "sd s9, 72(t0)",
+                "sd s10, 80(t0)",
+                "sd s11, 88(t0)",
+                "fsd fs0, 96(t0)",
+                "fsd fs1, 104(t0)",
+                "fsd fs2, 112(t0)",
+                "fsd fs3, 120(t0)",
+                "fsd fs4, 128(t0)",
+                "fsd fs5, 136(t0)",
+                "fsd fs6, 144(t0)",
+                "fsd fs7, 152(t0)",
+                "fsd fs8, 160(t0)",
+                "fsd fs9, 168(t0)",
+                "fsd fs10, 176(t0)",
+                "fsd fs11, 184(t0)",
+                "ld s0, 0(sp)",
+                "ld s1, 8(sp)",
+                "addi sp, sp, 32",
+                out = in(reg) out.as_mut_ptr(),
+                pat = in(reg) pattern,
+                in("t2") f,
+                in("a0") save,
+                in("a1") resume,
+                in("a2") arg,
+                lateout("a0") ret,
+                out("s2") _, out("s3") _, out("s4") _, out("s5") _, out("s6") _,
+                out("s7") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _,
+                out("fs0") _, out("fs1") _, out("fs2") _, out("fs3") _, out("fs4") _,
+                out("fs5") _, out("fs6") _, out("fs7") _, out("fs8") _, out("fs9") _,
+                out("fs10") _, out("fs11") _,
+                clobber_abi("C"),
+            );
+        }
+        ret
+    }
+}
+
 #[cfg(target_arch = "arm")]
 mod regs {
     use super::*;
@@ -455,6 +558,8 @@ unsafe extern "C" fn sp_recording_entry(arg: usize) -> ! {
     naked_asm!("mov x1, sp", "b {body}", body = sym entry_body);
     #[cfg(target_arch = "arm")]
     naked_asm!("mov r1, sp", "b {body}", body = sym entry_body);
+    #[cfg(target_arch = "riscv64")]
+    naked_asm!("mv a1, sp", "tail {body}", body = sym entry_body);
     // cdecl: entry_body's two arguments go on a fresh, aligned frame (it never returns).
     #[cfg(target_arch = "x86")]
     naked_asm!(
@@ -492,9 +597,9 @@ fn entry_starts_with_the_abi_stack_alignment() {
         "sp {sp:#x} not on the stack"
     );
     // x86-64 SysV: rsp + 8 is 16-byte aligned at a function's first instruction (the call pushed
-    // the return address); i386 Linux: esp + 4. AAPCS64: sp itself is 16-byte aligned. AAPCS
-    // (32-bit ARM) asks for 8; the crate's stacks start 16-byte aligned and the trampoline
-    // pushes nothing, so sp is 16-byte aligned there too.
+    // the return address); i386 Linux: esp + 4. AAPCS64 and the RISC-V psABI: sp itself is
+    // 16-byte aligned. AAPCS (32-bit ARM) asks for 8; the crate's stacks start 16-byte aligned
+    // and the trampoline pushes nothing, so sp is 16-byte aligned there too.
     let expected_misalignment = if cfg!(target_arch = "x86_64") {
         8
     } else if cfg!(target_arch = "x86") {
@@ -506,8 +611,8 @@ fn entry_starts_with_the_abi_stack_alignment() {
 }
 
 /// Contexts share the floating-point control state (MXCSR and the x87 control word on x86,
-/// FPCR on AArch64, FPSCR on 32-bit ARM): a change made in one is seen in the other. The crate
-/// docs promise this; the test holds them to it.
+/// FPCR on AArch64, FPSCR on 32-bit ARM, fcsr's rounding mode on RISC-V): a change made in one
+/// is seen in the other. The crate docs promise this; the test holds them to it.
 #[test]
 fn floating_point_control_state_is_shared_between_contexts() {
     static mut BACK: Gobuf = Gobuf::new_empty();
@@ -555,6 +660,22 @@ fn floating_point_control_state_is_shared_between_contexts() {
     }
     #[cfg(target_arch = "arm")]
     const ROUND_TOWARD_ZERO: u64 = 0b11 << 22;
+    #[cfg(target_arch = "riscv64")]
+    fn read_control() -> u64 {
+        let frm: u64;
+        // SAFETY: reads fcsr's rounding-mode field (frm); the flags, which any float operation
+        // may set, stay out of the comparison.
+        unsafe { asm!("frrm {}", out(reg) frm, options(nomem, nostack)) };
+        frm
+    }
+    #[cfg(target_arch = "riscv64")]
+    fn write_control(value: u64) {
+        // SAFETY: writes frm with a valid rounding mode.
+        unsafe { asm!("fsrm {}", in(reg) value, options(nomem, nostack)) };
+    }
+    /// frm = 0b001 (RTZ).
+    #[cfg(target_arch = "riscv64")]
+    const ROUND_TOWARD_ZERO: u64 = 0b001;
 
     unsafe extern "C" fn entry(_: usize) -> ! {
         write_control(read_control() | ROUND_TOWARD_ZERO);

@@ -222,6 +222,39 @@ pub mod splitstack_ping_pong {
             }
         }
     }
+
+    /// Save and restore the floating-point control state a switch would preserve.
+    #[cfg(target_arch = "riscv64")]
+    mod fp_control {
+        use std::arch::asm;
+
+        /// fcsr: the rounding mode (frm) and the accrued exception flags (fflags), RISC-V's one
+        /// floating-point control and status register.
+        pub struct Saved(u64);
+
+        /// # Safety
+        /// `saved` is valid for writes.
+        #[inline(always)]
+        pub unsafe fn save(saved: *mut Saved) {
+            let fcsr: u64;
+            // SAFETY: reads a CSR.
+            unsafe {
+                asm!("frcsr {}", out(reg) fcsr, options(nomem, nostack, preserves_flags));
+                saved.write(Saved(fcsr));
+            }
+        }
+
+        /// # Safety
+        /// `saved` was filled by [`save`] on this thread.
+        #[inline(always)]
+        pub unsafe fn restore(saved: *const Saved) {
+            // SAFETY: writes back a value read by `save` on this same thread.
+            unsafe {
+                let fcsr = (*saved).0;
+                asm!("fscsr {}", in(reg) fcsr, options(nomem, nostack, preserves_flags));
+            }
+        }
+    }
 }
 
 pub mod corosensei_ping_pong {
@@ -250,6 +283,9 @@ pub mod corosensei_ping_pong {
     }
 }
 
+/// boost.context's fcontext through the `context` crate, which has no RISC-V port (Cargo.toml
+/// leaves it out there, and the benches run without this peer).
+#[cfg(not(target_arch = "riscv64"))]
 pub mod context_ping_pong {
     use super::answer;
     use context::stack::ProtectedFixedSizeStack;

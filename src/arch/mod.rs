@@ -17,16 +17,19 @@ cfg_if::cfg_if! {
     } else if #[cfg(target_arch = "x86")] {
         mod x86;
         pub(crate) use self::x86::*;
+    } else if #[cfg(target_arch = "riscv64")] {
+        mod riscv64;
+        pub(crate) use self::riscv64::*;
     } else if #[cfg(target_arch = "arm")] {
         mod arm;
         pub(crate) use self::arm::*;
     } else {
-        compile_error!("splitstack supports x86_64, x86 (i686), aarch64 and arm only");
+        compile_error!("splitstack supports x86_64, x86 (i686), aarch64, arm and riscv64 only");
     }
 }
 
 extern "C" {
-    /// Resume the context saved in `buf`; the resumed code sees `ret` in AX / X0 / R0.
+    /// Resume the context saved in `buf`; the resumed code sees `ret` in AX / X0 / R0 / a0.
     /// (asm/switch_*.S)
     ///
     /// # Safety
@@ -53,8 +56,9 @@ extern "C" {
     pub(crate) fn splitstack_swap(save: *mut Gobuf, resume: *const Gobuf, arg: usize) -> usize;
 
     /// First instruction of a prepared context: calls the entry function found in the base
-    /// register (rbx / x19 / r6) with the resume word (rax / x0 / r0) as its argument, on the
-    /// fresh stack. Never call from Rust: it is only ever jumped to through a prepared [`Gobuf`].
+    /// register (rbx / x19 / r6 / s1) with the resume word (rax / x0 / r0 / a0) as its argument,
+    /// on the fresh stack. Never call from Rust: it is only ever jumped to through a prepared
+    /// [`Gobuf`].
     pub(crate) fn splitstack_trampoline();
 
     /// First instruction of a coroutine, reached by the first resume's `co_switch`: calls the
@@ -65,7 +69,7 @@ extern "C" {
     pub(crate) fn splitstack_coroutine_trampoline();
 
     /// The return address of every function `splitstack_morestack` calls: parks the return
-    /// word (AX / X0 / R0) in `m.cret`, calls `splitstack_oldstack` (src/segment.rs), which
+    /// word (AX / X0 / R0 / a0) in `m.cret`, calls `splitstack_oldstack` (src/segment.rs), which
     /// takes it out and clears it, and resumes the caller of morestack with it through `gogo`.
     /// Custom convention: never call from Rust.
     #[allow(dead_code)] // reached only from assembly; declared here for its contract
@@ -74,6 +78,10 @@ extern "C" {
     /// Make the valgrind client request whose words (the request code, then up to five
     /// arguments) are at `args`; returns valgrind's answer, or `default` outside valgrind.
     /// (asm/valgrind_*.S; the requests: src/valgrind.rs)
+    ///
+    /// On RISC-V it makes no request and always returns `default`: Debian 12's valgrind (3.19),
+    /// the one the tests can run, has no RISC-V port, so a RISC-V request sequence could not be
+    /// tested (asm/valgrind_riscv64_lp64d.S).
     ///
     /// # Safety
     /// `args` must be valid for reading six words, and the request must be one whose effect on
@@ -180,4 +188,21 @@ extern "C" {
     /// (AT_HWCAP's HWCAP_NEON).
     #[cfg(target_arch = "arm")]
     pub(crate) fn splitstack_memclr_arm(ptr: *mut u8, len: usize, neon: usize);
+
+    /// Zero `[ptr, ptr + len)` with RVV 1.0 `vse8.v` stores, as many bytes per store as the
+    /// vector unit takes (`vsetvli`, LMUL = 8). (asm/memclr_riscv64_lp64d.S)
+    ///
+    /// # Safety
+    /// `ptr..ptr + len` must be valid for writes, and the CPU must have the V extension (AT_HWCAP
+    /// reports it) with the kernel letting this thread use it.
+    #[cfg(target_arch = "riscv64")]
+    pub(crate) fn splitstack_memclr_rvv(ptr: *mut u8, len: usize);
+
+    /// Zero `[ptr, ptr + len)` with aligned `sd` stores, 64 bytes per iteration, and byte stores
+    /// at the unaligned edges; RV64GC only. (asm/memclr_riscv64_lp64d.S)
+    ///
+    /// # Safety
+    /// `ptr..ptr + len` must be valid for writes.
+    #[cfg(target_arch = "riscv64")]
+    pub(crate) fn splitstack_memclr_riscv64(ptr: *mut u8, len: usize);
 }

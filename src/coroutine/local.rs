@@ -52,7 +52,7 @@ pub fn coroutine_local<L: Any, T>(f: impl FnOnce(&L) -> T) -> Option<T> {
     // into the frame of the closure's wrapper, which outlives every call the closure makes, and
     // is cleared before the value drops.
     unsafe {
-        let (link, _) = owner_of(bounds::limit_address(limit))?;
+        let (link, _) = owner_of(limit)?;
         let local = (*link).local?;
         local.as_ref().downcast_ref::<L>().map(f)
     }

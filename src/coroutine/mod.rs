@@ -781,7 +781,7 @@ unsafe fn suspended_stack<I, Y>(link: *const Link<I, Y>) -> StackBounds {
     #[cfg(feature = "asan")]
     // SAFETY: (forwarded) the Link is ours while the coroutine is not running.
     unsafe {
-        let bottom = bounds::limit_address((*link).co.limit);
+        let bottom = (*link).co.limit;
         StackBounds::new(bottom, (*link).co.size)
     }
     #[cfg(not(feature = "asan"))]
