@@ -4,9 +4,11 @@
  * FUNC_BEGIN(name) / FUNC_END(name) open and close a global, hidden, aligned function symbol with
  * its ELF type and size and its CFI frame. ENTRY_LANDING is the first instruction of every
  * function: `endbr64` on x86-64 (a NOP without CET), `bti c` on AArch64 (a hint, a NOP without
- * BTI), nothing on i386 and RISC-V (see the property note). ALT_ENTRY(name) names a second entry
- * inside an open function that is reached only as a return address (lessstack), so it needs no
- * landing pad. Symbols carry the `splitstack_` prefix
+ * BTI), nothing on i386, 32-bit ARM and RISC-V (see the property note). On 32-bit ARM,
+ * FUNC_BEGIN and FUNC_END also open and close the function's EHABI unwind entry (`.fnstart` /
+ * `.fnend`), which is what the unwinder reads there (see below). ALT_ENTRY(name) names a second
+ * entry inside an open function that is reached only as a return address (lessstack), so it
+ * needs no landing pad. Symbols carry the `splitstack_` prefix
  * through SYM(). Including this header emits the GNU-stack note that keeps the stack
  * non-executable and the GNU property note described at the end, and defines CFI_OPERAND, the
  * check that an offset fits the one byte a .cfi_escape writes for it.
@@ -33,8 +35,41 @@
 #elif defined(__riscv) && __riscv_xlen == 64
 #define ENTRY_LANDING /* none: no Zicfilp `lpad` (see the property note) */
 #define FUNC_ALIGN 2
+#elif defined(__arm__)
+/* ARM (A32) state, unified syntax, whatever the C compiler's default mode (Debian's armhf gcc
+ * defaults to Thumb-2): the .S files are written for A32 and reach Rust code, and are reached
+ * from it, only through `bx`/`blx`/`bl`, which interwork. No landing pad: ARMv7 has none. */
+    .syntax unified
+    .arm
+#define ENTRY_LANDING
+#define FUNC_ALIGN 2
+/* The runtime unwinder on arm-linux-gnueabihf (libgcc_s's, which Rust's std links) reads only
+ * the EHABI tables (.ARM.exidx / .ARM.extab), never DWARF CFI; each function's EHABI entry is
+ * opened and closed with its CFI. The DWARF CFI goes to .debug_frame, for debuggers. */
+    .cfi_sections .debug_frame
+#define EHABI_FNSTART .fnstart
+#define EHABI_FNEND .fnend
+/* FP: the frame pointer of the Rust code that the switches save and restore (the register
+ * Rust's inline asm cannot name): r11 in A32 code, this target's default; r7 when the crate is
+ * built for Thumb-2 (a thumbv7 target or `-C target-feature=+thumb-mode`: the build script then
+ * defines SPLITSTACK_THUMB_MODE). FP_DWARF is its DWARF number, FP_EHABI_MASK its bit in the low
+ * byte of an EHABI "pop r4-r15 under mask" (r4 = bit 0). */
+#if defined(SPLITSTACK_THUMB_MODE)
+#define FP r7
+#define FP_DWARF 7
+#define FP_EHABI_MASK 0x08
 #else
-#error "splitstack: asm.h supports x86-64, i386, AArch64 and RISC-V 64 only"
+#define FP r11
+#define FP_DWARF 11
+#define FP_EHABI_MASK 0x80
+#endif
+#else
+#error "splitstack: asm.h supports x86-64, i386, AArch64, 32-bit ARM and RISC-V 64 only"
+#endif
+
+#ifndef EHABI_FNSTART
+#define EHABI_FNSTART
+#define EHABI_FNEND
 #endif
 
 /* Opens a function: global, hidden (never exported from a cdylib), typed, aligned, CFI open. */
@@ -45,12 +80,14 @@
     .type SYM(name), %function;           \
     .p2align FUNC_ALIGN;                  \
     SYM(name):                            \
+    EHABI_FNSTART;                        \
     .cfi_startproc;                       \
     ENTRY_LANDING
 
 /* Closes a function opened by FUNC_BEGIN: CFI closed, ELF size recorded. */
 #define FUNC_END(name)                    \
     .cfi_endproc;                         \
+    EHABI_FNEND;                          \
     .size SYM(name), . - SYM(name)
 
 /* A second global, hidden entry inside the open function, covered by its CFI. Only ever a
@@ -74,8 +111,8 @@
  * continues unwinding and backtraces into the coroutine's resumer. The stack pointer points to
  * a word that points to Link.parent_sp, which holds the resumer's context: a CoContext
  * (offsets.h). Each rule is a DWARF expression over the stack pointer: breg_sp 0
- * (DW_OP_breg<sp>: 0x77 on x86-64, 0x8f on AArch64, 0x72 on RISC-V), DW_OP_deref (0x06) twice
- * to load parent_sp, then DW_OP_plus_uconst (0x23) an offset:
+ * (DW_OP_breg<sp>: 0x77 on x86-64, 0x8f on AArch64, 0x7d on ARM, 0x72 on RISC-V), DW_OP_deref
+ * (0x06) twice to load parent_sp, then DW_OP_plus_uconst (0x23) an offset:
  *   DW_CFA_def_cfa_expression (0x0f), 6 bytes, + CO_CONTEXT_SIZE: the CFA is the resumer's
  *   stack pointer before its switch stored the context;
  *   DW_CFA_expression (0x10), 6 bytes each: the return-address column (ra) at + CO_CONTEXT_PC,
@@ -116,6 +153,7 @@
  *   saved and resumed across stacks without signing.
  * - i386: no note. Linux enforces neither IBT nor a shadow stack on 32-bit processes, so there is
  *   nothing to declare, and an object without the note keeps the linker from claiming either.
+ * - 32-bit ARM: no note. ARMv7 has no landing pads and the ABI defines no feature property.
  * - RISC-V: no note. GNU_PROPERTY_RISCV_FEATURE_1_AND would claim Zicfilp landing pads (bit 0)
  *   or a Zicfiss shadow stack (bit 1), and this code has neither: it has no `lpad`, and its
  *   switches move between stacks without switching shadow stacks, as on x86-64. A note that

@@ -91,6 +91,14 @@ fn variants() -> Vec<(&'static str, MemclrStrategy)> {
         all.push(("stp", MemclrStrategy::Stp));
         all.push(("detected", splitstack::memclr_strategy()));
     }
+    // 32-bit ARM: VFP everywhere, NEON where AT_HWCAP reports it (the detected strategy then).
+    #[cfg(target_arch = "arm")]
+    {
+        all.push(("vfp", MemclrStrategy::Vfp));
+        if splitstack::memclr_strategy() == MemclrStrategy::Neon {
+            all.push(("neon", MemclrStrategy::Neon));
+        }
+    }
     #[cfg(target_arch = "riscv64")]
     {
         all.push(("sd", MemclrStrategy::Sd));

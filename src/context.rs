@@ -2,7 +2,7 @@
 //! [`gogo`] and [`gosave`].
 //!
 //! The model is Go 1.0's: a context is a stack pointer and a program counter, plus the frame
-//! pointer and the one register (rbx / x19) that Rust's inline asm cannot declare clobbered.
+//! pointer and the one register (rbx / x19 / r6) that Rust's inline asm cannot declare clobbered.
 //! Every other register is declared clobbered at the `asm!` call site of each switch, so the
 //! compiler saves only the registers that are live there, often none.
 
@@ -21,9 +21,9 @@ pub struct Gobuf {
     pub(crate) sp: usize,
     /// Instruction to resume at.
     pub(crate) pc: usize,
-    /// Frame pointer to resume with (rbp / x29).
+    /// Frame pointer to resume with (rbp / x29 / r11, r7 in Thumb-2 code).
     pub(crate) fp: usize,
-    /// LLVM's base-pointer register to resume with (rbx / x19).
+    /// LLVM's base-pointer register to resume with (rbx / x19 / r6).
     pub(crate) base: usize,
 }
 

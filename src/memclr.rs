@@ -63,6 +63,12 @@ pub enum MemclrStrategy {
     /// RISC-V 64 without V: aligned 64-byte runs of `sd` stores, byte stores at the unaligned
     /// edges (a misaligned store may trap into the kernel's emulation).
     Sd,
+    /// 32-bit ARM whose AT_HWCAP reports NEON: 32-byte `vst1.8 {d0-d3}` stores, aligned to 32
+    /// bytes in the bulk, unaligned at the head and tail.
+    Neon,
+    /// 32-bit ARM without NEON: 32-byte VFP `vstmia {d0-d3}` stores from a word-aligned address
+    /// (every CPU of the hard-float target has VFP), word stores at the edges.
+    Vfp,
 }
 
 /// Zero every byte of `buf`.
@@ -136,7 +142,8 @@ pub fn memclr_strategy() -> MemclrStrategy {
 ///
 /// # Panics
 /// If this CPU cannot run `strategy` (e.g. AVX2 without AVX2, a `dc zva` block size other
-/// than the one DCZID_EL0 reports, or RVV on a RISC-V CPU without V).
+/// than the one DCZID_EL0 reports, RVV on a RISC-V CPU without V, or NEON on a 32-bit ARM CPU
+/// whose AT_HWCAP does not report it).
 ///
 /// Inlined, with the feature detection and the panic out of line, so that a benchmark of a code
 /// path through here pays for the check (a load and a test or two) and little else: a frame, a
@@ -211,6 +218,16 @@ unsafe fn clear_with(strategy: MemclrStrategy, ptr: *mut u8, len: usize) {
         MemclrStrategy::Sd => {
             // SAFETY: the range is the caller's; the routine is RV64GC only.
             unsafe { arch::splitstack_memclr_riscv64(ptr, len) }
+        }
+        #[cfg(target_arch = "arm")]
+        MemclrStrategy::Neon => {
+            // SAFETY: the range is the caller's; the CPU has NEON (supports() checked it).
+            unsafe { arch::splitstack_memclr_arm(ptr, len, 1) }
+        }
+        #[cfg(target_arch = "arm")]
+        MemclrStrategy::Vfp => {
+            // SAFETY: the range is the caller's; 0 means no NEON, and VFP is the target's.
+            unsafe { arch::splitstack_memclr_arm(ptr, len, 0) }
         }
         #[allow(unreachable_patterns)] // every arm above is for the other architecture's variants
         _ => unreachable!("memclr: {strategy:?} is not a strategy of this architecture"),
@@ -717,6 +734,84 @@ mod detect {
         match strategy {
             MemclrStrategy::Rvv { vlenb: asked } => asked != 0 && asked == vlenb(),
             MemclrStrategy::Sd => true,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(target_arch = "arm")]
+mod detect {
+    //! 32-bit ARM: NEON from AT_HWCAP (the kernel's HWCAP_NEON), read once. The target's Rust
+    //! code is built without NEON, so the NEON stores live in the assembly and run only where
+    //! this says so.
+    use super::*;
+
+    /// AT_HWCAP's NEON bit on 32-bit ARM (the kernel's HWCAP_NEON).
+    const HWCAP_NEON: usize = 1 << 12;
+
+    /// usize::MAX: not yet read; otherwise 1 if the CPU has NEON, 0 if not: the word the
+    /// assembly takes.
+    static NEON: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+    #[cold]
+    fn read_neon() -> usize {
+        // SAFETY: getauxval only reads the auxiliary vector.
+        let hwcap = unsafe { libc::getauxval(libc::AT_HWCAP) } as usize;
+        let neon = usize::from(hwcap & HWCAP_NEON != 0);
+        NEON.store(neon, Ordering::Relaxed);
+        neon
+    }
+
+    #[inline]
+    fn neon() -> usize {
+        match NEON.load(Ordering::Relaxed) {
+            usize::MAX => read_neon(),
+            neon => neon,
+        }
+    }
+
+    /// Zero `[ptr, ptr + len)` with the detected strategy: [`memclr_raw`]'s whole body.
+    ///
+    /// # Safety
+    /// As [`memclr_raw`].
+    #[inline(always)]
+    pub(super) unsafe fn clear(ptr: *mut u8, len: usize) {
+        // SAFETY: the caller's contract; the word is 1 only where AT_HWCAP reports NEON.
+        unsafe { arch::splitstack_memclr_arm(ptr, len, neon()) }
+    }
+
+    #[inline]
+    pub(super) fn cached() -> MemclrStrategy {
+        match neon() {
+            0 => MemclrStrategy::Vfp,
+            _ => MemclrStrategy::Neon,
+        }
+    }
+
+    /// The cold path is the ordinary one: there are no non-temporal stores to choose.
+    ///
+    /// # Safety
+    /// As [`memclr_raw`].
+    pub(super) unsafe fn clear_cold(ptr: *mut u8, len: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { clear(ptr, len) }
+    }
+
+    /// No heap's guess changes anything here.
+    pub(super) fn cold_after() -> usize {
+        usize::MAX
+    }
+
+    /// [`supports`]; AT_HWCAP is read once either way.
+    #[inline]
+    pub(super) fn supports_if_read(strategy: MemclrStrategy) -> bool {
+        supports(strategy)
+    }
+
+    pub(super) fn supports(strategy: MemclrStrategy) -> bool {
+        match strategy {
+            MemclrStrategy::Neon => neon() != 0,
+            MemclrStrategy::Vfp => true,
             _ => false,
         }
     }

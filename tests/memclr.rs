@@ -68,10 +68,29 @@ fn strategies() -> Vec<MemclrStrategy> {
     }
     #[cfg(target_arch = "aarch64")]
     all.push(MemclrStrategy::Stp);
+    #[cfg(target_arch = "arm")]
+    all.extend(arm_strategies());
     // The scalar routine always; the vector one is the detected strategy where V is there.
     #[cfg(target_arch = "riscv64")]
     all.push(MemclrStrategy::Sd);
     all
+}
+
+/// The 32-bit ARM routine's paths this CPU can run: VFP always, NEON where AT_HWCAP says so.
+#[cfg(target_arch = "arm")]
+fn arm_strategies() -> Vec<MemclrStrategy> {
+    let mut all = vec![MemclrStrategy::Vfp];
+    if hwcap_neon() {
+        all.push(MemclrStrategy::Neon);
+    }
+    all
+}
+
+/// AT_HWCAP's HWCAP_NEON (bit 12) on 32-bit ARM, read here independently of the crate.
+#[cfg(target_arch = "arm")]
+fn hwcap_neon() -> bool {
+    // SAFETY: getauxval only reads the auxiliary vector.
+    unsafe { libc::getauxval(libc::AT_HWCAP) & (1 << 12) != 0 }
 }
 
 /// The AVX-512 routine's code paths, if this CPU has AVX-512F and VL: each bulk method alone from the
@@ -152,6 +171,51 @@ fn avx512_every_length_to_4096_at_every_alignment_to_64() {
                 arena.check(align, len, &what, |buf| memclr_with(strategy, buf));
             }
         }
+    }
+}
+
+/// Both 32-bit ARM paths (NEON where the CPU has it) over the whole sweep, whichever one the
+/// detection picked: ci runs this under QEMU_CPU=cortex-a15 and cortex-a15,neon=off.
+#[cfg(target_arch = "arm")]
+#[test]
+fn arm_every_length_to_4096_at_every_alignment_to_64() {
+    let mut arena = Arena::new(4096 + 64);
+    for strategy in arm_strategies() {
+        let what = format!("{strategy:?}");
+        for len in 0..=4096 {
+            for align in 0..64 {
+                arena.check(align, len, &what, |buf| memclr_with(strategy, buf));
+            }
+        }
+    }
+}
+
+/// The detected 32-bit ARM strategy follows AT_HWCAP, and QEMU_CPU where qemu-user runs the
+/// tests; NEON is refused with a message where the CPU lacks it.
+#[cfg(target_arch = "arm")]
+#[test]
+fn arm_strategy_follows_hwcap_neon_and_qemu_cpu() {
+    let strategy = memclr_strategy();
+    let neon = hwcap_neon();
+    println!("memclr strategy: {strategy:?}, AT_HWCAP NEON: {neon}");
+    let expected = if neon { MemclrStrategy::Neon } else { MemclrStrategy::Vfp };
+    assert_eq!(strategy, expected);
+    match std::env::var("QEMU_CPU").as_deref() {
+        Ok("cortex-a15,neon=off") => assert_eq!(strategy, MemclrStrategy::Vfp),
+        Ok("cortex-a15" | "cortex-a9" | "cortex-a7" | "max") => {
+            assert_eq!(strategy, MemclrStrategy::Neon)
+        }
+        _ => {}
+    }
+    if !neon {
+        let mut buf = [0xa5u8; 100];
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            memclr_with(MemclrStrategy::Neon, &mut buf)
+        }))
+        .expect_err("memclr_with(Neon) on a CPU without NEON");
+        let message = panic.downcast_ref::<String>().expect("a String message");
+        assert!(message.contains("cannot run Neon"), "{message}");
+        assert!(buf.iter().all(|&b| b == 0xa5), "the refused clear wrote");
     }
 }
 

@@ -353,6 +353,114 @@ mod regs {
     }
 }
 
+#[cfg(target_arch = "arm")]
+mod regs {
+    use super::*;
+    /// r4-r11, d8-d15. The frame pointer is r11 in A32 code and r7 in Thumb-2 code; the block
+    /// below saves and restores both (and r6), so it is the same in either.
+    pub const NAMES: &[&str] = &[
+        "r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11", "d8", "d9", "d10", "d11", "d12", "d13",
+        "d14", "d15",
+    ];
+    pub type Saved = [u64; 16];
+    /// Each register's width: 32 bits for r4-r11, 64 for d8-d15.
+    pub const MASKS: Saved = [
+        0xffff_ffff,
+        0xffff_ffff,
+        0xffff_ffff,
+        0xffff_ffff,
+        0xffff_ffff,
+        0xffff_ffff,
+        0xffff_ffff,
+        0xffff_ffff,
+        u64::MAX,
+        u64::MAX,
+        u64::MAX,
+        u64::MAX,
+        u64::MAX,
+        u64::MAX,
+        u64::MAX,
+        u64::MAX,
+    ];
+
+    /// Fills the callee-saved registers with pattern + 0, 1, 2, ... (r4-r11 its low 32 bits),
+    /// calls swap_c, and records what they hold when it returns.
+    pub unsafe fn switch_with_patterns(
+        save: *mut Gobuf,
+        resume: *const Gobuf,
+        arg: usize,
+        pattern: u64,
+        out: &mut Saved,
+        f: SwapC,
+    ) -> usize {
+        let ret: usize;
+        // Adding i < 16 to the low half never carries into the high half: the pattern's low
+        // 16 bits are 0 but for the round in bits 8-15.
+        let block: [usize; 3] =
+            [out.as_mut_ptr() as usize, pattern as u32 as usize, (pattern >> 32) as usize];
+        // SAFETY: r6 and the frame pointer (r11 or r7), which asm! cannot name, are pushed and
+        // popped around the call with the other of r7 and r11; sp moves by 24, keeping the
+        // 8-byte alignment AAPCS asks for at a call.
+        unsafe {
+            asm!(
+                "push {{r6, r7, r11, lr}}",
+                "sub sp, sp, #8",
+                "str {blk}, [sp]",          // the block, for after the call
+                "ldr r5, [{blk}, #8]",      // r5 = the pattern's high half
+                "ldr r4, [{blk}, #4]",      // r4 = the pattern's low half
+                "add r12, r4, #8", "vmov d8, r12, r5",
+                "add r12, r4, #9", "vmov d9, r12, r5",
+                "add r12, r4, #10", "vmov d10, r12, r5",
+                "add r12, r4, #11", "vmov d11, r12, r5",
+                "add r12, r4, #12", "vmov d12, r12, r5",
+                "add r12, r4, #13", "vmov d13, r12, r5",
+                "add r12, r4, #14", "vmov d14, r12, r5",
+                "add r12, r4, #15", "vmov d15, r12, r5",
+                "add r5, r4, #1",
+                "add r6, r4, #2",
+                "add r7, r4, #3",
+                "add r8, r4, #4",
+                "add r9, r4, #5",
+                "add r10, r4, #6",
+                "add r11, r4, #7",
+                "blx r3",
+                "ldr r12, [sp]",            // the block
+                "ldr r12, [r12]",           // r12 = out
+                "mov lr, #0",               // the high half of each core register's slot
+                "str r4, [r12]", "str lr, [r12, #4]",
+                "str r5, [r12, #8]", "str lr, [r12, #12]",
+                "str r6, [r12, #16]", "str lr, [r12, #20]",
+                "str r7, [r12, #24]", "str lr, [r12, #28]",
+                "str r8, [r12, #32]", "str lr, [r12, #36]",
+                "str r9, [r12, #40]", "str lr, [r12, #44]",
+                "str r10, [r12, #48]", "str lr, [r12, #52]",
+                "str r11, [r12, #56]", "str lr, [r12, #60]",
+                "vstr d8, [r12, #64]",
+                "vstr d9, [r12, #72]",
+                "vstr d10, [r12, #80]",
+                "vstr d11, [r12, #88]",
+                "vstr d12, [r12, #96]",
+                "vstr d13, [r12, #104]",
+                "vstr d14, [r12, #112]",
+                "vstr d15, [r12, #120]",
+                "add sp, sp, #8",
+                "pop {{r6, r7, r11, lr}}",
+                blk = in(reg) block.as_ptr(),
+                in("r3") f,
+                in("r0") save,
+                in("r1") resume,
+                in("r2") arg,
+                lateout("r0") ret,
+                out("r4") _, out("r5") _, out("r8") _, out("r9") _, out("r10") _,
+                out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+                out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+                clobber_abi("C"),
+            );
+        }
+        ret
+    }
+}
+
 use regs::{switch_with_patterns, Saved, MASKS, NAMES};
 
 const MAIN_PATTERN: u64 = 0x1111_2222_3333_0000;
@@ -448,6 +556,8 @@ unsafe extern "C" fn sp_recording_entry(arg: usize) -> ! {
     naked_asm!("mov rsi, rsp", "jmp {body}", body = sym entry_body);
     #[cfg(target_arch = "aarch64")]
     naked_asm!("mov x1, sp", "b {body}", body = sym entry_body);
+    #[cfg(target_arch = "arm")]
+    naked_asm!("mov r1, sp", "b {body}", body = sym entry_body);
     #[cfg(target_arch = "riscv64")]
     naked_asm!("mv a1, sp", "tail {body}", body = sym entry_body);
     // cdecl: entry_body's two arguments go on a fresh, aligned frame (it never returns).
@@ -488,7 +598,8 @@ fn entry_starts_with_the_abi_stack_alignment() {
     );
     // x86-64 SysV: rsp + 8 is 16-byte aligned at a function's first instruction (the call pushed
     // the return address); i386 Linux: esp + 4. AAPCS64 and the RISC-V psABI: sp itself is
-    // 16-byte aligned.
+    // 16-byte aligned. AAPCS (32-bit ARM) asks for 8; the crate's stacks start 16-byte aligned
+    // and the trampoline pushes nothing, so sp is 16-byte aligned there too.
     let expected_misalignment = if cfg!(target_arch = "x86_64") {
         8
     } else if cfg!(target_arch = "x86") {
@@ -500,8 +611,8 @@ fn entry_starts_with_the_abi_stack_alignment() {
 }
 
 /// Contexts share the floating-point control state (MXCSR and the x87 control word on x86,
-/// FPCR on AArch64, fcsr's rounding mode on RISC-V): a change made in one is seen in the other. The crate docs promise this;
-/// the test holds them to it.
+/// FPCR on AArch64, FPSCR on 32-bit ARM, fcsr's rounding mode on RISC-V): a change made in one
+/// is seen in the other. The crate docs promise this; the test holds them to it.
 #[test]
 fn floating_point_control_state_is_shared_between_contexts() {
     static mut BACK: Gobuf = Gobuf::new_empty();
@@ -534,6 +645,20 @@ fn floating_point_control_state_is_shared_between_contexts() {
         unsafe { asm!("msr fpcr, {}", in(reg) value, options(nomem, nostack)) };
     }
     #[cfg(target_arch = "aarch64")]
+    const ROUND_TOWARD_ZERO: u64 = 0b11 << 22;
+    #[cfg(target_arch = "arm")]
+    fn read_control() -> u64 {
+        let fpscr: u32;
+        // SAFETY: reads FPSCR.
+        unsafe { asm!("vmrs {}, fpscr", out(reg) fpscr, options(nomem, nostack)) };
+        fpscr as u64
+    }
+    #[cfg(target_arch = "arm")]
+    fn write_control(value: u64) {
+        // SAFETY: writes FPSCR with only its rounding-mode bits (RMode, 23:22) changed.
+        unsafe { asm!("vmsr fpscr, {}", in(reg) value as u32, options(nomem, nostack)) };
+    }
+    #[cfg(target_arch = "arm")]
     const ROUND_TOWARD_ZERO: u64 = 0b11 << 22;
     #[cfg(target_arch = "riscv64")]
     fn read_control() -> u64 {

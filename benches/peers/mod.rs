@@ -192,6 +192,38 @@ pub mod splitstack_ping_pong {
     }
 
     /// Save and restore the floating-point control state a switch would preserve.
+    #[cfg(target_arch = "arm")]
+    mod fp_control {
+        use std::arch::asm;
+
+        /// FPSCR (32-bit ARM's VFP status and control register: rounding mode, flush-to-zero).
+        pub struct Saved(u32);
+
+        /// # Safety
+        /// `saved` is valid for writes.
+        #[inline(always)]
+        pub unsafe fn save(saved: *mut Saved) {
+            let fpscr: u32;
+            // SAFETY: reads a VFP system register.
+            unsafe {
+                asm!("vmrs {}, fpscr", out(reg) fpscr, options(nomem, nostack, preserves_flags));
+                saved.write(Saved(fpscr));
+            }
+        }
+
+        /// # Safety
+        /// `saved` was filled by [`save`] on this thread.
+        #[inline(always)]
+        pub unsafe fn restore(saved: *const Saved) {
+            // SAFETY: writes back a value read by `save` on this same thread.
+            unsafe {
+                let fpscr = (*saved).0;
+                asm!("vmsr fpscr, {}", in(reg) fpscr, options(nomem, nostack, preserves_flags));
+            }
+        }
+    }
+
+    /// Save and restore the floating-point control state a switch would preserve.
     #[cfg(target_arch = "riscv64")]
     mod fp_control {
         use std::arch::asm;

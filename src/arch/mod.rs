@@ -20,13 +20,16 @@ cfg_if::cfg_if! {
     } else if #[cfg(target_arch = "riscv64")] {
         mod riscv64;
         pub(crate) use self::riscv64::*;
+    } else if #[cfg(target_arch = "arm")] {
+        mod arm;
+        pub(crate) use self::arm::*;
     } else {
-        compile_error!("splitstack supports x86_64, x86 (i686), aarch64 and riscv64 only");
+        compile_error!("splitstack supports x86_64, x86 (i686), aarch64, arm and riscv64 only");
     }
 }
 
 extern "C" {
-    /// Resume the context saved in `buf`; the resumed code sees `ret` in AX / X0 / a0.
+    /// Resume the context saved in `buf`; the resumed code sees `ret` in AX / X0 / R0 / a0.
     /// (asm/switch_*.S)
     ///
     /// # Safety
@@ -53,21 +56,22 @@ extern "C" {
     pub(crate) fn splitstack_swap(save: *mut Gobuf, resume: *const Gobuf, arg: usize) -> usize;
 
     /// First instruction of a prepared context: calls the entry function found in the base
-    /// register (rbx / x19 / s1) with the resume word (rax / x0 / a0) as its argument, on the
-    /// fresh stack. Never call from Rust: it is only ever jumped to through a prepared [`Gobuf`].
+    /// register (rbx / x19 / r6 / s1) with the resume word (rax / x0 / r0 / a0) as its argument,
+    /// on the fresh stack. Never call from Rust: it is only ever jumped to through a prepared
+    /// [`Gobuf`].
     pub(crate) fn splitstack_trampoline();
 
     /// First instruction of a coroutine, reached by the first resume's `co_switch`: calls the
-    /// entry function with the coroutine's Link, and its CFI continues unwinding into the
-    /// resumer, whose saved stack pointer is in the Link that a word at the initial stack
-    /// pointer points to. Never call from Rust: only reached through the initial context that
-    /// [`crate::coroutine`] writes.
+    /// entry function with the coroutine's Link, and its CFI (EHABI opcodes on ARM) continues
+    /// unwinding into the resumer, whose saved stack pointer is in the Link that a word at the
+    /// initial stack pointer points to. Never call from Rust: only reached through the initial
+    /// context that [`crate::coroutine`] writes.
     pub(crate) fn splitstack_coroutine_trampoline();
 
     /// The return address of every function `splitstack_morestack` calls: parks the return
-    /// word (AX / X0 / a0) in `m.cret`, calls `splitstack_oldstack` (src/segment.rs), which takes
-    /// it out and clears it, and resumes the caller of morestack with it through `gogo`. Custom
-    /// convention: never call from Rust.
+    /// word (AX / X0 / R0 / a0) in `m.cret`, calls `splitstack_oldstack` (src/segment.rs), which
+    /// takes it out and clears it, and resumes the caller of morestack with it through `gogo`.
+    /// Custom convention: never call from Rust.
     #[allow(dead_code)] // reached only from assembly; declared here for its contract
     pub(crate) fn splitstack_lessstack();
 
@@ -175,6 +179,15 @@ extern "C" {
     /// must be 0 or the block size DCZID_EL0 reports, and then only if its DZP bit is clear.
     #[cfg(target_arch = "aarch64")]
     pub(crate) fn splitstack_memclr_aarch64(ptr: *mut u8, len: usize, zva_block: usize);
+
+    /// Zero `[ptr, ptr + len)`: 32-byte NEON `vst1` stores when `neon` is nonzero, 32-byte VFP
+    /// `vstm` stores from a word-aligned address otherwise. (asm/memclr_arm_aapcs.S)
+    ///
+    /// # Safety
+    /// `ptr..ptr + len` must be valid for writes, and `neon` must be 0 unless the CPU has NEON
+    /// (AT_HWCAP's HWCAP_NEON).
+    #[cfg(target_arch = "arm")]
+    pub(crate) fn splitstack_memclr_arm(ptr: *mut u8, len: usize, neon: usize);
 
     /// Zero `[ptr, ptr + len)` with RVV 1.0 `vse8.v` stores, as many bytes per store as the
     /// vector unit takes (`vsetvli`, LMUL = 8). (asm/memclr_riscv64_lp64d.S)

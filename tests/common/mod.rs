@@ -174,3 +174,28 @@ pub fn readable(addr: usize) -> bool {
     // SAFETY: reads into a local; the kernel checks the remote range.
     unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) == 8 }
 }
+
+/// Whether `/proc/self/pagemap` describes this process's own addresses, by the proof the span
+/// heap makes before it trusts the file (src/span_heap.rs): a page just written reads as present,
+/// the untouched one after it as absent. Not so under qemu-user for a 32-bit guest, which the
+/// emulator places at an offset in its own address space, so that the kernel's entries for the
+/// guest's addresses describe other memory.
+pub fn pagemap_describes_this_process() -> bool {
+    use std::os::unix::fs::FileExt;
+    let page = splitstack::page_size();
+    let prot = libc::PROT_READ | libc::PROT_WRITE;
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+    // SAFETY: a fresh anonymous mapping of two pages, written in its first byte only, unmapped
+    // before returning.
+    unsafe {
+        let map = libc::mmap(std::ptr::null_mut(), 2 * page, prot, flags, -1, 0);
+        assert_ne!(map, libc::MAP_FAILED, "mapping two pages");
+        map.cast::<u8>().write_volatile(1);
+        let mut entries = [0u8; 16];
+        let read = std::fs::File::open("/proc/self/pagemap")
+            .and_then(|file| file.read_exact_at(&mut entries, (map as usize / page * 8) as u64));
+        libc::munmap(map, 2 * page);
+        let present = |bytes: &[u8]| u64::from_ne_bytes(bytes.try_into().unwrap()) & (3 << 62) != 0;
+        read.is_ok() && present(&entries[..8]) && !present(&entries[8..])
+    }
+}
