@@ -3,15 +3,15 @@
 #   1. setup: ci/setup.sh installs what is missing (the aarch64 target, the cross gcc and libc,
 #      qemu-user, valgrind, the pinned gungraun-runner)
 #   2. format: cargo fmt --check
-#   3. lint: clippy with -D warnings, for x86_64, aarch64, i686 and riscv64
+#   3. lint: clippy with -D warnings, for x86_64, aarch64, i686, riscv64 and armv7
 #   4. docs: cargo doc with -D warnings
 #   5. security notes: every assembled object declares IBT / BTI, and no more (ci/notes.sh)
 #   6. package: cargo package, then the unpacked crate's tests, from its own files (ci/package.sh)
 #   7. the tests on the x86_64 host (release)
 #   8. the host tests under valgrind memcheck (ci/memcheck.sh)
 #   9. the tests on aarch64 under qemu-user (release, cross-built), on i686 natively (32-bit
-#      user space on the x86-64 host), and on riscv64 under qemu-user without and with the
-#      vector extension
+#      user space on the x86-64 host), and on riscv64 and armv7 under qemu-user, each twice: with
+#      the CPU's vector unit (RVV, NEON) and without it (memclr's two paths)
 #  10. the instruction-count gates of the hot paths (ci/instruction_gates.sh)
 #  11. the tests under AddressSanitizer (ci/asan.sh)
 #  12. the threaded and stack-switching tests under ThreadSanitizer (ci/tsan.sh)
@@ -28,6 +28,7 @@ run() { printf '+ %s\n' "$*" >&2; "$@"; }
 AARCH64=aarch64-unknown-linux-gnu
 I686=i686-unknown-linux-gnu
 RISCV64=riscv64gc-unknown-linux-gnu
+ARMV7=armv7-unknown-linux-gnueabihf
 
 step "setup"
 run ci/setup.sh
@@ -35,11 +36,12 @@ run ci/setup.sh
 step "format"
 run cargo fmt --check
 
-step "lint (x86_64, aarch64, i686, riscv64)"
+step "lint (x86_64, aarch64, i686, riscv64, armv7)"
 run cargo clippy --all-targets -- -D warnings
 run cargo clippy --all-targets --target "$AARCH64" -- -D warnings
 run cargo clippy --all-targets --target "$I686" -- -D warnings
 run cargo clippy --all-targets --target "$RISCV64" -- -D warnings
+run cargo clippy --all-targets --target "$ARMV7" -- -D warnings
 
 step "docs"
 RUSTDOCFLAGS="-D warnings" run cargo doc --no-deps
@@ -62,9 +64,13 @@ run cargo test --release --target "$AARCH64"
 step "tests: i686, natively"
 run cargo test --release --target "$I686"
 
-step "tests: riscv64 under qemu-user, without and with the vector extension (memclr's two paths)"
-run cargo test --release --target "$RISCV64"
+step "tests: riscv64 under qemu-user, with and without the vector extension"
 QEMU_CPU=rv64,v=true,vlen=128 run cargo test --release --target "$RISCV64"
+run cargo test --release --target "$RISCV64"
+
+step "tests: armv7 under qemu-user, with and without NEON"
+QEMU_CPU=cortex-a15 run cargo test --release --target "$ARMV7"
+QEMU_CPU=cortex-a15,neon=off run cargo test --release --target "$ARMV7"
 
 step "instruction-count gates (x86_64, callgrind)"
 run ci/instruction_gates.sh

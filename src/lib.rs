@@ -220,7 +220,7 @@
 //!
 //! ## Supported targets
 //!
-//! Linux only (glibc), on four targets. The switches, the split and memclr's routines are
+//! Linux only (glibc), on five targets. The switches, the split and memclr's routines are
 //! assembly written for each, so the build script refuses every other target (musl and 32-bit
 //! RISC-V ones included) with a message naming the supported ones.
 //!
@@ -229,6 +229,7 @@
 //! | `x86_64-unknown-linux-gnu` | yes | chosen once from CPUID: AVX-512, AVX2 or SSE2 stores (`rep stosb` from 2 KiB on CPUs without AVX2 that have ERMS), non-temporal stores for large ranges, and AMD's `clzero` for the largest | natively; under valgrind memcheck, AddressSanitizer and ThreadSanitizer; fuzzing (span heap, memclr); instruction-count gates on the hot paths |
 //! | `aarch64-unknown-linux-gnu` | yes | `dc zva` on whole blocks of the size DCZID_EL0 reports and `stp` stores for the rest, or `stp` alone where `dc zva` is prohibited | under qemu-user, cross-compiled |
 //! | `i686-unknown-linux-gnu` | yes; the return word in eax (Go's 386) | SSE2 stores, `rep stosb` from 2 KiB where CPUID reports ERMS, non-temporal stores for large ranges (the x86-64 SSE2 rules) | natively, on an x86-64 host |
+//! | `armv7-unknown-linux-gnueabihf` | yes; the return word in r0 (Go's arm); ARM or Thumb-2 code, interworking with `bx`; unwinding through EHABI tables | NEON stores where `AT_HWCAP` reports NEON (the code is in the assembly, behind that run-time check, since the target is built without NEON), VFP `vstmia` stores otherwise | under qemu-user, cross-compiled, with and without NEON |
 //! | `riscv64gc-unknown-linux-gnu` | yes; the return word in a0 | RVV 1.0 `vse8.v` at the hardware's vector length where `AT_HWCAP` reports V, aligned `sd` stores otherwise; no `cbo.zero` (Zicboz) path, which no emulator here can run | under qemu-user, cross-compiled, without and with V |
 //! | anything else | the build fails with a message | | |
 //!
