@@ -69,6 +69,11 @@ FUNC_BEGIN(morestack)
     mov  eax, [esp]                      /* eax = arg */
     mov  [edx + STKTOP_GOBUF + GOBUF_SP], esp     /* save: caller's sp */
     mov  [edx + STKTOP_GOBUF + GOBUF_PC], ecx     /* save: caller's pc */
+    /* The return address is in the Stktop from here, and ecx is needed for fn:
+     * DW_CFA_expression (0x10) for register 8 (eip), 2 bytes: DW_OP_breg2 (0x72) edx +
+     * STKTOP_GOBUF + GOBUF_PC. */
+    CFI_OPERAND STKTOP_GOBUF + GOBUF_PC
+    .cfi_escape 0x10, 8, 2, 0x72, STKTOP_GOBUF + GOBUF_PC
     mov  ecx, [esp + 4]                  /* ecx = fn */
     lea  esp, [edx - CALL_ARGS]          /* switch: below stktop, on the new segment */
     /* Only sp and pc are saved: every callee-saved register (ebx, esi, edi, ebp) still holds the

@@ -97,7 +97,7 @@ FUNC_BEGIN(trampoline)
 FUNC_END(trampoline)
 
 /*
- * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine.rs). Never call
+ * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine/mod.rs). Never call
  * from Rust. The twin of the x86-64 one, reached by the first resume's `br x16`
  * (arch::co_switch), which has stored the resumer's context, handed it over in x13 and loaded
  * the coroutine's initial one: x19 = entry, x29 = the Link, sp CO_CONTEXT_SIZE bytes above

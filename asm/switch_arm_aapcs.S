@@ -118,7 +118,7 @@ FUNC_BEGIN(trampoline)
 FUNC_END(trampoline)
 
 /*
- * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine.rs). Never call
+ * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine/mod.rs). Never call
  * from Rust. The twin of the AArch64 one, reached by the first resume's `bx r12`
  * (arch::co_switch), which has stored the resumer's context, handed it over in r3 and loaded
  * the coroutine's initial one: r6 = entry, FP = the Link, sp CO_CONTEXT_SIZE bytes above the

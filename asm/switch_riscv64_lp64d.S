@@ -107,7 +107,7 @@ FUNC_BEGIN(trampoline)
 FUNC_END(trampoline)
 
 /*
- * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine.rs). Never call
+ * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine/mod.rs). Never call
  * from Rust. The twin of the AArch64 one, reached by the first resume's `jr t1`
  * (arch::co_switch), which has stored the resumer's context, handed it over in a0 (x13 on
  * AArch64) and loaded the coroutine's initial one: s1 = entry, s0 = the Link, sp

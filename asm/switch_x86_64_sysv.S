@@ -118,7 +118,7 @@ FUNC_BEGIN(trampoline)
 FUNC_END(trampoline)
 
 /*
- * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine.rs). Never call
+ * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine/mod.rs). Never call
  * from Rust. The first resume's `call [rdx]` (arch::co_switch) lands here, on the resumer's
  * stack, so it first does what a landing would: take rbx (the entry function) and the Link (from
  * the frame pointer's slot) from the coroutine's initial context, move rsp above that context,

@@ -132,16 +132,16 @@ FUNC_END(trampoline)
  * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine/mod.rs). Never call
  * from Rust. The first resume's `call [edx]` (arch::co_switch) lands here, on the resumer's
  * stack, so it first does what a landing would: take esi (the entry function) and the Link (from
- * the frame pointer's slot) from the coroutine's initial context, move esp below the Link-pointer
- * slot by ENTRY_ARGS (entry takes its argument on the stack), store the resumer's context (its
- * stack pointer) in the Link and clear ebp, which ends frame-pointer walks. Its CFI continues
- * unwinding and backtraces into the resumer, whose context sits in the Link that the word at the
- * Link-pointer slot points to.
+ * the frame pointer's slot) from the coroutine's initial context, move esp ENTRY_ARGS below the
+ * Link-pointer slot (entry takes its argument on the stack, in the word below the context),
+ * store the resumer's context (its stack pointer) in the Link and clear ebp, which ends
+ * frame-pointer walks. Its CFI continues unwinding and backtraces into the resumer, whose context
+ * sits in the Link that the word at the Link-pointer slot points to.
  * In:       esp = the resumer's, [esp] = its resume pc; edx = the initial context
  * Out:      never returns; entry(link) runs
  * Clobbers: n/a
- * Frame:    entry's argument and padding (ENTRY_ARGS bytes) below the Link-pointer slot, then the
- *           return address pushed by `call`
+ * Frame:    entry's argument and padding (ENTRY_ARGS bytes, the spent context included) below
+ *           the Link-pointer slot, then the return address pushed by `call`
  *
  *   +----------------------+  stack top
  *   | coroutine record,    |
@@ -149,10 +149,10 @@ FUNC_END(trampoline)
  *   +----------------------+
  *   | &Link.parent_sp      |  16-byte aligned: the Link-pointer slot
  *   +----------------------+
- *   | CoContext.fp: Link   |  the initial context (edx), overwritten by entry's argument
- *   | CoContext.base: entry|  and its padding once taken
- *   | CoContext.pc: here   |
- *   | (4 bytes)            |  <- esp at `call esi`: slot - ENTRY_ARGS, [esp] = the Link
+ *   | CoContext.fp: Link   |  the initial context, left as padding once taken
+ *   | CoContext.base: entry|
+ *   | CoContext.pc: here   |  <- edx
+ *   | entry's argument     |  <- esp at `call esi`: slot - ENTRY_ARGS, [esp] = the Link
  *   +----------------------+
  *   | entry's frames ...   |  (from the return address `call esi` pushes)
  *

@@ -45,6 +45,14 @@ fn main() {
     };
     let Some(sources) = targets::asm_sources(&arch, &os, &target_env) else { unsupported() };
     let Some(layout_arch) = layout::Arch::from_target_arch(&arch) else { unsupported() };
+    // 32-bit x86's memclr is SSE2 code, which i686 targets have and i586 ones do not.
+    if arch == "x86" && !var("CARGO_CFG_TARGET_FEATURE").split(',').any(|f| f == "sse2") {
+        panic!(
+            "splitstack does not support 32-bit x86 without SSE2 (the target {arch}-{os}-\
+             {target_env} lacks it): memclr's 32-bit routine is SSE2 code; {} are supported",
+            targets::SUPPORTED
+        )
+    }
     let word: usize = match var("CARGO_CFG_TARGET_POINTER_WIDTH").parse::<usize>() {
         Ok(bits) => bits / 8,
         Err(_) => panic!("splitstack: CARGO_CFG_TARGET_POINTER_WIDTH is not a number"),

@@ -72,9 +72,9 @@ layout! {
         GOBUF_SP = 0 * word;
         /// `Gobuf.pc`: the instruction to resume at (follows `sp`: AArch64 loads the pair).
         GOBUF_PC = 1 * word;
-        /// `Gobuf.fp`: the frame pointer, rbp / x29 / r11 (r7 in Thumb-2 code) / s0.
+        /// `Gobuf.fp`: the frame pointer, rbp / ebp / x29 / r11 (r7 in Thumb-2 code) / s0.
         GOBUF_FP = 2 * word;
-        /// `Gobuf.base`: LLVM's base register, rbx / x19 / r6 / s1 (follows `fp`, loaded as a
+        /// `Gobuf.base`: LLVM's base register, rbx / esi / x19 / r6 / s1 (follows `fp`, loaded as a
         /// pair).
         GOBUF_BASE = 3 * word;
         /// The size of a `Gobuf`.
@@ -97,10 +97,10 @@ layout! {
 
         /// `CoContext.pc`: a suspended coroutine side's resume pc, at its saved stack pointer.
         CO_CONTEXT_PC = 0;
-        /// `CoContext.base`: its base register, rbx / x19 / r6 / s1 (follows `pc`: AArch64 stores
+        /// `CoContext.base`: its base register, rbx / esi / x19 / r6 / s1 (follows `pc`: AArch64 stores
         /// the pair).
         CO_CONTEXT_BASE = 1 * word;
-        /// `CoContext.fp`: its frame pointer, rbp / x29 / r11 (r7 in Thumb-2 code) / s0.
+        /// `CoContext.fp`: its frame pointer, rbp / ebp / x29 / r11 (r7 in Thumb-2 code) / s0.
         CO_CONTEXT_FP = 2 * word;
         /// The size of a `CoContext`: what a switch leaves at the stack pointer. x86 and x86-64
         /// push three words; AArch64, ARM and RISC-V store them below a stack pointer they keep

@@ -195,7 +195,8 @@ unsafe fn clear_with(strategy: MemclrStrategy, ptr: *mut u8, len: usize) {
         #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
         MemclrStrategy::Sse2 { rep_stosb_from, non_temporal_from } => {
             let stosb_from = rep_stosb_from.unwrap_or(usize::MAX);
-            // SAFETY: the range is the caller's; SSE2 is x86-64's baseline.
+            // SAFETY: the range is the caller's; SSE2 is x86-64's baseline, and the build script
+            // refuses a 32-bit x86 target without it.
             unsafe { arch::splitstack_memclr_sse2(ptr, len, non_temporal_from, stosb_from) }
         }
         #[cfg(target_arch = "aarch64")]

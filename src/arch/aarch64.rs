@@ -123,7 +123,7 @@ const _: () = {
     assert!(LAYOUT.CO_CONTEXT_PC == 0 && LAYOUT.CO_CONTEXT_BASE == LAYOUT.CO_CONTEXT_PC + 8);
 };
 
-/// The coroutine switch (src/coroutine.rs), the twin of the x86-64 one: suspend this side and
+/// The coroutine switch (src/coroutine/mod.rs), the twin of the x86-64 one: suspend this side and
 /// resume the other, whose context is `target`; returns the other side's context when it
 /// switches back. Without a `call` that pushes, each side stores its pc and registers itself
 /// and hands its context over in x13; the last switch out (`co_exit`) hands over the Link

@@ -172,7 +172,7 @@ const _: () = {
     assert!(LAYOUT.CO_CONTEXT_PC == 0 && LAYOUT.CO_CONTEXT_SIZE.is_multiple_of(16));
 };
 
-/// The coroutine switch (src/coroutine.rs), the twin of the AArch64 one: suspend this side and
+/// The coroutine switch (src/coroutine/mod.rs), the twin of the AArch64 one: suspend this side and
 /// resume the other, whose context is `target`; returns the other side's context when it
 /// switches back. Each side stores its pc and registers itself and hands its context over in
 /// r3 (x13 on AArch64); the last switch out (`co_exit`) hands over the Link instead.

@@ -41,7 +41,8 @@ extern "C" {
 
     /// Save the caller's context into `buf`; return 0, and `ret` again for each later
     /// `gogo(buf, ret)`. Never call it as a Rust function: it returns twice, and only the
-    /// `asm!` call site in [`gosave`] declares that every register is clobbered.
+    /// `asm!` call site in [`gosave`] declares that every register is clobbered. On i386 it
+    /// takes `buf` in ecx, not on the stack as cdecl would.
     ///
     /// # Safety
     /// See [`crate::gosave`].
@@ -49,15 +50,16 @@ extern "C" {
 
     /// Save the caller's context into `save`, then resume `resume` with `arg`. Never call it as
     /// a Rust function: only the `asm!` call site in [`swap`] declares the registers it
-    /// clobbers (all but sp, fp and the base register).
+    /// clobbers (all but sp, fp and the base register). On i386 it takes its arguments in ecx,
+    /// edx and eax, not on the stack as cdecl would.
     ///
     /// # Safety
     /// See [`crate::swap`].
     pub(crate) fn splitstack_swap(save: *mut Gobuf, resume: *const Gobuf, arg: usize) -> usize;
 
     /// First instruction of a prepared context: calls the entry function found in the base
-    /// register (rbx / x19 / r6 / s1) with the resume word (rax / x0 / r0 / a0) as its argument,
-    /// on the fresh stack. Never call from Rust: it is only ever jumped to through a prepared
+    /// register (rbx / esi / x19 / r6 / s1) with the resume word (rax / eax / x0 / r0 / a0) as its
+    /// argument, on the fresh stack. Never call from Rust: it is only ever jumped to through a prepared
     /// [`Gobuf`].
     pub(crate) fn splitstack_trampoline();
 

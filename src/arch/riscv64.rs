@@ -119,7 +119,7 @@ const _: () = {
     assert!(size_of::<CoContext>() == LAYOUT.CO_CONTEXT_SIZE);
 };
 
-/// The coroutine switch (src/coroutine.rs), the twin of the AArch64 one: suspend this side and
+/// The coroutine switch (src/coroutine/mod.rs), the twin of the AArch64 one: suspend this side and
 /// resume the other, whose context is `target`; returns the other side's context when it
 /// switches back. Without a `call` that pushes, each side stores its pc and registers itself
 /// and hands its context over in a0 (x13 on AArch64); the last switch out (`co_exit`) hands

@@ -97,7 +97,7 @@ const _: () = {
     assert!(LAYOUT.CO_CONTEXT_PC == 0 && LAYOUT.CO_CONTEXT_BASE == 8 && LAYOUT.CO_CONTEXT_FP == 16);
 };
 
-/// The coroutine switch (src/coroutine.rs): suspend this side and resume the other, whose
+/// The coroutine switch (src/coroutine/mod.rs): suspend this side and resume the other, whose
 /// context is `target`; returns the other side's context when it switches back to this one.
 ///
 /// A context is only a stack pointer: this side pushes rbp and rbx, and `call [rdx]` pushes its
