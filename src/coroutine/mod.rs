@@ -924,6 +924,9 @@ unsafe fn drop_unfinished<I, Y, R>(
         }
         // The unwinding may have opened the guard's headroom.
         close_headroom_of(guard_slot);
+        // The stack below the record is dead: let memcheck see it writable for its next user.
+        let bottom = (*shared).link.co.limit;
+        crate::valgrind::dead_stack(bottom, shared as usize - bottom);
     }
     panic
 }
