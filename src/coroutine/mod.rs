@@ -807,8 +807,11 @@ unsafe fn finished<I, Y, R>(shared: *mut Shared<I, Y, R>, guard_slot: u32) -> R 
     // SAFETY: (forwarded)
     unsafe {
         // The stack below the record is dead: let memcheck see it writable for its next user.
-        let bottom = (*shared).link.co.limit;
-        crate::valgrind::dead_stack(bottom, shared as usize - bottom);
+        // Not a stack the overflow recovery abandoned, which is leaked with its frames intact.
+        if (*shared).link.finish != OVERFLOWED {
+            let bottom = (*shared).link.co.limit;
+            crate::valgrind::dead_stack(bottom, shared as usize - bottom);
+        }
         (*shared).link.co_fiber.destroy();
         if (*shared).link.panic.is_some() {
             finished_by_panic(addr_of_mut!((*shared).link), guard_slot);
