@@ -80,9 +80,16 @@ pub(crate) fn make_mem_defined(addr: usize, len: usize) {
 /// included, a load and a branch on a cold path.
 #[inline(always)]
 pub(crate) fn dead_stack(addr: usize, len: usize) {
-    if MEMCHECK.load(Ordering::Relaxed) != 1 {
+    if memcheck_possible() {
         dead_stack_slow(addr, len);
     }
+}
+
+/// Whether memcheck may be running: true until the first [`dead_stack`] has asked, and then
+/// only under memcheck. A load and a compare.
+#[inline(always)]
+pub(crate) fn memcheck_possible() -> bool {
+    MEMCHECK.load(Ordering::Relaxed) != 1
 }
 
 /// [`dead_stack`] when memcheck runs, or before it is known whether it does.
