@@ -106,18 +106,24 @@ FUNC_END(trampoline)
  * CoContext (offsets.h: its pc, x30's column, at + CO_CONTEXT_PC, x19 at + CO_CONTEXT_BASE, x29
  * at + CO_CONTEXT_FP), and the resumer's stack pointer is parent_sp + CO_CONTEXT_SIZE: asm.h's
  * COROUTINE_CFI, with DW_OP_breg31 (0x8f) for sp.
- * In:       x13 = the resumer's context, x19 = entry, x29 = the Link,
- *           [sp] = &Link.parent_sp
- * Out:      never returns; entry(link) runs
+ * In:       x13 = the resumer's context, x19 = entry, x29 = the Link, x0 = the resume's word
+ *           (arch::co_switch), [sp] = &Link.parent_sp
+ * Out:      never returns; entry(link, word) runs
  * Clobbers: n/a
- * Frame:    none (blr pushes nothing); sp stays at the Link-pointer slot
+ * Frame:    none (entered by a branch that pushes nothing); sp stays at the Link-pointer slot
  */
 FUNC_BEGIN(coroutine_trampoline)
+    mov  x1, x0                          /* second argument: the resume's word */
     mov  x0, x29                         /* first argument: the Link */
     mov  x29, #0                         /* x29 = 0: frame-pointer walks end here */
     str  x13, [x0, #LINK_PARENT_SP]      /* the Link: the resumer's context */
-    /* Registers now: sp = the Link-pointer slot, x19 = entry, x0 = the Link, x29 = 0. */
+    /* Registers now: sp = the Link-pointer slot, x19 = entry, x0 = the Link, x1 = the word,
+     * x29 = 0. */
     COROUTINE_CFI(0x8f, 30, 19, 29)      /* over sp: x30, x19, x29 */
-    blr  x19                             /* entry(link) -> ! */
-    brk  #0                              /* not reached: entry never returns */
+    /* entry(link, word) -> !, called without `blr`: the link register a call would set, for the
+     * unwinder, but no entry in the return-address predictor that no return would ever take. */
+    mov  x16, x19                        /* x16: a register BTI admits at entry's `bti c` */
+    adr  x30, 1f
+    br   x16
+1:  brk  #0                              /* not reached: entry never returns */
 FUNC_END(coroutine_trampoline)

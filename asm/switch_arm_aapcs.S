@@ -124,10 +124,11 @@ FUNC_END(trampoline)
  * the coroutine's initial one: r6 = entry, FP = the Link, sp CO_CONTEXT_SIZE bytes above the
  * initial context, at the word that points to Link.parent_sp. It stores the resumer's context
  * there and clears FP, which ends frame-pointer walks.
- * In:       r3 = the resumer's context, r6 = entry, FP = the Link, [sp] = &Link.parent_sp
- * Out:      never returns; entry(link) runs
+ * In:       r3 = the resumer's context, r6 = entry, FP = the Link, r0 = the resume's word
+ *           (arch::co_switch), [sp] = &Link.parent_sp
+ * Out:      never returns; entry(link, word) runs
  * Clobbers: n/a
- * Frame:    none (blx pushes nothing); sp stays at the Link-pointer slot
+ * Frame:    none (entered by a branch that pushes nothing); sp stays at the Link-pointer slot
  *
  * Unwinding continues into the resumer, whose context is a CoContext at P = Link.parent_sp and
  * whose stack pointer is P + CO_CONTEXT_SIZE:
@@ -152,11 +153,17 @@ FUNC_END(trampoline)
     .endif
 FUNC_BEGIN(coroutine_trampoline)
     .unwind_raw 0, 0xb1, 0x01, 0x90, 0xb1, 0x01, 0x90, 0x84, 0x00, 0x80, 0x04 | FP_EHABI_MASK, 0x00, 0xb0
+    mov  r1, r0                          /* second argument: the resume's word */
     mov  r0, FP                          /* first argument: the Link */
     mov  FP, #0                          /* FP = 0: frame-pointer walks end here */
     str  r3, [r0, #LINK_PARENT_SP]       /* the Link: the resumer's context */
-    /* Registers now: sp = the Link-pointer slot, r6 = entry, r0 = the Link, FP = 0. */
+    /* Registers now: sp = the Link-pointer slot, r6 = entry, r0 = the Link, r1 = the word,
+     * FP = 0. */
     COROUTINE_CFI(0x7d, 14, 6, FP_DWARF) /* over sp: lr, r6, FP */
-    blx  r6                              /* entry(link) -> ! */
-    udf  #0                              /* not reached: entry never returns */
+    /* entry(link, word) -> !, entered without `blx`: the link register a call would set, for the
+     * unwinder, but no entry in the return-address predictor that no return would ever take
+     * (`bx` through a register other than lr neither pushes nor pops one). */
+    adr  lr, 1f
+    bx   r6                              /* interworks if entry is Thumb */
+1:  udf  #0                              /* not reached: entry never returns */
 FUNC_END(coroutine_trampoline)

@@ -116,11 +116,11 @@ FUNC_END(trampoline)
  * over sp finds it, a CoContext (offsets.h: its pc, ra's column (1), at + CO_CONTEXT_PC, s1 (9)
  * at + CO_CONTEXT_BASE, s0 (8) at + CO_CONTEXT_FP), and the resumer's stack pointer is
  * parent_sp + CO_CONTEXT_SIZE: asm.h's COROUTINE_CFI, with DW_OP_breg2 (0x72) for sp.
- * In:       a0 = the resumer's context, s1 = entry, s0 = the Link,
- *           [sp] = &Link.parent_sp
- * Out:      never returns; entry(link) runs
+ * In:       a0 = the resumer's context, s1 = entry, s0 = the Link, a1 = the resume's word
+ *           (arch::co_switch), already entry's second argument; [sp] = &Link.parent_sp
+ * Out:      never returns; entry(link, word) runs
  * Clobbers: n/a
- * Frame:    none (jalr pushes nothing); sp stays at the Link-pointer slot
+ * Frame:    none (entered by a branch that pushes nothing); sp stays at the Link-pointer slot
  */
 FUNC_BEGIN(coroutine_trampoline)
     sd   a0, LINK_PARENT_SP(s0)          /* the Link: the resumer's context */
@@ -128,6 +128,10 @@ FUNC_BEGIN(coroutine_trampoline)
     li   s0, 0                           /* s0 = 0: frame-pointer walks end here */
     /* Registers now: sp = the Link-pointer slot, s1 = entry, a0 = the Link, s0 = 0. */
     COROUTINE_CFI(0x72, 1, 9, 8)         /* over sp: ra, s1, s0 */
-    jalr s1                              /* entry(link) -> ! */
-    unimp                                /* not reached: entry never returns */
+    /* entry(link, word) -> !, entered without `jalr ra`: the return address a call would set, for
+     * the unwinder, but no entry in the return-address stack that no return would ever take
+     * (a `jr` through a register other than ra and t0 neither pushes nor pops one). */
+    lla  ra, 1f
+    jr   s1
+1:  unimp                                /* not reached: entry never returns */
 FUNC_END(coroutine_trampoline)

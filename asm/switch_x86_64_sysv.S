@@ -126,10 +126,12 @@ FUNC_END(trampoline)
  * frame-pointer walks. Its
  * CFI continues unwinding and backtraces into the resumer, whose context sits in the Link that
  * a word at the coroutine's initial stack pointer points to.
- * In:       rsp = the resumer's, [rsp] = its resume pc; rdx = the initial context
- * Out:      never returns; entry(link) runs
+ * In:       rsp = the resumer's, [rsp] = its resume pc; rdx = the initial context; rax = the
+ *           resume's word (arch::co_switch)
+ * Out:      never returns; entry(link, word) runs
  * Clobbers: n/a
- * Frame:    the return address pushed by `call` only; rsp stays at the Link-pointer slot
+ * Frame:    a return address into this function only, pushed as a `call` would; rsp stays at
+ *           the Link-pointer slot
  *
  *   +----------------------+  stack top
  *   | coroutine record,    |
@@ -141,7 +143,7 @@ FUNC_END(trampoline)
  *   | CoContext.base: entry|
  *   | CoContext.pc: here   |  <- the initial context (rdx)
  *   +----------------------+
- *   | entry's frames ...   |  (from the return address `call rbx` pushes over the context)
+ *   | entry's frames ...   |  (from the return address pushed over the context)
  *
  * The resumer's context, at Link.parent_sp, is a CoContext too: its resume pc, rbx and rbp, and
  * its stack pointer before the switch pushed them is parent_sp + CO_CONTEXT_SIZE. The Link is
@@ -151,14 +153,22 @@ FUNC_END(trampoline)
  * (16), rbx (3) and rbp (6).
  */
 FUNC_BEGIN(coroutine_trampoline)
+    mov  rsi, rax                        /* entry's second argument: the resume's word */
     mov  rax, rsp                        /* the resumer's context */
     mov  rbx, [rdx + CO_CONTEXT_BASE]    /* rbx = entry */
     mov  rdi, [rdx + CO_CONTEXT_FP]      /* rdi = the Link: entry's argument */
     lea  rsp, [rdx + CO_CONTEXT_SIZE]    /* rsp = the Link-pointer slot, above the context */
     mov  [rdi + LINK_PARENT_SP], rax     /* the Link: the resumer's context */
     xor  ebp, ebp                        /* rbp = 0: frame-pointer walks end here */
-    /* Registers now: rsp = the Link-pointer slot, rbx = entry, rdi = the Link, rbp = 0. */
+    /* Registers now: rsp = the Link-pointer slot, rbx = entry, rdi = the Link, rsi = the word,
+     * rbp = 0. */
     COROUTINE_CFI(0x77, 16, 3, 6)        /* over rsp: rip, rbx, rbp */
-    call rbx                             /* entry(link) -> ! */
-    ud2                                  /* not reached: entry never returns */
+    /* entry(link, word) -> !, called without `call`: the return address a call would push, for the
+     * unwinder (which reaches the rows above from it) but not for the return-stack predictor,
+     * whose top stays the resume's own call; entry's last switch returns to that one with a
+     * `ret` (arch::co_exit). */
+    lea  rax, [rip + 1f]
+    push rax
+    jmp  rbx
+1:  ud2                                  /* not reached: entry never returns */
 FUNC_END(coroutine_trampoline)

@@ -137,11 +137,13 @@ FUNC_END(trampoline)
  * store the resumer's context (its stack pointer) in the Link and clear ebp, which ends
  * frame-pointer walks. Its CFI continues unwinding and backtraces into the resumer, whose context
  * sits in the Link that the word at the Link-pointer slot points to.
- * In:       esp = the resumer's, [esp] = its resume pc; edx = the initial context
- * Out:      never returns; entry(link) runs
+ * In:       esp = the resumer's, [esp] = its resume pc; edx = the initial context; eax = the
+ *           resume's word (arch::co_switch)
+ * Out:      never returns; entry(link, word) runs
  * Clobbers: n/a
- * Frame:    entry's argument and padding (ENTRY_ARGS bytes, the spent context included) below
- *           the Link-pointer slot, then the return address pushed by `call`
+ * Frame:    entry's arguments and padding (ENTRY_ARGS bytes, the spent context included) below
+ *           the Link-pointer slot, then a return address into this function, pushed as a
+ *           `call` would
  *
  *   +----------------------+  stack top
  *   | coroutine record,    |
@@ -151,10 +153,11 @@ FUNC_END(trampoline)
  *   +----------------------+
  *   | CoContext.fp: Link   |  the initial context, left as padding once taken
  *   | CoContext.base: entry|
- *   | CoContext.pc: here   |  <- edx
- *   | entry's argument     |  <- esp at `call esi`: slot - ENTRY_ARGS, [esp] = the Link
+ *   | CoContext.pc: here   |  <- edx; entry's second argument (the word) once taken
+ *   | entry's argument     |  <- esp before the return address is pushed: slot - ENTRY_ARGS,
+ *   |                      |     [esp] = the Link
  *   +----------------------+
- *   | entry's frames ...   |  (from the return address `call esi` pushes)
+ *   | entry's frames ...   |  (from the return address pushed over the argument)
  *
  * The resumer's context, at Link.parent_sp, is a CoContext too: its resume pc, esi and ebp, and
  * its stack pointer before the switch pushed them is parent_sp + CO_CONTEXT_SIZE. The Link is
@@ -163,16 +166,27 @@ FUNC_END(trampoline)
  * ENTRY_ARGS above it, for eip (8), esi (6) and ebp (5).
  */
 FUNC_BEGIN(coroutine_trampoline)
+    mov  ebx, eax                        /* ebx = the resume's word: entry's second argument */
+    mov  edi, [edx + CO_CONTEXT_PC]      /* edi = this function's address (see below) */
     mov  eax, esp                        /* the resumer's context */
     mov  esi, [edx + CO_CONTEXT_BASE]    /* esi = entry */
-    mov  ecx, [edx + CO_CONTEXT_FP]      /* ecx = the Link: entry's argument */
+    mov  ecx, [edx + CO_CONTEXT_FP]      /* ecx = the Link: entry's first argument */
     lea  esp, [edx + CO_CONTEXT_SIZE - ENTRY_ARGS] /* esp = the Link-pointer slot - ENTRY_ARGS */
     mov  [ecx + LINK_PARENT_SP], eax     /* the Link: the resumer's context */
     xor  ebp, ebp                        /* ebp = 0: frame-pointer walks end here */
-    mov  [esp], ecx                      /* entry's argument: the Link */
+    mov  [esp], ecx                      /* entry's arguments: the Link, */
+    mov  [esp + 4], ebx                  /* and the word, over the spent context's pc */
     /* Registers now: esp = the Link-pointer slot - ENTRY_ARGS, esi = entry, [esp] = the Link,
-     * ebp = 0. */
+     * [esp + 4] = the word, ebp = 0. */
     COROUTINE_CFI_AT(0x74, ENTRY_ARGS, 8, 6, 5) /* over esp + 16: eip, esi, ebp */
-    call esi                             /* entry(link) -> ! */
-    ud2                                  /* not reached: entry never returns */
+    /* entry(link, word) -> !, entered without `call`: the return address a call would push,
+     * for the unwinder (which reaches the rows above from it) but not for the return-stack
+     * predictor, whose top stays the resume's own call; entry's last switch returns to that one
+     * with a `ret` (arch::co_exit). i386 has no pc-relative lea: the context's pc is this
+     * function's address (the resume jumped to it; the symbol is hidden, so it is never a PLT
+     * stub). */
+    lea  edi, [edi + (1f - SYM(coroutine_trampoline))]
+    push edi
+    jmp  esi
+1:  ud2                                  /* not reached: entry never returns */
 FUNC_END(coroutine_trampoline)

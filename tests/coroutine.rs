@@ -38,6 +38,68 @@ fn values_travel_both_ways_until_the_closure_returns() {
     assert!(co.done());
 }
 
+/// Echoes `inputs` back through a coroutine, each value changed by `step`: inputs cross at every
+/// resume (the first one through the trampoline) and values at every suspend.
+fn echo_each<T: Clone + PartialEq + std::fmt::Debug + 'static>(inputs: &[T], step: fn(T) -> T) {
+    let mut co = Coroutine::new(move |y, mut v: T| loop {
+        v = y.suspend(step(v));
+    });
+    for v in inputs {
+        assert_eq!(co.resume(v.clone()), CoroutineResult::Yield(step(v.clone())));
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+#[repr(align(64))]
+struct OverAlignedUnit;
+
+#[derive(Clone, Debug, PartialEq)]
+struct Padded(u8, u16);
+
+#[test]
+fn values_of_every_size_cross_both_ways() {
+    // Up to a word they cross in a register, larger ones through the record.
+    echo_each(&[(), ()], |()| ());
+    echo_each(&[OverAlignedUnit, OverAlignedUnit], |u| u);
+    echo_each(&[true, false, true], |b| !b);
+    echo_each(&[1u8, 255], |v| v.wrapping_add(1));
+    echo_each(&[Padded(1, 2), Padded(250, 65535)], |Padded(a, b)| Padded(b as u8, a as u16));
+    echo_each(&[u32::MAX, 7], |v| v.rotate_left(3));
+    echo_each(&[usize::MAX, 1], |v| v ^ 0x5a5a);
+    echo_each(&[Some(Box::new(5u64)), None], |b| b.map(|v| Box::new(*v * 3)));
+    echo_each(&[u128::MAX - 1, 1 << 100], |v| v.wrapping_mul(3));
+    echo_each(&[[7u8; 33], [0u8; 33]], |mut a| {
+        a.reverse();
+        a[0] ^= 1;
+        a
+    });
+    echo_each(&["a".to_string(), "text".repeat(50)], |s| s + "!");
+    echo_each(&[Rc::new(3), Rc::new(4)], |r| Rc::new(*r + 1));
+}
+
+#[test]
+fn a_value_suspended_during_the_cancellation_is_dropped() {
+    // A closure that swallows the cancellation and suspends again hands out a value nobody
+    // takes: the drop drops it, whether it crossed in a register (one word) or the record.
+    let word = Rc::new(());
+    let record = Rc::new(());
+    let (w, r) = (word.clone(), record.clone());
+    let mut small = Coroutine::new(move |y, ()| {
+        let _ = catch_unwind(AssertUnwindSafe(|| y.suspend(None)));
+        y.suspend(Some(w.clone()));
+    });
+    let mut large = Coroutine::new(move |y, ()| {
+        let _ = catch_unwind(AssertUnwindSafe(|| y.suspend([None, None, None])));
+        y.suspend([Some(r.clone()), Some(r.clone()), None]);
+    });
+    assert!(matches!(small.resume(()), CoroutineResult::Yield(None)));
+    assert!(matches!(large.resume(()), CoroutineResult::Yield([None, None, None])));
+    drop(small);
+    drop(large);
+    assert_eq!(Rc::strong_count(&word), 1, "the one-word value should have been dropped");
+    assert_eq!(Rc::strong_count(&record), 1, "the record's value should have been dropped");
+}
+
 #[test]
 fn a_panic_reaches_the_resumer_with_its_payload_and_finishes_the_coroutine() {
     let mut co = Coroutine::new(|y, ()| {

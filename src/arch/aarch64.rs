@@ -9,6 +9,7 @@
 use super::*;
 use crate::layout::LAYOUT;
 use core::arch::asm;
+use core::mem::MaybeUninit;
 
 // The paired loads and stores below rely on pc following sp and base following fp.
 const _: () =
@@ -129,11 +130,20 @@ const _: () = {
 /// and hands its context over in x13; the last switch out (`co_exit`) hands over the Link
 /// instead.
 ///
+/// `word` goes over to the other side in x0, untouched, and comes back as the word the other
+/// side handed over when it switches back: a value that fits in a register (src/coroutine/mod.rs,
+/// `hand_over`); the last switch out hands over none. The trampoline passes the first resume's
+/// word to the entry function as its second argument.
+///
 /// # Safety
 /// As the x86-64 `co_switch`.
 #[inline(always)]
-pub(crate) unsafe fn co_switch(target: usize) -> usize {
+pub(crate) unsafe fn co_switch(
+    target: usize,
+    word: MaybeUninit<usize>,
+) -> (usize, MaybeUninit<usize>) {
     let other: usize;
+    let word_back: MaybeUninit<usize>;
     // SAFETY: the caller upholds the contract; x29 and x19 are stored and loaded around the
     // switch, every other register is declared clobbered.
     unsafe {
@@ -153,9 +163,10 @@ pub(crate) unsafe fn co_switch(target: usize) -> usize {
             size = const LAYOUT.CO_CONTEXT_SIZE,
             inout("x2") target => _,
             lateout("x13") other,
+            inout("x0") word => word_back,
         )
     };
-    other
+    (other, word_back)
 }
 
 /// The coroutine's last switch: resume the resumer, whose context is `target`, handing over

@@ -13,6 +13,7 @@
 use super::*;
 use crate::layout::LAYOUT;
 use core::arch::asm;
+use core::mem::MaybeUninit;
 
 /// The frame pointer's name in `asm!` templates: r11 in A32 code.
 #[cfg(not(splitstack_thumb_mode))]
@@ -177,11 +178,20 @@ const _: () = {
 /// switches back. Each side stores its pc and registers itself and hands its context over in
 /// r3 (x13 on AArch64); the last switch out (`co_exit`) hands over the Link instead.
 ///
+/// `word` goes over to the other side in r0, untouched, and comes back as the word the other
+/// side handed over when it switches back: a value that fits in a register (src/coroutine/mod.rs,
+/// `hand_over`); the last switch out hands over none. The trampoline passes the first resume's
+/// word to the entry function as its second argument.
+///
 /// # Safety
 /// As the x86-64 `co_switch`.
 #[inline(always)]
-pub(crate) unsafe fn co_switch(target: usize) -> usize {
+pub(crate) unsafe fn co_switch(
+    target: usize,
+    word: MaybeUninit<usize>,
+) -> (usize, MaybeUninit<usize>) {
     let other: usize;
+    let word_back: MaybeUninit<usize>;
     // SAFETY: the caller upholds the contract; the frame pointer and r6 are stored and loaded
     // around the switch, every other register is declared clobbered.
     unsafe {
@@ -204,9 +214,10 @@ pub(crate) unsafe fn co_switch(target: usize) -> usize {
             size = const LAYOUT.CO_CONTEXT_SIZE,
             inout("r2") target => _,
             lateout("r3") other,
+            inout("r0") word => word_back,
         )
     };
-    other
+    (other, word_back)
 }
 
 /// The coroutine's last switch: resume the resumer, whose context is `target`, handing over

@@ -11,6 +11,7 @@
 use super::*;
 use crate::layout::LAYOUT;
 use core::arch::asm;
+use core::mem::MaybeUninit;
 
 /// `asm!` with every register a switch may change declared clobbered: ebx and edi (callee-saved,
 /// so outside `clobber_abi("C")`) and everything `clobber_abi("C")` names. esi and ebp cannot be
@@ -102,11 +103,20 @@ const _: () = {
 /// `call [edx]` pushes its resume pc and jumps to the other side's, and the landing takes the
 /// stack back with `xchg edx, esp`, which leaves the other side's context in edx.
 ///
+/// `word` goes over to the other side in eax, untouched, and comes back as the word the other
+/// side handed over when it switches back: a value that fits in a register (src/coroutine/mod.rs,
+/// `hand_over`); the last switch out hands over none. The trampoline passes the first resume's
+/// word to the entry function as its second argument.
+///
 /// # Safety
 /// As the x86-64 `co_switch`.
 #[inline(always)]
-pub(crate) unsafe fn co_switch(target: usize) -> usize {
+pub(crate) unsafe fn co_switch(
+    target: usize,
+    word: MaybeUninit<usize>,
+) -> (usize, MaybeUninit<usize>) {
     let other: usize;
+    let word_back: MaybeUninit<usize>;
     // SAFETY: the caller upholds the contract; ebp and esi are pushed and popped around the
     // switch, every other register is declared clobbered.
     unsafe {
@@ -119,13 +129,16 @@ pub(crate) unsafe fn co_switch(target: usize) -> usize {
             "pop esi",
             "pop ebp",
             inout("edx") target => other,
+            inout("eax") word => word_back,
         )
     };
-    other
+    (other, word_back)
 }
 
 /// The coroutine's last switch: resume the resumer, whose context is `target`, handing over
-/// `link` as this side's context (see [`co_switch`]); this stack is abandoned.
+/// `link` as this side's context (see [`co_switch`]); this stack is abandoned. A `ret` to the
+/// resumer's landing, as on x86-64 (see there why): its address goes just below the Link
+/// (below the record, so dead by now), leaving esp at the Link.
 ///
 /// # Safety
 /// As [`co_switch`]; nothing on the current stack runs again.
@@ -135,8 +148,10 @@ pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
     // until the landing's xchg: a signal in between runs below the record, over dead frames.
     unsafe {
         asm!(
-            "mov esp, ecx",
-            "jmp dword ptr [edx]",
+            "mov eax, dword ptr [edx]",      // the resumer's landing
+            "mov dword ptr [ecx - 4], eax",
+            "lea esp, [ecx - 4]",
+            "ret",                           // esp = the Link, edx = the resumer's context
             in("ecx") link,
             in("edx") target,
             options(noreturn),

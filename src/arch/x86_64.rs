@@ -7,6 +7,7 @@
 use super::*;
 use crate::layout::LAYOUT;
 use core::arch::asm;
+use core::mem::MaybeUninit;
 
 /// `asm!` with every register a switch may change declared clobbered: r12-r15 (callee-saved,
 /// so outside `clobber_abi("C")`) and everything `clobber_abi("C")` names. rbx and rbp cannot be
@@ -112,13 +113,22 @@ const _: () = {
 /// while the two sides ping-pong (each `ret` in between pairs with its own `call`). The `call`
 /// is `notrack`, as every resume is (asm/asm.h says why), so the landing needs no `endbr64`.
 ///
+/// `word` goes over to the other side in rax, untouched, and comes back as the word the other
+/// side handed over when it switches back: a value that fits in a register (src/coroutine/mod.rs,
+/// `hand_over`); the last switch out hands over none. The trampoline passes the first resume's
+/// word to the entry function as its second argument.
+///
 /// # Safety
 /// `target` is a context the other side saved with this function, or the coroutine's initial
 /// one, whose stack is mapped and whose frames are live; this side's context stays valid until
 /// the other side resumes it.
 #[inline(always)]
-pub(crate) unsafe fn co_switch(target: usize) -> usize {
+pub(crate) unsafe fn co_switch(
+    target: usize,
+    word: MaybeUninit<usize>,
+) -> (usize, MaybeUninit<usize>) {
     let other: usize;
+    let word_back: MaybeUninit<usize>;
     // SAFETY: the caller upholds the contract; rbp and rbx are pushed and popped around the
     // switch, every other register is declared clobbered.
     unsafe {
@@ -131,14 +141,20 @@ pub(crate) unsafe fn co_switch(target: usize) -> usize {
             "pop rbx",
             "pop rbp",
             inout("rdx") target => other,
+            inout("rax") word => word_back,
         )
     };
-    other
+    (other, word_back)
 }
 
 /// The coroutine's last switch (its entry function's end): resume the resumer, whose context is
 /// `target`, handing over `link` as this side's context (see [`co_switch`]); this stack is
-/// abandoned.
+/// abandoned. A `ret` to the resumer's landing, whose address its resume's `call` put on top of
+/// the return-stack predictor (every `call` since on this stack has returned, and the
+/// trampoline enters the entry function without one), so that the predictor is left as the
+/// resumer had it before its resume: a `jmp` would leave that entry there, and the resumer's
+/// next return would be mispredicted. The landing's address goes just below the Link (below the
+/// record, so dead by now), where the `ret` takes it from, leaving rsp at the Link.
 ///
 /// # Safety
 /// As [`co_switch`]; nothing on the current stack runs again.
@@ -148,8 +164,10 @@ pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
     // until the landing's xchg: a signal in between runs below the record, over dead frames.
     unsafe {
         asm!(
-            "mov rsp, rsi",
-            "notrack jmp qword ptr [rdx]",
+            "mov rax, qword ptr [rdx]",      // the resumer's landing
+            "mov qword ptr [rsi - 8], rax",
+            "lea rsp, [rsi - 8]",
+            "ret",                           // rsp = the Link, rdx = the resumer's context
             in("rsi") link,
             in("rdx") target,
             options(noreturn),

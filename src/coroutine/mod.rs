@@ -137,10 +137,12 @@ struct Link<I, Y> {
     finish: usize,
     /// The coroutine-local value ([`Coroutine::with_local`]) while the closure runs.
     local: Option<NonNull<dyn Any>>,
-    /// The value the resumer passes in: written by every resume and taken by the coroutine
-    /// when it runs (not written by the resume that cancels).
+    /// The value the resumer passes in, when it does not fit in the switch's word (see
+    /// [`hand_over`]): written by every resume and taken by the coroutine when it runs (not
+    /// written by the resume that cancels).
     input: MaybeUninit<I>,
-    /// The value the coroutine passes out: written by every suspend and taken by the resumer.
+    /// The value the coroutine passes out, when it does not fit in the switch's word (see
+    /// [`hand_over`]): written by every suspend and taken by the resumer.
     output: MaybeUninit<Y>,
     /// Set by `Drop` on a suspended coroutine: the next `suspend` unwinds instead of returning.
     cancel: bool,
@@ -285,10 +287,11 @@ impl<I, Y> Yielder<I, Y> {
         // the resumer is suspended in its resume, whose context is in `parent_sp`. The
         // references made for the sanitizers live only for their argument passing.
         unsafe {
-            (*link).output.write(value);
+            let word = hand_over(value, addr_of_mut!((*link).output));
             sanitizer::start_switch(Some(&mut (*link).co_fake), (*link).caller_stack);
             (*link).caller_fiber.switch_to();
-            (*link).parent_sp = arch::co_switch((*link).parent_sp);
+            let (parent_sp, word) = arch::co_switch((*link).parent_sp, word);
+            (*link).parent_sp = parent_sp;
             (*link).caller_stack = sanitizer::finish_switch((*link).co_fake);
             if (*link).cancel {
                 if std::thread::panicking() && !(*link).cancelled_while_panicking {
@@ -296,8 +299,8 @@ impl<I, Y> Yielder<I, Y> {
                 }
                 resume_unwind(Box::new(Cancelled));
             }
-            // Resumed without cancellation: the resume wrote an input.
-            (*link).input.assume_init_read()
+            // Resumed without cancellation: the resume handed an input over.
+            take_over(word, addr_of!((*link).input))
         }
     }
 
@@ -467,7 +470,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             // the trampoline takes from them.
             (sp as *mut arch::CoContext).write(arch::CoContext::new(
                 arch::splitstack_coroutine_trampoline as unsafe extern "C" fn() as usize,
-                entry::<I, Y, R, F> as unsafe extern "C" fn(usize) -> ! as usize,
+                entry::<I, Y, R, F> as unsafe extern "C" fn(usize, MaybeUninit<usize>) -> !
+                    as usize,
                 shared as usize,
             ));
         }
@@ -501,15 +505,17 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         self.co_sp = RUNNING;
         // SAFETY: `shared` is the record at the top of our stack; the coroutine is suspended (or
         // fresh), so nothing else touches the record until it switches back.
-        let (suspended, co_sp) = unsafe {
-            (*shared).link.input.write(input);
-            switch_in(shared, co_sp)
+        let (suspended, co_sp, word) = unsafe {
+            let word = hand_over(input, addr_of_mut!((*shared).link.input));
+            switch_in(shared, co_sp, word)
         };
         if suspended {
             self.co_sp = co_sp;
-            // SAFETY: the coroutine is suspended again; its suspend wrote `output` before it
-            // switched out, and nothing has read it since.
-            return CoroutineResult::Yield(unsafe { (*shared).link.output.assume_init_read() });
+            // SAFETY: the coroutine is suspended again; its suspend handed its value over with
+            // this word, and nothing has taken it since.
+            return CoroutineResult::Yield(unsafe {
+                take_over(word, addr_of!((*shared).link.output))
+            });
         }
         // Finished: done from here on, even if `finished` continues a panic. The cold paths take
         // the fields they need by value: handing them `&mut self` would let the compiler assume
@@ -751,23 +757,29 @@ pub(crate) unsafe fn context_containing(addr: usize) -> Option<Bounds> {
     bounds::contains(bounds, addr).then_some(bounds)
 }
 
-/// Switches into the coroutine whose record is `shared` and whose context is `co_sp`, and back;
+/// Switches into the coroutine whose record is `shared` and whose context is `co_sp`, handing
+/// over `word` (see [`hand_over`]; the input, or nothing for a cancellation), and back;
 /// returns whether it suspended (rather than finished: its last switch hands over the Link's
-/// address as its context) and its new context.
+/// address as its context), its new context and the word its suspend handed over (see
+/// [`hand_over`]; meaningless when it finished).
 ///
 /// # Safety
 /// The coroutine is fresh or suspended, at `co_sp`.
 #[inline(always)]
-unsafe fn switch_in<I, Y, R>(shared: *mut Shared<I, Y, R>, co_sp: usize) -> (bool, usize) {
+unsafe fn switch_in<I, Y, R>(
+    shared: *mut Shared<I, Y, R>,
+    co_sp: usize,
+    word: MaybeUninit<usize>,
+) -> (bool, usize, MaybeUninit<usize>) {
     // SAFETY: (forwarded) the record is ours while the coroutine is not running.
     unsafe {
         let link = addr_of_mut!((*shared).link);
         sanitizer::start_switch(Some(&mut (*link).caller_fake), suspended_stack(link));
         (*link).caller_fiber = Fiber::current();
         (*link).co_fiber.switch_to();
-        let co_sp = arch::co_switch(co_sp);
+        let (co_sp, word) = arch::co_switch(co_sp, word);
         sanitizer::finish_switch((*link).caller_fake);
-        (co_sp != link as usize, co_sp)
+        (co_sp != link as usize, co_sp, word)
     }
 }
 
@@ -933,13 +945,14 @@ unsafe fn drop_unfinished<I, Y, R>(
         (*shared).link.cancel = true;
         (*shared).link.cancelled_while_panicking = std::thread::panicking();
         loop {
-            let (suspended, next) = switch_in(shared, co_sp);
+            let (suspended, next, word) = switch_in(shared, co_sp, MaybeUninit::uninit());
             if !suspended {
                 break;
             }
             co_sp = next;
             // It suspended again, with a value we drop.
-            drop_caught(&mut panic, || drop((*shared).link.output.assume_init_read()));
+            let output = addr_of!((*shared).link.output);
+            drop_caught(&mut panic, || drop(take_over(word, output)));
         }
         (*shared).link.co_fiber.destroy();
         if (*shared).link.finish == OVERFLOWED {
@@ -984,6 +997,46 @@ fn suspended_while_cancelled() -> ! {
     )
 }
 
+/// Hands a resume's input or a suspend's value over to the other side: in the switch's word, a
+/// register (`arch::co_switch`; the trampoline passes the first resume's to the entry function),
+/// when it fits in one, else through `place` in the record. A value in the word skips a store
+/// and a load that would sit on the path from one side computing a value to the other using it,
+/// and the resumer needs no register for the record across the switch. The word is a `MaybeUninit`, so a value's padding bytes stay
+/// uninitialized in it: no integer is made of them.
+///
+/// # Safety
+/// `place` is the record's output place, which nothing else holds a value in.
+#[inline(always)]
+unsafe fn hand_over<T>(value: T, place: *mut MaybeUninit<T>) -> MaybeUninit<usize> {
+    let mut word = MaybeUninit::<usize>::uninit();
+    // SAFETY: a value that fits is written within the word (unaligned: `T` may be aligned more
+    // strictly than the word is); the caller gives the place otherwise.
+    unsafe {
+        if size_of::<T>() <= size_of::<usize>() {
+            word.as_mut_ptr().cast::<T>().write_unaligned(value);
+        } else {
+            (*place).write(value);
+        }
+    }
+    word
+}
+
+/// Takes over the value that [`hand_over`] handed over in `word` or through `place`.
+///
+/// # Safety
+/// `word` and `place` are those of a [`hand_over`] whose value nothing has taken yet.
+#[inline(always)]
+unsafe fn take_over<T>(word: MaybeUninit<usize>, place: *const MaybeUninit<T>) -> T {
+    // SAFETY: (forwarded) the value is in the word when it fits, else in the place.
+    unsafe {
+        if size_of::<T>() <= size_of::<usize>() {
+            word.as_ptr().cast::<T>().read_unaligned()
+        } else {
+            (*place).assume_init_read()
+        }
+    }
+}
+
 /// Drops the closure of a coroutine that never started.
 unsafe fn drop_closure<F>(closure: *mut u8) {
     // SAFETY: the caller passes the closure's place, written and never taken.
@@ -991,9 +1044,12 @@ unsafe fn drop_closure<F>(closure: *mut u8) {
 }
 
 /// The coroutine's first function, called by `splitstack_coroutine_trampoline` with the address
-/// of the shared record (its Link comes first): runs the closure under `catch_unwind` and
-/// switches out for good.
-unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usize) -> ! {
+/// of the shared record (its Link comes first) and the word the first resume handed over (see
+/// [`hand_over`]): runs the closure under `catch_unwind` and switches out for good.
+unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(
+    arg: usize,
+    word: MaybeUninit<usize>,
+) -> ! {
     let shared = arg as *mut Shared<I, Y, R>;
     // SAFETY: the first resume passes the record's address; the closure lies just below it
     // (the place `start` computed the same way) and is taken exactly once.
@@ -1003,8 +1059,9 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(arg: usiz
         let link = addr_of_mut!((*shared).link);
         // The first resume made this coroutine's bounds current before it switched in.
         (*link).caller_stack = sanitizer::finish_switch(FakeStack::NONE);
-        // The first resume wrote the input (a coroutine dropped before it ran never gets here).
-        let input = (*link).input.assume_init_read();
+        // The first resume handed the input over (a coroutine dropped before it ran never gets
+        // here).
+        let input = take_over(word, addr_of!((*link).input));
         let yielder = Yielder { link, _marker: PhantomData };
         match catch_unwind(AssertUnwindSafe(|| f(&yielder, input))) {
             Ok(value) => {
