@@ -28,7 +28,9 @@
 //! A side that is switched away is only a stack pointer (its context), with its resume pc and
 //! the two registers `asm!` cannot clobber stored at it (`arch::co_switch`). The resumer's is in
 //! the Link, where the trampoline's CFI finds it; the coroutine's is in the [`Coroutine`], so
-//! that a loop of resumes keeps it in a register.
+//! that a loop of resumes keeps it in a register. The switch also carries one word each way in a
+//! register: the input or the value in flight when it fits in a word ([`hand_over`]), so that
+//! neither side needs the record in a register across the switch.
 //!
 //! A switch hands over nothing else: not the stack bounds that [`maybe_grow`](crate::maybe_grow)
 //! checks. Each stack's bounds are in its record (the coroutine's in its Link), and a
