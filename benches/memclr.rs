@@ -12,21 +12,21 @@
 //! `memclr_with`, which checks the strategy against the CPU on every call; what that check costs
 //! against a direct call, most of all before a `rep stosb`, which starts only after the code in
 //! front of it has run, is in the README's "memclr's thresholds").
-//! `SPLITSTACK_MEMCLR_INTERLEAVED=1` runs, instead of criterion, a check that takes turns between
-//! memclr and memset (and with `SPLITSTACK_MEMCLR_VARIANTS=1`, every code path) round by round,
-//! in a new order each round, so that a load that comes and goes hits all of them alike, and
-//! prints the median GB/s of each and the median over the rounds of memclr's speed relative to
-//! memset's in the same round. With `SPLITSTACK_MEMCLR_COLD=1` as well, every timed clear meets
-//! a cold buffer, as a heap's clear of a span freed long ago does: before each one the buffer is
-//! written and then flushed from every cache level (`clflush` of each line, then `mfence`), and
-//! small sizes clear many such buffers one after another so that the timer's own cost stays
-//! small beside them. The README's memclr tables, and the thresholds in src/memclr.rs that they
-//! support, come from it.
+//! `SPLITSTACK_MEMCLR_INTERLEAVED=1` runs, instead of criterion, the method the tour uses too
+//! (examples/support/memclr_method.rs): memclr and memset (and with
+//! `SPLITSTACK_MEMCLR_VARIANTS=1`, every code path) take turns round by round, each on buffers
+//! of its own, hot (cleared again and again) and then cold (written and flushed from every cache
+//! level before each clear, x86-64 only); each row gives the median GB/s of each and the median
+//! over the rounds of memclr's speed relative to memset's in the same round. The README's memclr
+//! tables, and the thresholds in src/memclr.rs that they support, come from it.
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+#[path = "../examples/support/memclr_method.rs"]
+mod memclr_method;
+use memclr_method::{Contender, State};
 use splitstack::{memclr, memclr_with, MemclrStrategy};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SIZES: &[usize] = &[
     4 << 10,
@@ -160,31 +160,6 @@ impl Storage {
     fn buf(&mut self, len: usize) -> &mut [u8] {
         &mut self.storage[self.start..self.start + len]
     }
-
-    /// `len` bytes at `offset` past the start.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the cold check's
-    fn buf_at(&mut self, offset: usize, len: usize) -> &mut [u8] {
-        &mut self.storage[self.start + offset..self.start + offset + len]
-    }
-
-    /// Bytes usable from the start.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // the cold check's
-    fn capacity(&self) -> usize {
-        self.storage.len() - self.start
-    }
-}
-
-/// xorshift64: the interleaved check's shuffles.
-struct XorShift(u64);
-
-impl XorShift {
-    /// A number in `0..n`.
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
 }
 
 /// Sizes for the interleaved check: the criterion sizes and the steps between them where a
@@ -212,172 +187,46 @@ const INTERLEAVED_SIZES: &[usize] = &[
     256 << 20,
 ];
 
-/// Median GB/s per contender per size, measured in interleaved rounds: in each round every
-/// contender clears the same buffer for about 2 ms (at least once), one after the other; and the
-/// median over the rounds of memclr's time for the round's work relative to memset's (a ratio
-/// taken within a round, so that a load that changes from round to round cancels out), with the
-/// quartiles of those ratios.
+/// A forced code path as a contender's clear.
+type Clear = Box<dyn Fn(&mut [u8])>;
+
+/// Both tables of the interleaved check: hot, then cold where it can be measured.
 fn interleaved() {
-    let cold = std::env::var_os("SPLITSTACK_MEMCLR_COLD").is_some();
-    // None: memclr itself; Some(None): memset; Some(Some(strategy)): that code path.
-    let mut contenders: Vec<(&str, Option<Option<MemclrStrategy>>)> =
-        vec![("splitstack::memclr", None), ("memset", Some(None))];
-    if std::env::var_os("SPLITSTACK_MEMCLR_VARIANTS").is_some() {
-        let variants = variants().into_iter().map(|(name, strategy)| (name, Some(Some(strategy))));
-        contenders.extend(variants);
-    }
-    let mut storage = Storage::new(*INTERLEAVED_SIZES.last().unwrap());
-    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
-    print!("{:>8}", "size");
-    for (name, _) in &contenders {
-        print!(" | {name:>20}");
-    }
-    println!(
-        " | memclr/memset: median of rounds [quartiles]{}",
-        if cold { " (cold buffers)" } else { "" }
-    );
-    for &size in INTERLEAVED_SIZES {
-        if cold {
-            interleaved_cold(&contenders, &mut storage, size, &mut rng);
+    let offset = match std::env::var("SPLITSTACK_MEMCLR_OFFSET") {
+        Ok(text) => text.parse().expect("SPLITSTACK_MEMCLR_OFFSET: a number of bytes"),
+        Err(_) => 16,
+    };
+    // SAFETY (of the closure's body): writes within the slice.
+    let memset = |b: &mut [u8]| unsafe { core::ptr::write_bytes(b.as_mut_ptr(), 0, b.len()) };
+    let variants: Vec<(&str, Clear)> = if std::env::var_os("SPLITSTACK_MEMCLR_VARIANTS").is_some() {
+        let forced = |(name, strategy)| {
+            let clear: Clear = Box::new(move |b| memclr_with(strategy, b));
+            (name, clear)
+        };
+        variants().into_iter().map(forced).collect()
+    } else {
+        Vec::new()
+    };
+    let mut contenders = vec![
+        Contender { name: "memclr", clear: &memclr },
+        Contender { name: "memset", clear: &memset },
+    ];
+    contenders.extend(variants.iter().map(|(name, clear)| Contender { name, clear: &**clear }));
+    for state in [State::Hot, State::Cold] {
+        if !memclr_method::can_measure(state) {
+            println!("{state:?}: not measured on this target (the method flushes with clflush)");
             continue;
         }
-        let buf = storage.buf(size);
-
-        // Iterations per timing: about 2 ms of memset at its speed here.
-        let start = Instant::now();
-        let mut probe = 0u64;
-        while start.elapsed() < Duration::from_millis(20) {
-            clear_as(Some(None), buf);
-            probe += 1;
+        println!("{}", memclr_method::format_header(&contenders, state));
+        for &size in INTERLEAVED_SIZES {
+            let rounds = match state {
+                State::Cold if size < 64 << 20 => 101,
+                _ => 21,
+            };
+            let row = memclr_method::measure(&contenders, size, state, offset, rounds);
+            println!("{}", memclr_method::format_row(&row));
         }
-        let iters = (probe / 10).max(1);
-        let (mut samples, mut ratios) = in_rounds(contenders.len(), 21, &mut rng, |i| {
-            let strategy = contenders[i].1;
-            clear_as(strategy, buf); // warm: the buffer as this contender leaves it
-            let start = Instant::now();
-            for _ in 0..iters {
-                clear_as(strategy, buf);
-            }
-            (start.elapsed().as_secs_f64(), size * iters as usize)
-        });
-        print_row(size, &mut samples, &mut ratios);
-    }
-}
-
-/// Runs `rounds` rounds of timing each of `n` contenders once with `time(i)`, which returns the
-/// seconds taken and the bytes cleared, in a new order every round, so that no contender always
-/// follows the same one (a non-temporal path leaves the buffer out of the cache for whoever comes
-/// next). Returns each contender's GB/s per round and each round's memclr/memset ratio
-/// (contender 0 is memclr, 1 memset: memset's time over memclr's is memclr's relative speed).
-fn in_rounds(
-    n: usize,
-    rounds: usize,
-    rng: &mut XorShift,
-    mut time: impl FnMut(usize) -> (f64, usize),
-) -> (Vec<Vec<f64>>, Vec<f64>) {
-    let mut samples = vec![Vec::with_capacity(rounds); n];
-    let mut ratios = Vec::with_capacity(rounds);
-    let mut order: Vec<usize> = (0..n).collect();
-    for _ in 0..rounds {
-        for k in (1..n).rev() {
-            order.swap(k, rng.below(k + 1));
-        }
-        let mut secs = vec![0.0; n];
-        for &i in &order {
-            let (taken, bytes) = time(i);
-            secs[i] = taken;
-            samples[i].push(bytes as f64 / taken / 1e9);
-        }
-        ratios.push(secs[1] / secs[0]);
-    }
-    (samples, ratios)
-}
-
-/// Clears `buf` as `contender` says: memclr itself (`None`), memset (`Some(None)`) or a forced
-/// code path.
-fn clear_as(contender: Option<Option<MemclrStrategy>>, buf: &mut [u8]) {
-    match contender {
-        None => memclr(black_box(buf)),
-        Some(Some(strategy)) => memclr_with(strategy, black_box(buf)),
-        Some(None) => {
-            let buf = black_box(buf);
-            // SAFETY: the slice is valid for writes of its whole length.
-            unsafe { core::ptr::write_bytes(buf.as_mut_ptr(), 0, buf.len()) }
-        }
-    }
-}
-
-/// Prints a row of the interleaved check: the size, each contender's median GB/s over the
-/// rounds, and the median and quartiles of the rounds' memclr/memset ratios.
-fn print_row(size: usize, samples: &mut [Vec<f64>], ratios: &mut [f64]) {
-    let median = |v: &mut [f64]| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let label =
-        if size >= 1 << 20 { format!("{}MiB", size >> 20) } else { format!("{}KiB", size >> 10) };
-    print!("{label:>8}");
-    for contender in samples.iter_mut() {
-        print!(" | {:>20.1}", median(contender));
-    }
-    let n = ratios.len();
-    let ratio = median(ratios);
-    println!(" | {ratio:.2}x [{:.2}-{:.2}]", ratios[n / 4], ratios[3 * n / 4]);
-}
-
-/// A row of the interleaved check with cold buffers: each round, each contender (in a new order)
-/// clears `count` buffers of `size` bytes, each written and flushed from the caches just before,
-/// and the clears alone are timed.
-#[cfg(target_arch = "x86_64")]
-fn interleaved_cold(
-    contenders: &[(&str, Option<Option<MemclrStrategy>>)],
-    storage: &mut Storage,
-    size: usize,
-    rng: &mut XorShift,
-) {
-    // Buffers a page apart beyond their size (so each starts at the same offset in its page),
-    // 1 MiB of them in all for small sizes.
-    let stride = size.next_multiple_of(4096) + 4096;
-    let count = ((1 << 20) / size).clamp(1, 256).min(storage.capacity() / stride).max(1);
-    let rounds = if size >= 64 << 20 { 21 } else { 101 };
-    let (mut samples, mut ratios) = in_rounds(contenders.len(), rounds, rng, |i| {
-        for b in 0..count {
-            let buf = storage.buf_at(b * stride, size);
-            buf.fill(0x5a);
-            flush(buf);
-        }
-        // SAFETY: a full fence, so that the flushes are done before the clock starts.
-        unsafe { core::arch::x86_64::_mm_mfence() };
-        let start = Instant::now();
-        for b in 0..count {
-            clear_as(contenders[i].1, storage.buf_at(b * stride, size));
-        }
-        (start.elapsed().as_secs_f64(), size * count)
-    });
-    print_row(size, &mut samples, &mut ratios);
-}
-
-/// The cold check needs `clflush`; elsewhere it says so and measures nothing.
-#[cfg(not(target_arch = "x86_64"))]
-fn interleaved_cold(
-    _: &[(&str, Option<Option<MemclrStrategy>>)],
-    _: &mut Storage,
-    _: usize,
-    _: &mut XorShift,
-) {
-    panic!("SPLITSTACK_MEMCLR_COLD: the cold check flushes with clflush, x86-64 only");
-}
-
-/// Writes back and evicts every cache line of `buf` from every level.
-#[cfg(target_arch = "x86_64")]
-fn flush(buf: &[u8]) {
-    for line in buf.chunks(64) {
-        // SAFETY: the address is inside `buf`; clflush only evicts.
-        unsafe { core::arch::x86_64::_mm_clflush(line.as_ptr()) };
-    }
-    if let Some(last) = buf.last() {
-        // SAFETY: as above; the last line, if the buffer does not start on a line.
-        unsafe { core::arch::x86_64::_mm_clflush(last) };
+        println!();
     }
 }
 

@@ -10,6 +10,10 @@ use std::hint::black_box;
 use std::ptr::{addr_of, addr_of_mut};
 use std::time::Instant;
 
+#[path = "support/memclr_method.rs"]
+mod memclr_method;
+use memclr_method::{Contender, State};
+
 fn main() {
     println!("splitstack tour ({} on {})\n", std::env::consts::ARCH, std::env::consts::OS);
     contexts();
@@ -393,33 +397,33 @@ fn coroutines() {
     println!();
 }
 
-/// GB/s of `clear` over `buf`, best of a few rounds.
-fn gbps(buf: &mut [u8], clear: fn(&mut [u8])) -> f64 {
-    let rounds = (256 << 20) / buf.len().max(1) + 1;
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let start = Instant::now();
-        for _ in 0..rounds {
-            clear(black_box(&mut *buf));
-        }
-        best = best.min(start.elapsed().as_secs_f64());
-    }
-    (buf.len() * rounds) as f64 / best / 1e9
-}
-
 fn memory() {
     println!("== memclr and the span heap");
     println!("memclr strategy on this CPU: {:?}", memclr_strategy());
-    for size in [4usize << 10, 256 << 10, 16 << 20, 64 << 20] {
-        let mut buf = vec![1u8; size];
-        let ours = gbps(&mut buf, memclr);
-        // SAFETY (of the closure's body): writes within the slice.
-        let libc = gbps(&mut buf, |b| unsafe { std::ptr::write_bytes(b.as_mut_ptr(), 0, b.len()) });
-        println!(
-            "  {:>6} KiB: memclr {ours:5.1} GB/s, memset {libc:5.1} GB/s ({:.2}x)",
-            size >> 10,
-            ours / libc
-        );
+    // Against the C library's memset, hot and cold, by the method benches/memclr.rs uses
+    // (examples/support/memclr_method.rs), each on buffers of its own.
+    // SAFETY (of the closure's body): writes within the slice.
+    let memset = |b: &mut [u8]| unsafe { std::ptr::write_bytes(b.as_mut_ptr(), 0, b.len()) };
+    let contenders = [
+        Contender { name: "memclr", clear: &memclr },
+        Contender { name: "memset", clear: &memset },
+    ];
+    for state in [State::Hot, State::Cold] {
+        if !memclr_method::can_measure(state) {
+            println!("  {state:?}: not measured on this target (the method flushes with clflush)");
+            continue;
+        }
+        println!("  {}", memclr_method::format_header(&contenders, state));
+        for size in [4usize << 10, 256 << 10, 16 << 20, 64 << 20] {
+            // Fewer rounds than the bench's, for a tour that takes seconds; cold small sizes
+            // vary most from round to round, and cost least.
+            let rounds = match state {
+                State::Cold if size < 64 << 20 => 41,
+                _ => 11,
+            };
+            let row = memclr_method::measure(&contenders, size, state, 16, rounds);
+            println!("  {}", memclr_method::format_row(&row));
+        }
     }
     let heap = SpanHeap::new();
     let mut fresh = heap.alloc(1024, true).expect("an 8 MiB span");
