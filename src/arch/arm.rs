@@ -140,38 +140,13 @@ pub(crate) unsafe fn swap_out_of_line(save: *mut Gobuf, resume: *const Gobuf, ar
     ret
 }
 
-/// A suspended coroutine side's context, at its saved stack pointer: what [`co_switch`]
-/// stores there, and what `splitstack_coroutine_trampoline`'s unwind entry reads; padded to
-/// keep sp 16-byte aligned (AAPCS asks for 8).
-#[repr(C)]
-pub(crate) struct CoContext {
-    /// The pc to resume at (bit 0 set for Thumb-2 code).
-    pc: usize,
-    /// r6.
-    base: usize,
-    /// The frame pointer: r11 (r7 in Thumb-2 code).
-    fp: usize,
-    /// Keeps the size a multiple of 16.
-    pad: usize,
-}
+/// Words of padding in a [`CoContext`]: one, to keep sp 16-byte aligned
+/// (AAPCS asks for 8). base = r6, fp = r11 (r7 in Thumb-2 code); the pc has bit 0 set for
+/// Thumb-2 code. `splitstack_coroutine_trampoline`'s unwind entry reads it.
+pub(crate) const CO_CONTEXT_PAD: usize = 1;
 
-impl CoContext {
-    /// The context that resumes at `pc` with `base` in r6 and `fp` in the frame pointer.
-    pub(crate) const fn new(pc: usize, base: usize, fp: usize) -> CoContext {
-        CoContext { pc, base, fp, pad: 0 }
-    }
-}
-
-// The layout the trampoline reads (src/layout.rs); co_switch stores pc at the stack pointer it
-// pre-decrements by the size.
-const _: () = {
-    use core::mem::{offset_of, size_of};
-    assert!(offset_of!(CoContext, pc) == LAYOUT.CO_CONTEXT_PC);
-    assert!(offset_of!(CoContext, base) == LAYOUT.CO_CONTEXT_BASE);
-    assert!(offset_of!(CoContext, fp) == LAYOUT.CO_CONTEXT_FP);
-    assert!(size_of::<CoContext>() == LAYOUT.CO_CONTEXT_SIZE);
-    assert!(LAYOUT.CO_CONTEXT_PC == 0 && LAYOUT.CO_CONTEXT_SIZE.is_multiple_of(16));
-};
+// co_switch stores pc at the stack pointer it pre-decrements by the size.
+const _: () = assert!(LAYOUT.CO_CONTEXT_PC == 0 && LAYOUT.CO_CONTEXT_SIZE.is_multiple_of(16));
 
 /// The coroutine switch (src/coroutine/mod.rs), the twin of the AArch64 one: suspend this side and
 /// resume the other, whose context is `target`; returns the other side's context when it

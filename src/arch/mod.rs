@@ -28,6 +28,37 @@ cfg_if::cfg_if! {
     }
 }
 
+/// A suspended coroutine side's context, at its saved stack pointer: what `co_switch` leaves
+/// there, and what `splitstack_coroutine_trampoline` and its CFI (its EHABI entry on ARM) read
+/// from a fresh coroutine's initial one: the pc to resume at, the base register and the frame
+/// pointer (src/layout.rs names them for each architecture), and `CO_CONTEXT_PAD` words that
+/// keep the stack pointer aligned where a switch stores rather than pushes.
+#[repr(C)]
+pub(crate) struct CoContext {
+    pc: usize,
+    base: usize,
+    fp: usize,
+    pad: [usize; CO_CONTEXT_PAD],
+}
+
+impl CoContext {
+    /// The context that resumes at `pc` with `base` in the base register and `fp` in the frame
+    /// pointer.
+    pub(crate) const fn new(pc: usize, base: usize, fp: usize) -> CoContext {
+        CoContext { pc, base, fp, pad: [0; CO_CONTEXT_PAD] }
+    }
+}
+
+// The layout the trampolines and switches read (src/layout.rs).
+const _: () = {
+    use crate::layout::LAYOUT;
+    use core::mem::{offset_of, size_of};
+    assert!(offset_of!(CoContext, pc) == LAYOUT.CO_CONTEXT_PC);
+    assert!(offset_of!(CoContext, base) == LAYOUT.CO_CONTEXT_BASE);
+    assert!(offset_of!(CoContext, fp) == LAYOUT.CO_CONTEXT_FP);
+    assert!(size_of::<CoContext>() == LAYOUT.CO_CONTEXT_SIZE);
+};
+
 extern "C" {
     /// Resume the context saved in `buf`; the resumed code sees `ret` in AX / X0 / R0 / a0.
     /// (asm/switch_*.S)
@@ -64,7 +95,7 @@ extern "C" {
     pub(crate) fn splitstack_trampoline();
 
     /// First instruction of a coroutine, reached by the first resume's `co_switch`: calls the
-    /// entry function with the coroutine's Link, and its CFI (EHABI opcodes on ARM) continues
+    /// entry function with the coroutine's Link and the first resume's word, and its CFI (EHABI opcodes on ARM) continues
     /// unwinding into the resumer, whose saved stack pointer is in the Link that a word at the
     /// initial stack pointer points to. Never call from Rust: only reached through the initial
     /// context that [`crate::coroutine`] writes.

@@ -89,36 +89,9 @@ pub(crate) unsafe fn swap_out_of_line(save: *mut Gobuf, resume: *const Gobuf, ar
     ret
 }
 
-/// A suspended coroutine side's context, at its saved stack pointer: what [`co_switch`]
-/// stores there, and what `splitstack_coroutine_trampoline`'s CFI reads; padded to keep sp
-/// 16-byte aligned, as the psABI requires.
-#[repr(C)]
-pub(crate) struct CoContext {
-    /// The pc to resume at.
-    pc: usize,
-    /// s1.
-    base: usize,
-    /// s0.
-    fp: usize,
-    /// Keeps the size a multiple of 16.
-    pad: usize,
-}
-
-impl CoContext {
-    /// The context that resumes at `pc` with `base` in s1 and `fp` in s0.
-    pub(crate) const fn new(pc: usize, base: usize, fp: usize) -> CoContext {
-        CoContext { pc, base, fp, pad: 0 }
-    }
-}
-
-// The layout the trampoline reads (src/layout.rs).
-const _: () = {
-    use core::mem::{offset_of, size_of};
-    assert!(offset_of!(CoContext, pc) == LAYOUT.CO_CONTEXT_PC);
-    assert!(offset_of!(CoContext, base) == LAYOUT.CO_CONTEXT_BASE);
-    assert!(offset_of!(CoContext, fp) == LAYOUT.CO_CONTEXT_FP);
-    assert!(size_of::<CoContext>() == LAYOUT.CO_CONTEXT_SIZE);
-};
+/// Words of padding in a [`CoContext`]: one, to keep sp 16-byte aligned, as
+/// the psABI requires. base = s1, fp = s0.
+pub(crate) const CO_CONTEXT_PAD: usize = 1;
 
 /// The coroutine switch (src/coroutine/mod.rs), the twin of the AArch64 one: suspend this side and
 /// resume the other, whose context is `target`; returns the other side's context when it

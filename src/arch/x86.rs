@@ -68,36 +68,14 @@ pub(crate) unsafe fn swap(save: *mut Gobuf, resume: *const Gobuf, arg: usize) ->
     ret
 }
 
-/// A suspended coroutine side's context, at its saved stack pointer: what [`co_switch`]
-/// leaves there, lowest address first (it pushes ebp, then esi, then its `call` pushes the
-/// resume pc), and what `splitstack_coroutine_trampoline` and its CFI read from a fresh
-/// coroutine's initial one.
-#[repr(C)]
-pub(crate) struct CoContext {
-    /// The pc to resume at.
-    pc: usize,
-    /// esi.
-    base: usize,
-    /// ebp.
-    fp: usize,
-}
+/// Words of padding in a [`CoContext`]: none. A switch leaves it at the
+/// stack pointer, lowest address first, by pushing ebp, then esi, then its `call` pushes the
+/// resume pc: base = esi, fp = ebp.
+pub(crate) const CO_CONTEXT_PAD: usize = 0;
 
-impl CoContext {
-    /// The context that resumes at `pc` with `base` in esi and `fp` in ebp.
-    pub(crate) const fn new(pc: usize, base: usize, fp: usize) -> CoContext {
-        CoContext { pc, base, fp }
-    }
-}
-
-// The layout the trampoline reads (src/layout.rs), and the push order co_switch writes it in.
-const _: () = {
-    use core::mem::{offset_of, size_of};
-    assert!(offset_of!(CoContext, pc) == LAYOUT.CO_CONTEXT_PC);
-    assert!(offset_of!(CoContext, base) == LAYOUT.CO_CONTEXT_BASE);
-    assert!(offset_of!(CoContext, fp) == LAYOUT.CO_CONTEXT_FP);
-    assert!(size_of::<CoContext>() == LAYOUT.CO_CONTEXT_SIZE);
+// The push order co_switch writes the context in.
+const _: () =
     assert!(LAYOUT.CO_CONTEXT_PC == 0 && LAYOUT.CO_CONTEXT_BASE == 4 && LAYOUT.CO_CONTEXT_FP == 8);
-};
 
 /// The coroutine switch, the twin of the x86-64 one (see there): this side pushes ebp and esi,
 /// `call [edx]` pushes its resume pc and jumps to the other side's, and the landing takes the
