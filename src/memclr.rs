@@ -567,14 +567,68 @@ mod detect {
     }
 }
 
+/// A word the detection reads from the CPU or the kernel once, on first use (AArch64's `dc zva`
+/// block size, RISC-V's VLENB, 32-bit ARM's NEON bit), `usize::MAX` until then. Two threads
+/// that race to the first use both read it, and store the same word.
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64", target_arch = "arm"))]
+struct ReadOnce(AtomicUsize);
+
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64", target_arch = "arm"))]
+impl ReadOnce {
+    const fn new() -> ReadOnce {
+        ReadOnce(AtomicUsize::new(usize::MAX))
+    }
+
+    /// The word, which `read` (never returning `usize::MAX`) reads on first use.
+    #[inline]
+    fn get(&self, read: fn() -> usize) -> usize {
+        match self.0.load(Ordering::Relaxed) {
+            usize::MAX => {
+                let word = read();
+                self.0.store(word, Ordering::Relaxed);
+                word
+            }
+            word => word,
+        }
+    }
+}
+
+/// The cold path and the strategy check of the targets with one way to clear a line whatever its
+/// temperature (each `detect` module says why): the cold path is the ordinary one, no heap's
+/// guess changes anything, and the features are read once either way.
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64", target_arch = "arm"))]
+mod one_path {
+    use super::*;
+
+    /// As `detect::clear`.
+    ///
+    /// # Safety
+    /// As [`memclr_raw`].
+    pub(super) unsafe fn clear_cold(ptr: *mut u8, len: usize) {
+        // SAFETY: the caller's contract.
+        unsafe { detect::clear(ptr, len) }
+    }
+
+    /// No size is cleared differently when cold.
+    pub(super) fn cold_after() -> usize {
+        usize::MAX
+    }
+
+    /// `detect::supports`.
+    #[inline]
+    pub(super) fn supports_if_read(strategy: MemclrStrategy) -> bool {
+        detect::supports(strategy)
+    }
+}
+
 #[cfg(target_arch = "aarch64")]
 mod detect {
     //! AArch64: the `dc zva` block size and permission from DCZID_EL0, which EL0 may read.
     use super::*;
     use core::arch::asm;
 
-    /// usize::MAX: not yet read; 0: no dc zva; otherwise the block size in bytes.
-    static ZVA_BLOCK: AtomicUsize = AtomicUsize::new(usize::MAX);
+    /// 0: no dc zva; otherwise the block size in bytes.
+    static ZVA_BLOCK: ReadOnce = ReadOnce::new();
 
     /// DCZID_EL0 decoded: the block size in bytes if `dc zva` is allowed and the block is one the
     /// assembly handles (64..=2048 bytes; its head and tail loops step 64 bytes at a time).
@@ -595,14 +649,7 @@ mod detect {
 
     #[inline]
     fn zva_block() -> usize {
-        match ZVA_BLOCK.load(Ordering::Relaxed) {
-            usize::MAX => {
-                let block = read_zva_block();
-                ZVA_BLOCK.store(block, Ordering::Relaxed);
-                block
-            }
-            block => block,
-        }
+        ZVA_BLOCK.get(read_zva_block)
     }
 
     /// Zero `[ptr, ptr + len)` with the detected strategy: [`memclr_raw`]'s whole body.
@@ -623,25 +670,8 @@ mod detect {
         }
     }
 
-    /// The cold path is the ordinary one: `dc zva` and `stp` of whole lines read nothing.
-    ///
-    /// # Safety
-    /// As [`memclr_raw`].
-    pub(super) unsafe fn clear_cold(ptr: *mut u8, len: usize) {
-        // SAFETY: the caller's contract.
-        unsafe { clear(ptr, len) }
-    }
-
-    /// No heap's guess changes anything here.
-    pub(super) fn cold_after() -> usize {
-        usize::MAX
-    }
-
-    /// [`supports`]; the block size is read once either way.
-    #[inline]
-    pub(super) fn supports_if_read(strategy: MemclrStrategy) -> bool {
-        supports(strategy)
-    }
+    // The cold path is the ordinary one: `dc zva` and `stp` of whole lines read nothing.
+    pub(super) use super::one_path::{clear_cold, cold_after, supports_if_read};
 
     pub(super) fn supports(strategy: MemclrStrategy) -> bool {
         match strategy {
@@ -663,8 +693,8 @@ mod detect {
     /// AT_HWCAP's bit for V: bit `'V' - 'A'`.
     const HWCAP_V: libc::c_ulong = 1 << (b'V' - b'A');
 
-    /// usize::MAX: not yet read; 0: no V; otherwise VLENB in bytes.
-    static VLENB: AtomicUsize = AtomicUsize::new(usize::MAX);
+    /// 0: no V; otherwise VLENB in bytes.
+    static VLENB: ReadOnce = ReadOnce::new();
 
     /// VLENB if AT_HWCAP reports V, 0 otherwise. The kernel reports V only where it lets user
     /// code use it (it enables the vector unit on a thread's first vector instruction).
@@ -683,14 +713,7 @@ mod detect {
 
     #[inline]
     fn vlenb() -> usize {
-        match VLENB.load(Ordering::Relaxed) {
-            usize::MAX => {
-                let vlenb = read_vlenb();
-                VLENB.store(vlenb, Ordering::Relaxed);
-                vlenb
-            }
-            vlenb => vlenb,
-        }
+        VLENB.get(read_vlenb)
     }
 
     /// Zero `[ptr, ptr + len)` with the detected strategy: [`memclr_raw`]'s whole body.
@@ -711,25 +734,8 @@ mod detect {
         }
     }
 
-    /// The cold path is the ordinary one: neither RVV 1.0 nor RV64GC has a non-temporal store.
-    ///
-    /// # Safety
-    /// As [`memclr_raw`].
-    pub(super) unsafe fn clear_cold(ptr: *mut u8, len: usize) {
-        // SAFETY: the caller's contract.
-        unsafe { clear(ptr, len) }
-    }
-
-    /// No heap's guess changes anything here.
-    pub(super) fn cold_after() -> usize {
-        usize::MAX
-    }
-
-    /// [`supports`]; the features are read once either way.
-    #[inline]
-    pub(super) fn supports_if_read(strategy: MemclrStrategy) -> bool {
-        supports(strategy)
-    }
+    // The cold path is the ordinary one: neither RVV 1.0 nor RV64GC has a non-temporal store.
+    pub(super) use super::one_path::{clear_cold, cold_after, supports_if_read};
 
     pub(super) fn supports(strategy: MemclrStrategy) -> bool {
         match strategy {
@@ -750,25 +756,19 @@ mod detect {
     /// AT_HWCAP's NEON bit on 32-bit ARM (the kernel's HWCAP_NEON).
     const HWCAP_NEON: usize = 1 << 12;
 
-    /// usize::MAX: not yet read; otherwise 1 if the CPU has NEON, 0 if not: the word the
-    /// assembly takes.
-    static NEON: AtomicUsize = AtomicUsize::new(usize::MAX);
+    /// 1 if the CPU has NEON, 0 if not: the word the assembly takes.
+    static NEON: ReadOnce = ReadOnce::new();
 
     #[cold]
     fn read_neon() -> usize {
         // SAFETY: getauxval only reads the auxiliary vector.
         let hwcap = unsafe { libc::getauxval(libc::AT_HWCAP) } as usize;
-        let neon = usize::from(hwcap & HWCAP_NEON != 0);
-        NEON.store(neon, Ordering::Relaxed);
-        neon
+        usize::from(hwcap & HWCAP_NEON != 0)
     }
 
     #[inline]
     fn neon() -> usize {
-        match NEON.load(Ordering::Relaxed) {
-            usize::MAX => read_neon(),
-            neon => neon,
-        }
+        NEON.get(read_neon)
     }
 
     /// Zero `[ptr, ptr + len)` with the detected strategy: [`memclr_raw`]'s whole body.
@@ -789,25 +789,8 @@ mod detect {
         }
     }
 
-    /// The cold path is the ordinary one: there are no non-temporal stores to choose.
-    ///
-    /// # Safety
-    /// As [`memclr_raw`].
-    pub(super) unsafe fn clear_cold(ptr: *mut u8, len: usize) {
-        // SAFETY: the caller's contract.
-        unsafe { clear(ptr, len) }
-    }
-
-    /// No heap's guess changes anything here.
-    pub(super) fn cold_after() -> usize {
-        usize::MAX
-    }
-
-    /// [`supports`]; AT_HWCAP is read once either way.
-    #[inline]
-    pub(super) fn supports_if_read(strategy: MemclrStrategy) -> bool {
-        supports(strategy)
-    }
+    // The cold path is the ordinary one: there are no non-temporal stores to choose.
+    pub(super) use super::one_path::{clear_cold, cold_after, supports_if_read};
 
     pub(super) fn supports(strategy: MemclrStrategy) -> bool {
         match strategy {
