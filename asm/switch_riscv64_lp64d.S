@@ -126,7 +126,8 @@ FUNC_BEGIN(coroutine_trampoline)
     sd   a0, LINK_PARENT_SP(s0)          /* the Link: the resumer's context */
     mv   a0, s0                          /* first argument: the Link */
     li   s0, 0                           /* s0 = 0: frame-pointer walks end here */
-    /* Registers now: sp = the Link-pointer slot, s1 = entry, a0 = the Link, s0 = 0. */
+    /* Registers now: sp = the Link-pointer slot, s1 = entry, a0 = the Link, a1 = the word,
+     * s0 = 0. */
     COROUTINE_CFI(0x72, 1, 9, 8)         /* over sp: ra, s1, s0 */
     /* entry(link, word) -> !, entered without `jalr ra`: the return address a call would set, for
      * the unwinder, but no entry in the return-address stack that no return would ever take

@@ -156,19 +156,24 @@ FUNC_BEGIN(coroutine_trampoline)
     mov  rsi, rax                        /* entry's second argument: the resume's word */
     mov  rax, rsp                        /* the resumer's context */
     mov  rbx, [rdx + CO_CONTEXT_BASE]    /* rbx = entry */
-    mov  rdi, [rdx + CO_CONTEXT_FP]      /* rdi = the Link: entry's argument */
+    mov  rdi, [rdx + CO_CONTEXT_FP]      /* rdi = the Link: entry's first argument */
     lea  rsp, [rdx + CO_CONTEXT_SIZE]    /* rsp = the Link-pointer slot, above the context */
     mov  [rdi + LINK_PARENT_SP], rax     /* the Link: the resumer's context */
     xor  ebp, ebp                        /* rbp = 0: frame-pointer walks end here */
-    /* Registers now: rsp = the Link-pointer slot, rbx = entry, rdi = the Link, rsi = the word,
-     * rbp = 0. */
+    /* Registers now: rsp = the Link-pointer slot, rbx = entry, rdi = the Link (entry's first
+     * argument), rsi = the word, rbp = 0. */
     COROUTINE_CFI(0x77, 16, 3, 6)        /* over rsp: rip, rbx, rbp */
-    /* entry(link, word) -> !, called without `call`: the return address a call would push, for the
-     * unwinder (which reaches the rows above from it) but not for the return-stack predictor,
-     * whose top stays the resume's own call; entry's last switch returns to that one with a
-     * `ret` (arch::co_exit). */
+    /* entry(link, word) -> !, entered without `call`: the return address a call would push, for
+     * the unwinder, but not for the return-stack predictor, whose top stays the resume's own
+     * call; entry's last switch returns to that one with a `ret` (arch::co_exit). The `jmp` has
+     * a row of its own, with the pushed word under rsp; the return address is the end of the
+     * `nop` after it, so an unwinder looks it up in the `nop`, under the row above again (rsp
+     * back at the slot, as when entry returns). */
     lea  rax, [rip + 1f]
     push rax
+    COROUTINE_CFI_AT(0x77, 8, 16, 3, 6)  /* over rsp + 8 while the return address is pushed */
     jmp  rbx
+    COROUTINE_CFI(0x77, 16, 3, 6)
+    nop
 1:  ud2                                  /* not reached: entry never returns */
 FUNC_END(coroutine_trampoline)

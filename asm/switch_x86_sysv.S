@@ -184,9 +184,14 @@ FUNC_BEGIN(coroutine_trampoline)
      * predictor, whose top stays the resume's own call; entry's last switch returns to that one
      * with a `ret` (arch::co_exit). i386 has no pc-relative lea: the context's pc is this
      * function's address (the resume jumped to it; the symbol is hidden, so it is never a PLT
-     * stub). */
+     * stub). The `jmp` has a row of its own, with the pushed word under esp; the return address
+     * is the end of the `nop` after it, so an unwinder looks it up in the `nop`, under the row
+     * above again (esp as when entry returns). */
     lea  edi, [edi + (1f - SYM(coroutine_trampoline))]
     push edi
+    COROUTINE_CFI_AT(0x74, (ENTRY_ARGS+4), 8, 6, 5) /* over esp + 20 while it is pushed */
     jmp  esi
+    COROUTINE_CFI_AT(0x74, ENTRY_ARGS, 8, 6, 5)
+    nop
 1:  ud2                                  /* not reached: entry never returns */
 FUNC_END(coroutine_trampoline)

@@ -90,15 +90,16 @@ extern "C" {
 
     /// First instruction of a prepared context: calls the entry function found in the base
     /// register (rbx / esi / x19 / r6 / s1) with the resume word (rax / eax / x0 / r0 / a0) as its
-    /// argument, on the fresh stack. Never call from Rust: it is only ever jumped to through a prepared
-    /// [`Gobuf`].
+    /// argument, on the fresh stack. Never call from Rust: it is only ever jumped to through a
+    /// prepared [`Gobuf`].
     pub(crate) fn splitstack_trampoline();
 
-    /// First instruction of a coroutine, reached by the first resume's `co_switch`: calls the
-    /// entry function with the coroutine's Link and the first resume's word, and its CFI (EHABI opcodes on ARM) continues
-    /// unwinding into the resumer, whose saved stack pointer is in the Link that a word at the
-    /// initial stack pointer points to. Never call from Rust: only reached through the initial
-    /// context that [`crate::coroutine`] writes.
+    /// First instruction of a coroutine, reached by the first resume's `co_switch`: enters the
+    /// entry function (without a call) with the coroutine's Link and the first resume's word,
+    /// and its CFI (EHABI opcodes on ARM) continues unwinding into the resumer, whose saved
+    /// stack pointer is in the Link that a word at the initial stack pointer points to. Never
+    /// call from Rust: only reached through the initial context that [`crate::coroutine`]
+    /// writes.
     pub(crate) fn splitstack_coroutine_trampoline();
 
     /// The return address of every function `splitstack_morestack` calls: parks the return

@@ -87,9 +87,10 @@ const _: () =
 /// skips its pc and pops its registers. The last switch out (`co_exit`) hands over the
 /// coroutine's Link as its context instead, to say that the coroutine has finished.
 ///
-/// The `call`s are never matched by `ret`s, which costs the return-stack predictor nothing
-/// while the two sides ping-pong (each `ret` in between pairs with its own `call`). The `call`
-/// is `notrack`, as every resume is (asm/asm.h says why), so the landing needs no `endbr64`.
+/// While the two sides ping-pong, the `call`s are not matched by `ret`s, which costs the
+/// return-stack predictor nothing (each `ret` in between pairs with its own `call`); the last
+/// resume's `call` is matched by the `ret` of [`co_exit`]. The `call` is `notrack`, as every
+/// resume is (asm/asm.h says why), so the landing needs no `endbr64`.
 ///
 /// `word` goes over to the other side in rax, untouched, and comes back as the word the other
 /// side handed over when it switches back: a value that fits in a register (src/coroutine/mod.rs,
@@ -127,12 +128,16 @@ pub(crate) unsafe fn co_switch(
 
 /// The coroutine's last switch (its entry function's end): resume the resumer, whose context is
 /// `target`, handing over `link` as this side's context (see [`co_switch`]); this stack is
-/// abandoned. A `ret` to the resumer's landing, whose address its resume's `call` put on top of
-/// the return-stack predictor (every `call` since on this stack has returned, and the
-/// trampoline enters the entry function without one), so that the predictor is left as the
-/// resumer had it before its resume: a `jmp` would leave that entry there, and the resumer's
-/// next return would be mispredicted. The landing's address goes just below the Link (below the
-/// record, so dead by now), where the `ret` takes it from, leaving rsp at the Link.
+/// abandoned. A `ret` to the resumer's landing, whose address its resume's `call` put on the
+/// return-stack predictor, so that the predictor is left as the resumer had it before its
+/// resume: a `jmp` would leave that entry there, and the resumer's next return would be
+/// mispredicted. The landing is on top of the predictor when the coroutine finishes in the run
+/// its last resume started without returning from frames entered before it: always for one that
+/// never suspended (the trampoline enters the entry function without a call), which is what a
+/// create + complete + drop measures. After a suspend, returns from the closure's frames can pop
+/// the landing first, and this `ret` is then mispredicted, as the `jmp` was. The landing's
+/// address goes just below the Link (below the record, so dead by now), where the `ret` takes it
+/// from, leaving rsp at the Link.
 ///
 /// # Safety
 /// As [`co_switch`]; nothing on the current stack runs again.

@@ -16,7 +16,7 @@
 //!               +------------------------+
 //!               | F (the closure)        |  moved out when the coroutine starts
 //!               +------------------------+
-//!               | &Link.parent_sp        |  <- sp when entry is called (16-byte aligned)
+//!               | &Link.parent_sp        |  <- sp when entry is entered (16-byte aligned)
 //!               +------------------------+
 //!               | initial context        |  the trampoline, entry, the Link
 //!               +------------------------+  <- the coroutine's context before it starts
@@ -29,8 +29,8 @@
 //! the two registers `asm!` cannot clobber stored at it (`arch::co_switch`). The resumer's is in
 //! the Link, where the trampoline's CFI finds it; the coroutine's is in the [`Coroutine`], so
 //! that a loop of resumes keeps it in a register. The switch also carries one word each way in a
-//! register: the input or the value in flight when it fits in a word ([`hand_over`]), so that
-//! neither side needs the record in a register across the switch.
+//! register: the input or the value in flight when it fits in a word ([`hand_over`]), so that it
+//! crosses without a store to the record and a load from it.
 //!
 //! A switch hands over nothing else: not the stack bounds that [`maybe_grow`](crate::maybe_grow)
 //! checks. Each stack's bounds are in its record (the coroutine's in its Link), and a
@@ -1002,12 +1002,14 @@ fn suspended_while_cancelled() -> ! {
 /// Hands a resume's input or a suspend's value over to the other side: in the switch's word, a
 /// register (`arch::co_switch`; the trampoline passes the first resume's to the entry function),
 /// when it fits in one, else through `place` in the record. A value in the word skips a store
-/// and a load that would sit on the path from one side computing a value to the other using it,
-/// and the resumer needs no register for the record across the switch. The word is a `MaybeUninit`, so a value's padding bytes stay
-/// uninitialized in it: no integer is made of them.
+/// and a load that would sit on the path from one side computing a value to the other using it.
+/// The word is a `MaybeUninit`, so a value's padding bytes stay uninitialized in it: no integer
+/// is made of them. The value moves into the returned word (or the place).
 ///
 /// # Safety
-/// `place` is the record's output place, which nothing else holds a value in.
+/// `place` is the record's input or output place, which holds no value now; exactly one
+/// [`take_over`] of the same `T` takes the value over on the other side (else it leaks, and a
+/// second one would duplicate it).
 #[inline(always)]
 unsafe fn hand_over<T>(value: T, place: *mut MaybeUninit<T>) -> MaybeUninit<usize> {
     let mut word = MaybeUninit::<usize>::uninit();
@@ -1026,7 +1028,8 @@ unsafe fn hand_over<T>(value: T, place: *mut MaybeUninit<T>) -> MaybeUninit<usiz
 /// Takes over the value that [`hand_over`] handed over in `word` or through `place`.
 ///
 /// # Safety
-/// `word` and `place` are those of a [`hand_over`] whose value nothing has taken yet.
+/// `word` and `place` are those of a [`hand_over`] of the same `T` whose value nothing has taken
+/// yet.
 #[inline(always)]
 unsafe fn take_over<T>(word: MaybeUninit<usize>, place: *const MaybeUninit<T>) -> T {
     // SAFETY: (forwarded) the value is in the word when it fits, else in the place.
