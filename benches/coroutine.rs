@@ -19,7 +19,9 @@ use std::hint::black_box;
 
 mod peers;
 
-use peers::create::{corosensei_create_complete_on, splitstack_create_complete};
+use peers::create::{
+    corosensei_create_complete_borrowing, corosensei_create_complete_on, splitstack_create_complete,
+};
 use peers::*;
 
 /// A suspended splitstack echo on a pooled default-size stack.
@@ -102,6 +104,14 @@ fn create_complete(c: &mut Criterion) {
             );
             stack = Some(back);
             v = next;
+            v
+        });
+    });
+    group.bench_function("corosensei_borrowed_stack", |b| {
+        let mut stack = corosensei::stack::DefaultStack::default();
+        let mut v = 0;
+        b.iter(|| {
+            v = corosensei_create_complete_borrowing(&mut stack, black_box(v));
             v
         });
     });

@@ -7,7 +7,8 @@
 //! - `create_complete_*`: create a coroutine, resume it to completion, drop it (`create_complete`
 //!   there). The setup warms the stack: splitstack's pool holds a stack of the right size,
 //!   corosensei's `DefaultStack` is made and used once, then handed from each coroutine to the
-//!   next.
+//!   next (`create_complete_corosensei`) or lent to a `ScopedCoroutine` each time, corosensei at
+//!   its best (`create_complete_corosensei_borrowing`).
 //!
 //! The measured function runs `rounds` operations in a loop, and the count per operation is
 //!
@@ -29,7 +30,9 @@ use std::hint::black_box;
 mod peers;
 
 use peers::answer;
-use peers::create::{corosensei_create_complete_on, splitstack_create_complete};
+use peers::create::{
+    corosensei_create_complete_borrowing, corosensei_create_complete_on, splitstack_create_complete,
+};
 
 /// Run `rounds` operations through `op`, feeding each answer back in; returns the last.
 #[inline(always)]
@@ -133,13 +136,30 @@ fn create_complete_corosensei(
     stack.expect("handed back")
 }
 
+#[library_benchmark]
+#[bench::rounds_0(args = (0), setup = corosensei_stack_setup)]
+#[bench::rounds_1(args = (1), setup = corosensei_stack_setup)]
+#[bench::rounds_1000(args = (1000), setup = corosensei_stack_setup)]
+fn create_complete_corosensei_borrowing(
+    input: (corosensei::stack::DefaultStack, usize),
+) -> corosensei::stack::DefaultStack {
+    let (mut stack, rounds) = input;
+    let mut v = 0;
+    for _ in 0..black_box(rounds) {
+        v = corosensei_create_complete_borrowing(&mut stack, black_box(v));
+    }
+    black_box(v);
+    stack
+}
+
 library_benchmark_group!(
     name = coroutine,
     benchmarks = [
         round_trip_splitstack,
         round_trip_corosensei,
         create_complete_splitstack,
-        create_complete_corosensei
+        create_complete_corosensei,
+        create_complete_corosensei_borrowing
     ]
 );
 
