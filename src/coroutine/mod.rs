@@ -429,9 +429,12 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // Cannot wrap: the record, closure and context (with their alignment padding) take less
         // than `len - page_size()` bytes (check_record), and the stack lies in the address space.
         let top = stack.top() as usize;
+        // On a cache line of its own: the Link's fields in front of `input` then share one
+        // line, so no store the compiler merges from two of them (a 16-byte store of zeros)
+        // crosses a line, and a load of one of them forwards from that store.
         let shared = align_down(
             top - size_of::<usize>() - size_of::<Shared<I, Y, R>>(),
-            align_of::<Shared<I, Y, R>>(),
+            align_of::<Shared<I, Y, R>>().max(64),
         );
         let closure = align_down(shared - size_of::<F>(), align_of::<F>().max(16));
         let link_word = align_down(closure - size_of::<usize>(), 16);
