@@ -135,9 +135,9 @@ pub(crate) unsafe fn co_switch(
 /// its last resume started without returning from frames entered before it: always for one that
 /// never suspended (the trampoline enters the entry function without a call), which is what a
 /// create + complete + drop measures. After a suspend, returns from the closure's frames can pop
-/// the landing first, and this `ret` is then mispredicted, as the `jmp` was. The landing's
-/// address goes just below the Link (below the record, so dead by now), where the `ret` takes it
-/// from, leaving rsp at the Link.
+/// the landing first, and this `ret` is then mispredicted. The landing's address goes just
+/// below the Link (below the record, so dead by now), where the `ret` takes it from, leaving rsp
+/// at the Link.
 ///
 /// # Safety
 /// As [`co_switch`]; nothing on the current stack runs again.
