@@ -138,6 +138,16 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+/// Where the buffers start past a page boundary: `SPLITSTACK_MEMCLR_OFFSET` bytes, default 16.
+fn offset() -> usize {
+    let offset: usize = match std::env::var("SPLITSTACK_MEMCLR_OFFSET") {
+        Ok(text) => text.parse().expect("SPLITSTACK_MEMCLR_OFFSET: a number of bytes"),
+        Err(_) => 16,
+    };
+    assert!(offset < 4096, "SPLITSTACK_MEMCLR_OFFSET: less than a page, please");
+    offset
+}
+
 /// The benchmarks' buffer: `max` bytes starting `SPLITSTACK_MEMCLR_OFFSET` (default 16) bytes
 /// past a page boundary.
 struct Storage {
@@ -147,13 +157,8 @@ struct Storage {
 
 impl Storage {
     fn new(max: usize) -> Storage {
-        let offset: usize = match std::env::var("SPLITSTACK_MEMCLR_OFFSET") {
-            Ok(text) => text.parse().expect("SPLITSTACK_MEMCLR_OFFSET: a number of bytes"),
-            Err(_) => 16,
-        };
-        assert!(offset < 4096, "SPLITSTACK_MEMCLR_OFFSET: less than a page, please");
         let storage = vec![1u8; max + 2 * 4096];
-        let start = storage.as_ptr().align_offset(4096) + offset;
+        let start = storage.as_ptr().align_offset(4096) + offset();
         Storage { storage, start }
     }
 
@@ -192,10 +197,7 @@ type Clear = Box<dyn Fn(&mut [u8])>;
 
 /// Both tables of the interleaved check: hot, then cold where it can be measured.
 fn interleaved() {
-    let offset = match std::env::var("SPLITSTACK_MEMCLR_OFFSET") {
-        Ok(text) => text.parse().expect("SPLITSTACK_MEMCLR_OFFSET: a number of bytes"),
-        Err(_) => 16,
-    };
+    let offset = offset();
     // SAFETY (of the closure's body): writes within the slice.
     let memset = |b: &mut [u8]| unsafe { core::ptr::write_bytes(b.as_mut_ptr(), 0, b.len()) };
     let variants: Vec<(&str, Clear)> = if std::env::var_os("SPLITSTACK_MEMCLR_VARIANTS").is_some() {
