@@ -91,9 +91,8 @@ layout! {
         /// `M.cret`: where `lessstack` parks the return register.
         M_CRET = 0;
 
-        /// `Link.parent_sp`: the resumer's context, in every coroutine's shared record, after
-        /// the coroutine's bounds (two words).
-        LINK_PARENT_SP = 2 * word;
+        /// `Link.parent_sp`: the resumer's context, first in every coroutine's shared record.
+        LINK_PARENT_SP = 0;
 
         /// `CoContext.pc`: a suspended coroutine side's resume pc, at its saved stack pointer.
         CO_CONTEXT_PC = 0;

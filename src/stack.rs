@@ -258,14 +258,9 @@ impl Stack {
 
     /// Closes the guard's headroom if a panic opened it (see [`Stack`]); nothing may run in it.
     pub(crate) fn close_headroom(&self) {
-        close_headroom_of(self.guard_slot);
-    }
-
-    /// The stack's slot in the guard registry, for [`close_headroom_of`]: a cold path that is
-    /// handed this by value leaves the stack's owner in registers.
-    #[inline(always)]
-    pub(crate) fn guard_slot(&self) -> u32 {
-        self.guard_slot
+        if self.guard_slot != NO_GUARD_SLOT {
+            crate::guard::close_headroom(self.guard_slot as usize);
+        }
     }
 
     /// Records what the stack serves as ([`Role`](crate::guard::Role)), for the overflow
@@ -333,13 +328,6 @@ unsafe fn trim_usable(bottom: usize, len: usize) {
     if len > TRIM_KEEP {
         // SAFETY: the caller's contract.
         unsafe { libc::madvise(bottom as *mut libc::c_void, len - TRIM_KEEP, libc::MADV_DONTNEED) };
-    }
-}
-
-/// [`Stack::close_headroom`] for the stack whose [`Stack::guard_slot`] is `slot`.
-pub(crate) fn close_headroom_of(slot: u32) {
-    if slot != NO_GUARD_SLOT {
-        crate::guard::close_headroom(slot as usize);
     }
 }
 

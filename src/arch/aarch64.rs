@@ -145,12 +145,13 @@ pub(crate) unsafe fn co_switch(
 }
 
 /// The coroutine's last switch: resume the resumer, whose context is `target`, handing over
-/// `link` as this side's context; this stack is abandoned.
+/// `link` as this side's context and `word` in x0, as [`co_switch`] hands its word over; this
+/// stack is abandoned.
 ///
 /// # Safety
 /// As [`co_switch`]; nothing on the current stack runs again.
 #[inline(always)]
-pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
+pub(crate) unsafe fn co_exit(link: usize, target: usize, word: MaybeUninit<usize>) -> ! {
     // SAFETY: the caller upholds the contract.
     unsafe {
         asm!(
@@ -164,14 +165,15 @@ pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
             size = const LAYOUT.CO_CONTEXT_SIZE,
             in("x1") link,
             in("x2") target,
+            in("x0") word,
             options(noreturn),
         )
     }
 }
 
-/// Makes the signal whose handler was passed `context` (a `ucontext_t`) return into the
-/// resumer's landing, as [`co_exit`]`(link, target)` would: the Link in x13, x19 and x29 from
-/// the resumer's context, sp above it, pc at its resume point. PSTATE's BTYPE is cleared, so
+/// Makes the signal whose handler was passed `context` (a `ucontext_t`) return into the resumer's
+/// landing, as [`co_exit`]`(link, target, _)` would, with no word: the Link in x13, x19 and x29
+/// from the resumer's context, sp above it, pc at its resume point. PSTATE's BTYPE is cleared, so
 /// the landing's `bti j` sees the state of a plain return, not of the interrupted instruction.
 ///
 /// # Safety

@@ -196,12 +196,13 @@ pub(crate) unsafe fn co_switch(
 }
 
 /// The coroutine's last switch: resume the resumer, whose context is `target`, handing over
-/// `link` as this side's context; this stack is abandoned.
+/// `link` as this side's context and `word` in r0, as [`co_switch`] hands its word over; this
+/// stack is abandoned.
 ///
 /// # Safety
 /// As [`co_switch`]; nothing on the current stack runs again.
 #[inline(always)]
-pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
+pub(crate) unsafe fn co_exit(link: usize, target: usize, word: MaybeUninit<usize>) -> ! {
     // SAFETY: the caller upholds the contract.
     unsafe {
         asm!(
@@ -218,17 +219,18 @@ pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
             size = const LAYOUT.CO_CONTEXT_SIZE,
             in("r1") link,
             in("r2") target,
+            in("r0") word,
             options(noreturn),
         )
     }
 }
 
-/// Makes the signal whose handler was passed `context` (a `ucontext_t`) return into the
-/// resumer's landing, as [`co_exit`]`(link, target)` would: the Link in r3, r6 and the frame
-/// pointer from the resumer's context, sp above it, pc at its resume point. The pc's bit 0
-/// becomes CPSR's T bit (the kernel's signal return takes the state from CPSR, not from the pc),
-/// and CPSR's IT bits are cleared, so that an If-Then block the signal interrupted does not
-/// predicate the landing's first instructions.
+/// Makes the signal whose handler was passed `context` (a `ucontext_t`) return into the resumer's
+/// landing, as [`co_exit`]`(link, target, _)` would, with no word: the Link in r3, r6 and the frame
+/// pointer from the resumer's context, sp above it, pc at its resume point. The pc's bit 0 becomes
+/// CPSR's T bit (the kernel's signal return takes the state from CPSR, not from the pc), and CPSR's
+/// IT bits are cleared, so that an If-Then block the signal interrupted does not predicate the
+/// landing's first instructions.
 ///
 /// # Safety
 /// `context` is the kernel's `ucontext_t` for a signal taken on this thread, and `target` a

@@ -142,12 +142,13 @@ pub(crate) unsafe fn co_switch(
 }
 
 /// The coroutine's last switch: resume the resumer, whose context is `target`, handing over
-/// `link` as this side's context (in a0); this stack is abandoned.
+/// `link` as this side's context (in a0) and `word` in a1, as [`co_switch`] hands its word
+/// over; this stack is abandoned.
 ///
 /// # Safety
 /// As [`co_switch`]; nothing on the current stack runs again.
 #[inline(always)]
-pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
+pub(crate) unsafe fn co_exit(link: usize, target: usize, word: MaybeUninit<usize>) -> ! {
     // SAFETY: the caller upholds the contract.
     unsafe {
         asm!(
@@ -162,14 +163,15 @@ pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
             size = const LAYOUT.CO_CONTEXT_SIZE,
             in("a0") link,
             in("a2") target,
+            in("a1") word,
             options(noreturn),
         )
     }
 }
 
-/// Makes the signal whose handler was passed `context` (a `ucontext_t`) return into the
-/// resumer's landing, as [`co_exit`]`(link, target)` would: the Link in a0, s1 and s0 from the
-/// resumer's context, sp above it, pc at its resume point.
+/// Makes the signal whose handler was passed `context` (a `ucontext_t`) return into the resumer's
+/// landing, as [`co_exit`]`(link, target, _)` would, with no word: the Link in a0, s1 and s0 from
+/// the resumer's context, sp above it, pc at its resume point.
 ///
 /// # Safety
 /// `context` is the kernel's `ucontext_t` for a signal taken on this thread, and `target` a

@@ -114,31 +114,33 @@ pub(crate) unsafe fn co_switch(
 }
 
 /// The coroutine's last switch: resume the resumer, whose context is `target`, handing over
-/// `link` as this side's context (see [`co_switch`]); this stack is abandoned. A `ret` to the
+/// `link` as this side's context and `word` in eax (see [`co_switch`]); this stack is abandoned.
+/// A `ret` to the
 /// resumer's landing, as on x86-64 (see there why): its address goes just below the Link
 /// (below the record, so dead by now), leaving esp at the Link.
 ///
 /// # Safety
 /// As [`co_switch`]; nothing on the current stack runs again.
 #[inline(always)]
-pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
+pub(crate) unsafe fn co_exit(link: usize, target: usize, word: MaybeUninit<usize>) -> ! {
     // SAFETY: the caller upholds the contract. esp points into the Link's stack, at the record,
     // until the landing's xchg: a signal in between runs below the record, over dead frames.
     unsafe {
         asm!(
-            "mov eax, dword ptr [edx]",      // the resumer's landing
-            "mov dword ptr [ecx - 4], eax",
+            "mov ebx, dword ptr [edx]",      // the resumer's landing
+            "mov dword ptr [ecx - 4], ebx",
             "lea esp, [ecx - 4]",
             "ret",                           // esp = the Link, edx = the resumer's context
             in("ecx") link,
             in("edx") target,
+            in("eax") word,
             options(noreturn),
         )
     }
 }
 
-/// Makes the signal whose handler was passed `context` (a `ucontext_t`) return into the
-/// resumer's landing, as [`co_exit`]`(link, target)` would: esp at the Link, the resumer's
+/// Makes the signal whose handler was passed `context` (a `ucontext_t`) return into the resumer's
+/// landing, as [`co_exit`]`(link, target, _)` would, with no word: esp at the Link, the resumer's
 /// context in edx, the pc its context holds.
 ///
 /// # Safety

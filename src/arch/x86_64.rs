@@ -127,41 +127,41 @@ pub(crate) unsafe fn co_switch(
 }
 
 /// The coroutine's last switch (its entry function's end): resume the resumer, whose context is
-/// `target`, handing over `link` as this side's context (see [`co_switch`]); this stack is
-/// abandoned. A `ret` to the resumer's landing, whose address its resume's `call` put on the
-/// return-stack predictor, so that the predictor is left as the resumer had it before its
+/// `target`, handing over `link` as this side's context and `word` in rax (see [`co_switch`]); this
+/// stack is abandoned. A `ret` to the resumer's landing, whose address its resume's `call` put on
+/// the return-stack predictor, so that the predictor is left as the resumer had it before its
 /// resume: a `jmp` would leave that entry there, and the resumer's next return would be
-/// mispredicted. The landing is on top of the predictor when the coroutine finishes in the run
-/// its last resume started without returning from frames entered before it: always for one that
-/// never suspended (the trampoline enters the entry function without a call), which is what a
-/// create + complete + drop measures. After a suspend, returns from the closure's frames can pop
-/// the landing first, and this `ret` is then mispredicted. The landing's address goes just
-/// below the Link (below the record, so dead by now), where the `ret` takes it from, leaving rsp
-/// at the Link.
+/// mispredicted. The landing is on top of the predictor when the coroutine finishes in the run its
+/// last resume started without returning from frames entered before it: always for one that never
+/// suspended (the trampoline enters the entry function without a call), which is what a create +
+/// complete + drop measures. After a suspend, returns from the closure's frames can pop the landing
+/// first, and this `ret` is then mispredicted. The landing's address goes just below the Link
+/// (below the record, so dead by now), where the `ret` takes it from, leaving rsp at the Link.
 ///
 /// # Safety
 /// As [`co_switch`]; nothing on the current stack runs again.
 #[inline(always)]
-pub(crate) unsafe fn co_exit(link: usize, target: usize) -> ! {
+pub(crate) unsafe fn co_exit(link: usize, target: usize, word: MaybeUninit<usize>) -> ! {
     // SAFETY: the caller upholds the contract. rsp points into the Link's stack, at the record,
     // until the landing's xchg: a signal in between runs below the record, over dead frames.
     unsafe {
         asm!(
-            "mov rax, qword ptr [rdx]",      // the resumer's landing
-            "mov qword ptr [rsi - 8], rax",
+            "mov rcx, qword ptr [rdx]",      // the resumer's landing
+            "mov qword ptr [rsi - 8], rcx",
             "lea rsp, [rsi - 8]",
             "ret",                           // rsp = the Link, rdx = the resumer's context
             in("rsi") link,
             in("rdx") target,
+            in("rax") word,
             options(noreturn),
         )
     }
 }
 
-/// Makes the signal whose handler was passed `context` (a `ucontext_t`) return into the
-/// resumer's landing, as [`co_exit`]`(link, target)` would: rsp at the Link, the resumer's
-/// context in rdx, the pc its context holds. The landing's `xchg` then takes the resumer's
-/// stack back; it reads nothing else the interrupted code left in registers.
+/// Makes the signal whose handler was passed `context` (a `ucontext_t`) return into the resumer's
+/// landing, as [`co_exit`]`(link, target, _)` would, with no word: rsp at the Link, the resumer's
+/// context in rdx, the pc its context holds. The landing's `xchg` then takes the resumer's stack
+/// back; it reads nothing else the interrupted code left in registers.
 ///
 /// # Safety
 /// `context` is the kernel's `ucontext_t` for a signal taken on this thread, and `target` a

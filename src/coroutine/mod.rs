@@ -51,8 +51,8 @@ use crate::bounds::{self, Bounds};
 use crate::error::Error;
 use crate::guard::Role;
 use crate::sanitizer::{self, FakeStack, Fiber, StackBounds};
-use crate::stack::{close_headroom_of, page_size, Stack};
-use pool::{release_stack, set_up_thread, take_stack};
+use crate::stack::{page_size, Stack};
+use pool::{forget_stack, release_stack, set_up_thread, take_stack};
 
 mod local;
 mod overflow;
@@ -125,12 +125,15 @@ impl<Yield, Return> CoroutineResult<Yield, Return> {
 /// [`Yielder`] can name it.
 #[repr(C)]
 struct Link<I, Y> {
-    /// The bounds of the coroutine's own stack: made current (copied) by the first check that
-    /// finds the coroutine running on it (src/bounds.rs).
-    co: Bounds,
     /// The resumer's context, stored after each resume has switched in (the trampoline stores
     /// the first); the trampoline's CFI reads it. 0 until then: whether the coroutine started.
     parent_sp: usize,
+    /// The coroutine's stack, which this record lies at the top of; owned by the [`Coroutine`],
+    /// which gives it back to the pool when dropped. Kept here rather than in the `Coroutine`,
+    /// which is then two words: a `Coroutine` that may be dropped while a panic unwinds lives
+    /// in memory, so each of its words costs a store at every creation. Its bounds are made
+    /// current by the first check that finds the coroutine running on it (src/bounds.rs).
+    stack: ManuallyDrop<Stack>,
     /// The closure's panic payload, if it panicked (a cancellation's included), or the
     /// [`StackOverflow`] the overflow recovery wrote. Written when the coroutine finishes.
     panic: Option<Box<dyn Any + Send>>,
@@ -167,9 +170,9 @@ struct Shared<I, Y, R> {
     /// First, so that a `*mut Link` and a `*mut Shared` are the same address.
     link: Link<I, Y>,
     /// The closure's return value, written when it returns (then the Link's `panic` stays
-    /// `None`). Kept apart from the panic payload so that it is written and read as an `R`: an
-    /// `Option<Result<R, _>>` written field by field and read back whole stalls the read on
-    /// store-to-load forwarding.
+    /// `None`), unless it fits in the last switch's word (see [`hand_over`]). Kept apart from the
+    /// panic payload so that it is written and read as an `R`: an `Option<Result<R, _>>` written
+    /// field by field and read back whole stalls the read on store-to-load forwarding.
     value: MaybeUninit<R>,
 }
 
@@ -185,7 +188,7 @@ const _: () = {
     use core::mem::offset_of;
     type Wide = Link<[u128; 5], (u8, String)>;
     assert!(offset_of!(Link<(), ()>, parent_sp) == offset_of!(Wide, parent_sp));
-    assert!(offset_of!(Link<(), ()>, co) == offset_of!(Wide, co));
+    assert!(offset_of!(Link<(), ()>, stack) == offset_of!(Wide, stack));
     assert!(offset_of!(Link<(), ()>, panic) == offset_of!(Wide, panic));
     assert!(offset_of!(Link<(), ()>, finish) == offset_of!(Wide, finish));
     assert!(offset_of!(Link<(), ()>, local) == offset_of!(Wide, local));
@@ -254,14 +257,12 @@ pub(crate) const OVERFLOWED: usize = 2;
 /// pages they touched; the others give them back to the OS below their top 16 KiB, so that
 /// coroutines that once went deep do not pin their memory.
 pub struct Coroutine<Input, Yield, Return> {
-    /// Where the coroutine runs; back to the pool when the coroutine is dropped.
-    stack: ManuallyDrop<Stack>,
-    /// The shared record at the top of `stack`.
+    /// The shared record at the top of the coroutine's stack, which holds the stack (`Link`'s
+    /// `stack`, back to the pool when the coroutine is dropped). The closure lies below it
+    /// until the coroutine starts. Nothing else is kept here: a `Coroutine` that may be dropped
+    /// while a panic unwinds (one resumed in the frame that made it) lives in memory, and each
+    /// of its words costs a store at every creation.
     shared: *mut Shared<Input, Yield, Return>,
-    /// Drops the closure that a coroutine dropped before its first resume still holds.
-    drop_closure: unsafe fn(*mut u8),
-    /// The closure's place on the stack (until it starts).
-    closure: *mut u8,
     /// The coroutine's context while it is suspended or fresh (its stack pointer); 0 once it
     /// has finished (returned, panicked or been cancelled). Its stack goes back to the pool
     /// when the `Coroutine` is dropped.
@@ -344,7 +345,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     pub fn new<F: FnOnce(&Yielder<I, Y>, I) -> R + 'static>(f: F) -> Self {
         match Self::with_stack_size(DEFAULT_STACK_SIZE, f) {
             Ok(co) => co,
-            Err(err) => panic!("{err}"),
+            Err(err) => creation_failed(err),
         }
     }
 
@@ -450,10 +451,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             // stack) is ever built as a temporary.
             addr_of_mut!((*shared).link).write(Link {
                 parent_sp: 0,
-                co: Bounds {
-                    limit: bounds::limit_word(stack.bottom() as usize),
-                    size: stack.len(),
-                },
+                stack: ManuallyDrop::new(stack),
                 panic: None,
                 finish: 0,
                 local: None,
@@ -480,15 +478,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 shared as usize,
             ));
         }
-        Coroutine {
-            stack: ManuallyDrop::new(stack),
-            shared,
-            drop_closure: drop_closure::<F>,
-            closure: closure as *mut u8,
-            co_sp: sp,
-            _not_send: PhantomData,
-            _owns: PhantomData,
-        }
+        Coroutine { shared, co_sp: sp, _not_send: PhantomData, _owns: PhantomData }
     }
 
     /// Runs the coroutine until it suspends or returns, handing it `input` (the closure's
@@ -530,8 +520,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // leaked.
         // SAFETY: the coroutine has finished; its record stays ours.
         self.co_sp = unsafe { (*shared).link.finish };
-        // SAFETY: the coroutine has finished with its outcome in the record.
-        CoroutineResult::Return(unsafe { finished(shared, self.stack.guard_slot()) })
+        // SAFETY: the coroutine has finished with its outcome in the record, or its value handed
+        // over with this word.
+        CoroutineResult::Return(unsafe { finished(shared, word) })
     }
 
     /// Whether the coroutine has finished (returned, panicked, overflowed its stack under
@@ -594,10 +585,11 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 None => panic!("splitstack: into_stack of a coroutine that overflowed its stack, which is leaked"),
             }
         }
-        let mut this = ManuallyDrop::new(self);
+        let shared = ManuallyDrop::new(self).shared;
         // SAFETY: the coroutine has finished, and `this` is never dropped, so the stack is taken
-        // exactly once.
-        let stack = unsafe { ManuallyDrop::take(&mut this.stack) };
+        // out of its record exactly once.
+        let stack = unsafe { ManuallyDrop::take(&mut (*shared).link.stack) };
+        forget_stack(&stack);
         stack.set_role(Role::Plain);
         continue_panic(panic);
         stack
@@ -613,12 +605,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             return None;
         }
         self.co_sp = RUNNING;
-        let (shared, drop_closure, closure) = (self.shared, self.drop_closure, self.closure);
-        let slot = self.stack.guard_slot();
+        let shared = self.shared;
         // SAFETY: `co_sp` is the context of the fresh or suspended coroutine whose record is
-        // `shared`, and whose closure (if fresh) is at `closure`; `slot` is its stack's. The
-        // record outlives the unwinding.
-        let panic = unsafe { drop_unfinished(shared, co_sp, drop_closure, closure, slot) };
+        // `shared`. The record outlives the unwinding.
+        let panic = unsafe { drop_unfinished(shared, co_sp) };
         // SAFETY: as above.
         self.co_sp = unsafe { (*shared).link.finish };
         panic
@@ -648,8 +638,8 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
         let co_sp = self.co_sp;
         if co_sp == 0 {
             // SAFETY: nothing runs on the stack any more (the coroutine finished), and it is
-            // given up exactly once.
-            unsafe { release_stack(&mut self.stack) };
+            // given up exactly once; its record is read before the pool hands it out again.
+            unsafe { release_stack(&mut (*self.shared).link.stack) };
             return;
         }
         if co_sp <= OVERFLOWED {
@@ -658,16 +648,8 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
         // Marked running while it unwinds: see `resume`.
         self.co_sp = RUNNING;
         // SAFETY: `co_sp` is the context of the fresh or suspended coroutine whose record is
-        // `shared`, and whose closure (if fresh) is at `closure`; the stack is given up here.
-        unsafe {
-            drop_unfinished_coroutine(
-                self.shared,
-                co_sp,
-                self.drop_closure,
-                self.closure,
-                ManuallyDrop::new(core::ptr::read(&*self.stack)),
-            )
-        }
+        // `shared`; the stack is given up here.
+        unsafe { drop_unfinished_coroutine(self.shared, co_sp) }
     }
 }
 
@@ -679,21 +661,15 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
 /// registers.
 ///
 /// # Safety
-/// As [`drop_unfinished`]; `stack` is the coroutine's, given up by its `Coroutine`.
+/// As [`drop_unfinished`]; the stack in the record is given up by its `Coroutine`.
 #[cold]
 #[inline(never)]
-unsafe fn drop_unfinished_coroutine<I, Y, R>(
-    shared: *mut Shared<I, Y, R>,
-    co_sp: usize,
-    drop_closure: unsafe fn(*mut u8),
-    closure: *mut u8,
-    mut stack: ManuallyDrop<Stack>,
-) {
+unsafe fn drop_unfinished_coroutine<I, Y, R>(shared: *mut Shared<I, Y, R>, co_sp: usize) {
     // SAFETY: (forwarded); the record outlives the unwinding.
     unsafe {
-        let panic = drop_unfinished(shared, co_sp, drop_closure, closure, stack.guard_slot());
+        let panic = drop_unfinished(shared, co_sp);
         if (*shared).link.finish == 0 {
-            release_stack(&mut stack);
+            release_stack(&mut (*shared).link.stack);
         }
         continue_panic(panic);
     }
@@ -753,7 +729,7 @@ pub(crate) unsafe fn context_containing(addr: usize) -> Option<Bounds> {
         match crate::guard::role_of(bottom)? {
             (Role::Coroutine, top) => match *record_word(top) {
                 0 => return None,
-                record => (*(record as *const Link<(), ()>)).co,
+                record => stack_bounds(&(*(record as *const Link<(), ()>)).stack),
             },
             (Role::Segment, top) => (*crate::segment::Stktop::at(top)).own,
             (Role::Plain, _) => return None,
@@ -798,8 +774,7 @@ unsafe fn suspended_stack<I, Y>(link: *const Link<I, Y>) -> StackBounds {
     #[cfg(feature = "asan")]
     // SAFETY: (forwarded) the Link is ours while the coroutine is not running.
     unsafe {
-        let bottom = (*link).co.limit;
-        StackBounds::new(bottom, (*link).co.size)
+        StackBounds::new((*link).stack.bottom() as usize, (*link).stack.len())
     }
     #[cfg(not(feature = "asan"))]
     {
@@ -808,28 +783,29 @@ unsafe fn suspended_stack<I, Y>(link: *const Link<I, Y>) -> StackBounds {
     }
 }
 
-/// The coroutine has switched out for the last time: its return value, or its panic, continued
-/// by [`finished_by_panic`]. Its stack stays with the `Coroutine` until that is dropped. Out of
-/// line and cold: inlined, it made the criterion round trip of an echo 0.3 ns slower (4.2
-/// against 3.9 ns on an Intel Xeon) for 5 instructions saved per completion. It takes scalars,
-/// not the `Coroutine` or its `Stack`, whose address would then escape and keep the resume
-/// loop's context in memory. A panic, and memcheck's request, go to [`finished_slowly`], so
-/// that the common path needs no frame of its own.
+/// The coroutine has switched out for the last time: its return value, which it handed over in
+/// `word` or the record (see [`hand_over`]), or its panic, continued by [`finished_by_panic`].
+/// Its stack stays with the `Coroutine` until that is dropped. Out of line and cold: inlined,
+/// it made the criterion round trip of an echo 0.3 ns slower (4.2 against 3.9 ns on an Intel
+/// Xeon) for 5 instructions saved per completion. It takes scalars, not the `Coroutine`, whose
+/// address would then escape and keep the resume loop's context in memory. A panic, and
+/// memcheck's request, go to [`finished_slowly`], so that the common path needs no frame of its
+/// own.
 ///
 /// # Safety
-/// The coroutine whose record is `shared` has finished and runs no more: before its last switch
-/// out it wrote its value, or its panic payload; its stack's guard slot is `guard_slot`.
+/// The coroutine whose record is `shared` has finished and runs no more: its last switch out
+/// handed its value over with `word`, or it wrote its panic payload.
 #[cold]
 #[inline(never)]
-unsafe fn finished<I, Y, R>(shared: *mut Shared<I, Y, R>, guard_slot: u32) -> R {
+unsafe fn finished<I, Y, R>(shared: *mut Shared<I, Y, R>, word: MaybeUninit<usize>) -> R {
     // SAFETY: (forwarded)
     unsafe {
         if (*shared).link.panic.is_some() || crate::valgrind::memcheck_possible() {
-            finished_slowly(shared, guard_slot);
+            finished_slowly(shared);
         } else {
             (*shared).link.co_fiber.destroy();
         }
-        (*shared).value.assume_init_read()
+        take_over(word, addr_of!((*shared).value))
     }
 }
 
@@ -840,13 +816,13 @@ unsafe fn finished<I, Y, R>(shared: *mut Shared<I, Y, R>, guard_slot: u32) -> R 
 /// As [`finished`].
 #[cold]
 #[inline(never)]
-unsafe fn finished_slowly<I, Y, R>(shared: *mut Shared<I, Y, R>, guard_slot: u32) {
+unsafe fn finished_slowly<I, Y, R>(shared: *mut Shared<I, Y, R>) {
     // SAFETY: (forwarded)
     unsafe {
         dead_stack_below_record(shared);
         (*shared).link.co_fiber.destroy();
         if (*shared).link.panic.is_some() {
-            finished_by_panic(addr_of_mut!((*shared).link), guard_slot);
+            finished_by_panic(addr_of_mut!((*shared).link));
         }
     }
 }
@@ -861,7 +837,7 @@ unsafe fn dead_stack_below_record<I, Y, R>(shared: *mut Shared<I, Y, R>) {
     // SAFETY: (forwarded) the record stays ours.
     unsafe {
         if (*shared).link.finish != OVERFLOWED {
-            let bottom = (*shared).link.co.limit;
+            let bottom = (*shared).link.stack.bottom() as usize;
             crate::valgrind::dead_stack(bottom, shared as usize - bottom);
         }
     }
@@ -869,19 +845,19 @@ unsafe fn dead_stack_below_record<I, Y, R>(shared: *mut Shared<I, Y, R>) {
 
 /// Continues the panic of a coroutine that finished by panicking (or overflowed its stack
 /// under [`OverflowAction::PanicInResumer`](crate::OverflowAction)), after closing the guard
-/// headroom the panic may have opened on its stack, whose `guard_slot` is given.
+/// headroom the panic may have opened on its stack.
 ///
 /// # Safety
 /// As [`finished`], with a payload in the record.
 #[cold]
 #[inline(never)]
-unsafe fn finished_by_panic<I, Y>(link: *mut Link<I, Y>, guard_slot: u32) -> ! {
+unsafe fn finished_by_panic<I, Y>(link: *mut Link<I, Y>) -> ! {
     // SAFETY: (forwarded)
     unsafe {
         let payload = (*link).panic.take().expect("a finished coroutine's panic payload");
         // An abandoned stack keeps its frames, a panic's in the headroom included.
         if (*link).finish != OVERFLOWED {
-            close_headroom_of(guard_slot);
+            (*link).stack.close_headroom();
         }
         resume_unwind(payload)
     }
@@ -918,47 +894,39 @@ fn drop_payload(mut payload: Box<dyn Any + Send>) {
 }
 
 /// Drop of a coroutine that has not finished: a fresh one drops its closure, a suspended one is
-/// unwound to its end. Returns the first panic a destructor raised on this side (the closure's,
-/// a value yielded while unwinding, the return value, a panic payload's); the unwinding goes on
-/// past it, so that the coroutine always finishes and its stack can go back to the pool. Out of
-/// line, so that dropping a finished coroutine is one test.
+/// unwound to its end. Returns the first panic a destructor raised (the closure's, a value
+/// yielded while unwinding, the return value, a panic payload's); the unwinding goes on past
+/// it, so that the coroutine always finishes and its stack can go back to the pool. Out of line,
+/// so that dropping a finished coroutine is one test.
 ///
 /// # Safety
-/// As the caller in `Drop` says: the coroutine is fresh or suspended at `co_sp`, on the stack
-/// whose guard slot is `guard_slot`.
+/// As the caller in `Drop` says: the coroutine is fresh or suspended at `co_sp`.
 #[cold]
 #[inline(never)]
 unsafe fn drop_unfinished<I, Y, R>(
     shared: *mut Shared<I, Y, R>,
     mut co_sp: usize,
-    drop_closure: unsafe fn(*mut u8),
-    closure: *mut u8,
-    guard_slot: u32,
 ) -> Option<Box<dyn Any + Send>> {
     let mut panic = None;
     // SAFETY: (forwarded) the record is ours while the coroutine is not running.
     unsafe {
-        if (*shared).link.parent_sp == 0 {
-            // Never switched in: the closure was written in `start` and never taken.
-            drop_caught(&mut panic, || drop_closure(closure));
-            (*shared).link.co_fiber.destroy();
-            return panic;
-        }
-        // Suspended: unwind the coroutine's stack. Its suspend unwinds with `Cancelled`, which
-        // the entry function catches; a closure that swallows it is cancelled again at each
-        // suspend until it returns.
+        // Fresh: switched into once, with `cancel` set, its entry function drops the closure
+        // (only it knows the closure's type) instead of running it, and finishes. Suspended:
+        // its suspend unwinds with `Cancelled`, which the entry function catches; a closure
+        // that swallows it is cancelled again at each suspend until it returns.
+        let fresh = (*shared).link.parent_sp == 0;
         (*shared).link.cancel = true;
         (*shared).link.cancelled_while_panicking = std::thread::panicking();
-        loop {
+        let last_word = loop {
             let (suspended, next, word) = switch_in(shared, co_sp, MaybeUninit::uninit());
             if !suspended {
-                break;
+                break word;
             }
             co_sp = next;
             // It suspended again, with a value we drop.
             let output = addr_of!((*shared).link.output);
             drop_caught(&mut panic, || drop(take_over(word, output)));
-        }
+        };
         (*shared).link.co_fiber.destroy();
         if (*shared).link.finish == OVERFLOWED {
             // Abandoned by the overflow recovery: the first panic continues (a destructor's on
@@ -967,17 +935,32 @@ unsafe fn drop_unfinished<I, Y, R>(
             let overflow = (*shared).link.panic.take();
             return panic.or(overflow);
         }
-        // It finished; the outcome, a Cancelled payload or whatever the closure returned after
-        // swallowing it, is dropped here.
-        match (*shared).link.panic.take() {
-            Some(payload) => drop_caught(&mut panic, move || drop_payload(payload)),
-            None => drop_caught(&mut panic, || (*shared).value.assume_init_drop()),
+        if fresh {
+            // The closure's destructor's panic, if it raised one, is the record's payload; no
+            // value was returned.
+            panic = (*shared).link.panic.take();
+        } else {
+            // It finished; the outcome, a Cancelled payload or whatever the closure returned
+            // after swallowing it, is dropped here.
+            match (*shared).link.panic.take() {
+                Some(payload) => drop_caught(&mut panic, move || drop_payload(payload)),
+                None => drop_caught(&mut panic, || {
+                    drop(take_over::<R>(last_word, addr_of!((*shared).value)))
+                }),
+            }
         }
         // The unwinding may have opened the guard's headroom.
-        close_headroom_of(guard_slot);
+        (*shared).link.stack.close_headroom();
         dead_stack_below_record(shared);
     }
     panic
+}
+
+/// [`Coroutine::new`]'s panic when no stack can be had.
+#[cold]
+#[inline(never)]
+fn creation_failed(err: Error) -> ! {
+    panic!("{err}")
 }
 
 #[cold]
@@ -1045,15 +1028,10 @@ unsafe fn take_over<T>(word: MaybeUninit<usize>, place: *const MaybeUninit<T>) -
     }
 }
 
-/// Drops the closure of a coroutine that never started.
-unsafe fn drop_closure<F>(closure: *mut u8) {
-    // SAFETY: the caller passes the closure's place, written and never taken.
-    unsafe { (closure as *mut F).drop_in_place() }
-}
-
 /// The coroutine's first function, called by `splitstack_coroutine_trampoline` with the address
 /// of the shared record (its Link comes first) and the word the first resume handed over (see
-/// [`hand_over`]): runs the closure under `catch_unwind` and switches out for good.
+/// [`hand_over`]): runs the closure under `catch_unwind`, or drops it if the coroutine was
+/// dropped before it ran ([`drop_unstarted`]), and switches out for good.
 unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(
     arg: usize,
     word: MaybeUninit<usize>,
@@ -1063,25 +1041,49 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(
     // (the place `start` computed the same way) and is taken exactly once.
     unsafe {
         let closure = align_down(shared as usize - size_of::<F>(), align_of::<F>().max(16));
-        let f = (closure as *mut F).read();
         let link = addr_of_mut!((*shared).link);
         // The first resume made this coroutine's bounds current before it switched in.
         (*link).caller_stack = sanitizer::finish_switch(FakeStack::NONE);
-        // The first resume handed the input over (a coroutine dropped before it ran never gets
-        // here).
-        let input = take_over(word, addr_of!((*link).input));
-        let yielder = Yielder { link, _marker: PhantomData };
-        match catch_unwind(AssertUnwindSafe(|| f(&yielder, input))) {
-            Ok(value) => {
-                (*shared).value.write(value);
+        let word = if (*link).cancel {
+            drop_unstarted::<F>(closure as *mut F, addr_of_mut!((*link).panic));
+            MaybeUninit::uninit()
+        } else {
+            let f = (closure as *mut F).read();
+            // The first resume handed the input over.
+            let input = take_over(word, addr_of!((*link).input));
+            let yielder = Yielder { link, _marker: PhantomData };
+            match catch_unwind(AssertUnwindSafe(|| f(&yielder, input))) {
+                // Handed over as a suspend's value is, in the last switch's word or the record.
+                Ok(value) => hand_over(value, addr_of_mut!((*shared).value)),
+                // `panic` is None until here: written without dropping the old value.
+                Err(payload) => {
+                    addr_of_mut!((*link).panic).write(Some(payload));
+                    MaybeUninit::uninit()
+                }
             }
-            // `panic` is None until here: written without dropping the old value.
-            Err(payload) => addr_of_mut!((*link).panic).write(Some(payload)),
-        }
+        };
         // This context ends here: no fake stack to keep.
         sanitizer::start_switch(None, (*link).caller_stack);
         (*link).caller_fiber.switch_to();
-        arch::co_exit(link as usize, (*link).parent_sp)
+        arch::co_exit(link as usize, (*link).parent_sp, word)
+    }
+}
+
+/// The entry function of a coroutine dropped before it ran (`drop_unfinished` switched in with
+/// `cancel` set): drops the closure, and puts the panic its destructor raises, if any, in
+/// `panic`.
+///
+/// # Safety
+/// `closure` is the coroutine's closure, never taken; `panic` is its Link's, `None`.
+#[cold]
+#[inline(never)]
+unsafe fn drop_unstarted<F>(closure: *mut F, panic: *mut Option<Box<dyn Any + Send>>) {
+    // SAFETY: (forwarded) the closure is dropped exactly once, here; the payload is written
+    // over a `None`.
+    unsafe {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| closure.drop_in_place())) {
+            panic.write(Some(payload));
+        }
     }
 }
 
@@ -1119,4 +1121,9 @@ fn record_error(len: usize, record: usize, closure: usize) -> Error {
 /// `addr` rounded down to a multiple of `align` (a power of two).
 fn align_down(addr: usize, align: usize) -> usize {
     addr & !(align - 1)
+}
+
+/// The bounds [`maybe_grow`](crate::maybe_grow) checks against on `stack`.
+fn stack_bounds(stack: &Stack) -> Bounds {
+    Bounds { limit: bounds::limit_word(stack.bottom() as usize), size: stack.len() }
 }

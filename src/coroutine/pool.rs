@@ -32,7 +32,9 @@ const TURNED_OFF: usize = usize::MAX;
 /// Together they hold at most `capacity` stacks, at most [`POOL_UNTRIMMED_MAX`] of them
 /// untrimmed (the slot's counts).
 pub(crate) struct StackPool {
-    /// The most recently released stack, when `last_len` is its length.
+    /// The most recently released stack, when `last_len` is its length. Always initialized
+    /// bytes (zeros at first): a take leaves the taken stack's bits here, so that a release of
+    /// the same stack finds them ([`StackPool::release`]).
     last: MaybeUninit<Stack>,
     /// `last`'s usable length; 0 when the slot is empty, [`TURNED_OFF`] once the thread is
     /// tearing down.
@@ -56,7 +58,7 @@ impl StackPool {
     /// An empty pool of [`COROUTINE_POOL_CAPACITY`] stacks.
     pub(crate) const fn new() -> StackPool {
         StackPool {
-            last: MaybeUninit::uninit(),
+            last: MaybeUninit::zeroed(),
             last_len: 0,
             stacks: Vec::new(),
             capacity: COROUTINE_POOL_CAPACITY,
@@ -150,12 +152,33 @@ impl StackPool {
     unsafe fn release(&mut self, stack: &mut ManuallyDrop<Stack>) {
         if self.last_len == 0 {
             self.last_len = stack.len();
-            // SAFETY: the slot is empty; the caller gives the stack up. Copied from its place
-            // rather than moved through a temporary.
-            unsafe { core::ptr::copy_nonoverlapping(&**stack, self.last.as_mut_ptr(), 1) };
+            // The stack the slot's last take handed out comes back in a create-and-finish loop:
+            // its bits are still in the slot, and are not stored again. Stored, they would be
+            // forwarded to the next take's loads, whose results feed the switch: a chain of
+            // store-to-load forwarding that would run through every iteration of the loop.
+            // Comparing the bottoms suffices: a stack's other fields do not change while a
+            // coroutine holds it, and the slot forgets the bits of a stack that leaves the pools
+            // (`forget`), so no other stack at the same address can find them.
+            // SAFETY: the slot's bytes are always initialized, and any bits are a valid `Stack`
+            // (its fields are integers); this one is only compared, never used as a stack.
+            if unsafe { self.last.assume_init_ref() }.bottom() != stack.bottom() {
+                // SAFETY: the slot is empty; the caller gives the stack up. Copied from its
+                // place rather than moved through a temporary.
+                unsafe { core::ptr::copy_nonoverlapping(&**stack, self.last.as_mut_ptr(), 1) };
+            }
         } else {
             // SAFETY: the caller gives the stack up.
             self.release_slow(unsafe { ManuallyDrop::take(stack) });
+        }
+    }
+
+    /// `stack`, which a coroutine took from this pool, leaves the pools for good: the slot
+    /// forgets its bits if they are still there, so that a later stack at the same address is
+    /// never taken for it by [`StackPool::release`].
+    fn forget(&mut self, stack: &Stack) {
+        // SAFETY: the slot's bytes are always initialized (see `release`).
+        if self.last_len == 0 && unsafe { self.last.assume_init_ref() }.bottom() == stack.bottom() {
+            self.last = MaybeUninit::zeroed();
         }
     }
 
@@ -317,4 +340,10 @@ pub(super) unsafe fn release_stack(stack: &mut ManuallyDrop<Stack>) {
     // SAFETY: this thread's M, with no other reference to it live; the caller gives the stack
     // up.
     unsafe { (*machine::m_ptr()).pool.release(stack) }
+}
+
+/// `stack`, a coroutine's, leaves the pools for good (given to the caller by `into_stack`).
+pub(super) fn forget_stack(stack: &Stack) {
+    // SAFETY: this thread's M, with no other reference to it live.
+    unsafe { (*machine::m_ptr()).pool.forget(stack) }
 }
