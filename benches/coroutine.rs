@@ -11,6 +11,13 @@
 //! finished coroutine to the next (`with_stack`, then `into_stack`), and, as a third line, on a
 //! new default stack each time (`Coroutine::new`: an mmap and an munmap per iteration).
 //!
+//! Every contender's routine closure is `#[inline(always)]`, so that each one's iteration is
+//! inlined into criterion's loop, as a caller's own loop would inline it. Left to LLVM, that
+//! depends on which codegen unit the closure and criterion's `iter` land in, which changes from
+//! build to build: on an Intel Xeon, one build inlined corosensei's create + complete + drop and
+//! not splitstack's (8.1 ns; 6.7 ns inlined), and corosensei's borrowed-stack case read 3.4 ns
+//! in one build and 4.3 ns in another.
+//!
 //! Run: `cargo bench --bench coroutine`. The instruction counts of the same operations are in
 //! `benches/coroutine_instructions.rs`.
 
@@ -50,7 +57,7 @@ fn coroutine_round_trip(c: &mut Criterion) {
     group.bench_function("splitstack", |b| {
         let mut echo = SplitstackEcho::new();
         let mut v = 0;
-        b.iter(|| {
+        b.iter(#[inline(always)] || {
             v = echo.round_trip(black_box(v));
             v
         });
@@ -58,7 +65,7 @@ fn coroutine_round_trip(c: &mut Criterion) {
     group.bench_function("corosensei", |b| {
         let mut echo = corosensei_ping_pong::PingPong::new();
         let mut v = 0;
-        b.iter(|| {
+        b.iter(#[inline(always)] || {
             v = echo.round_trip(black_box(v));
             v
         });
@@ -66,7 +73,7 @@ fn coroutine_round_trip(c: &mut Criterion) {
     group.bench_function("generator", |b| {
         let mut echo = generator_ping_pong::PingPong::new();
         let mut v = 0;
-        b.iter(|| {
+        b.iter(#[inline(always)] || {
             v = echo.round_trip(black_box(v));
             v
         });
@@ -89,7 +96,7 @@ fn create_complete(c: &mut Criterion) {
     let mut group = c.benchmark_group("create_complete");
     group.bench_function("splitstack", |b| {
         let mut v = 0;
-        b.iter(|| {
+        b.iter(#[inline(always)] || {
             v = splitstack_create_complete(black_box(v));
             v
         });
@@ -97,7 +104,7 @@ fn create_complete(c: &mut Criterion) {
     group.bench_function("corosensei_reused_stack", |b| {
         let mut stack = Some(corosensei::stack::DefaultStack::default());
         let mut v = 0;
-        b.iter(|| {
+        b.iter(#[inline(always)] || {
             let (back, next) = corosensei_create_complete_on(
                 stack.take().expect("the stack is handed back each time"),
                 black_box(v),
@@ -110,14 +117,14 @@ fn create_complete(c: &mut Criterion) {
     group.bench_function("corosensei_borrowed_stack", |b| {
         let mut stack = corosensei::stack::DefaultStack::default();
         let mut v = 0;
-        b.iter(|| {
+        b.iter(#[inline(always)] || {
             v = corosensei_create_complete_borrowing(&mut stack, black_box(v));
             v
         });
     });
     group.bench_function("corosensei_fresh_stack", |b| {
         let mut v = 0;
-        b.iter(|| {
+        b.iter(#[inline(always)] || {
             v = corosensei_create_complete_fresh(black_box(v));
             v
         });
