@@ -10,9 +10,9 @@
 //!
 //! ```text
 //!   top      -> +------------------------+
-//!               | Shared<I, Y, R>        |  Link (the resumer's context, both sides' stack
-//!               |                        |  limits, input, output), then the return value
-//!               |                        |  or panic payload
+//!               | Shared<I, Y, R>        |  Link (the resumer's context, the coroutine's
+//!               |                        |  Stack, input, output, panic payload), then the
+//!               |                        |  return value if larger than a word
 //!               +------------------------+
 //!               | F (the closure)        |  moved out when the coroutine starts
 //!               +------------------------+
