@@ -57,26 +57,35 @@ fn coroutine_round_trip(c: &mut Criterion) {
     group.bench_function("splitstack", |b| {
         let mut echo = SplitstackEcho::new();
         let mut v = 0;
-        b.iter(#[inline(always)] || {
-            v = echo.round_trip(black_box(v));
-            v
-        });
+        b.iter(
+            #[inline(always)]
+            || {
+                v = echo.round_trip(black_box(v));
+                v
+            },
+        );
     });
     group.bench_function("corosensei", |b| {
         let mut echo = corosensei_ping_pong::PingPong::new();
         let mut v = 0;
-        b.iter(#[inline(always)] || {
-            v = echo.round_trip(black_box(v));
-            v
-        });
+        b.iter(
+            #[inline(always)]
+            || {
+                v = echo.round_trip(black_box(v));
+                v
+            },
+        );
     });
     group.bench_function("generator", |b| {
         let mut echo = generator_ping_pong::PingPong::new();
         let mut v = 0;
-        b.iter(#[inline(always)] || {
-            v = echo.round_trip(black_box(v));
-            v
-        });
+        b.iter(
+            #[inline(always)]
+            || {
+                v = echo.round_trip(black_box(v));
+                v
+            },
+        );
     });
     group.finish();
 }
@@ -96,38 +105,50 @@ fn create_complete(c: &mut Criterion) {
     let mut group = c.benchmark_group("create_complete");
     group.bench_function("splitstack", |b| {
         let mut v = 0;
-        b.iter(#[inline(always)] || {
-            v = splitstack_create_complete(black_box(v));
-            v
-        });
+        b.iter(
+            #[inline(always)]
+            || {
+                v = splitstack_create_complete(black_box(v));
+                v
+            },
+        );
     });
     group.bench_function("corosensei_reused_stack", |b| {
         let mut stack = Some(corosensei::stack::DefaultStack::default());
         let mut v = 0;
-        b.iter(#[inline(always)] || {
-            let (back, next) = corosensei_create_complete_on(
-                stack.take().expect("the stack is handed back each time"),
-                black_box(v),
-            );
-            stack = Some(back);
-            v = next;
-            v
-        });
+        b.iter(
+            #[inline(always)]
+            || {
+                let (back, next) = corosensei_create_complete_on(
+                    stack.take().expect("the stack is handed back each time"),
+                    black_box(v),
+                );
+                stack = Some(back);
+                v = next;
+                v
+            },
+        );
     });
     group.bench_function("corosensei_borrowed_stack", |b| {
         let mut stack = corosensei::stack::DefaultStack::default();
         let mut v = 0;
-        b.iter(#[inline(always)] || {
-            v = corosensei_create_complete_borrowing(&mut stack, black_box(v));
-            v
-        });
+        b.iter(
+            #[inline(always)]
+            || {
+                v = corosensei_create_complete_borrowing(&mut stack, black_box(v));
+                v
+            },
+        );
     });
     group.bench_function("corosensei_fresh_stack", |b| {
         let mut v = 0;
-        b.iter(#[inline(always)] || {
-            v = corosensei_create_complete_fresh(black_box(v));
-            v
-        });
+        b.iter(
+            #[inline(always)]
+            || {
+                v = corosensei_create_complete_fresh(black_box(v));
+                v
+            },
+        );
     });
     group.finish();
 }
