@@ -91,8 +91,10 @@ layout! {
         /// `M.cret`: where `lessstack` parks the return register.
         M_CRET = 0;
 
-        /// `Link.parent_sp`: the resumer's context, first in every coroutine's shared record.
-        LINK_PARENT_SP = 0;
+        /// `Link.parent_sp`: the resumer's context, in every coroutine's shared record, after
+        /// the coroutine's `Stack` (a word, a word and two `u32`s: 24 bytes on 64-bit targets,
+        /// 16 on 32-bit ones).
+        LINK_PARENT_SP = if word == 8 { 24 } else { 16 };
 
         /// `CoContext.pc`: a suspended coroutine side's resume pc, at its saved stack pointer.
         CO_CONTEXT_PC = 0;

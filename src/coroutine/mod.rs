@@ -125,21 +125,28 @@ impl<Yield, Return> CoroutineResult<Yield, Return> {
 /// [`Yielder`] can name it.
 #[repr(C)]
 struct Link<I, Y> {
-    /// The resumer's context, stored after each resume has switched in (the trampoline stores
-    /// the first); the trampoline's CFI reads it. 0 until then: whether the coroutine started.
-    parent_sp: usize,
     /// The coroutine's stack, which this record lies at the top of; owned by the [`Coroutine`],
     /// which gives it back to the pool when dropped. Kept here rather than in the `Coroutine`,
     /// which is then two words: a `Coroutine` that may be dropped while a panic unwinds lives
     /// in memory, so each of its words costs a store at every creation. Its bounds are made
     /// current by the first check that finds the coroutine running on it (src/bounds.rs).
+    /// First, so that its address is the record's, which the resumer keeps across the switch
+    /// (a second address would be spilled there).
     stack: ManuallyDrop<Stack>,
-    /// The closure's panic payload, if it panicked (a cancellation's included), or the
-    /// [`StackOverflow`] the overflow recovery wrote. Written when the coroutine finishes.
-    panic: Option<Box<dyn Any + Send>>,
+    /// The resumer's context, stored after each resume has switched in (the trampoline stores
+    /// the first); the trampoline's CFI reads it. 0 until then: whether the coroutine started.
+    parent_sp: usize,
     /// What `Coroutine::co_sp` becomes when the coroutine finishes: 0, or [`OVERFLOWED`] once the
     /// overflow recovery has abandoned it.
     finish: usize,
+    /// Set by `Drop` on a fresh or suspended coroutine: a fresh one's entry function drops the
+    /// closure instead of running it, a suspended one's next `suspend` unwinds instead of
+    /// returning. A word after `finish`, so that the zeros the record is made with (`parent_sp`,
+    /// `finish`, this and `panic`'s pointer) are two 16-byte stores.
+    cancel: Cancel,
+    /// The closure's panic payload, if it panicked (a cancellation's included), or the
+    /// [`StackOverflow`] the overflow recovery wrote. Written when the coroutine finishes.
+    panic: Option<Box<dyn Any + Send>>,
     /// The coroutine-local value ([`Coroutine::with_local`]) while the closure runs.
     local: Option<NonNull<dyn Any>>,
     /// The value the resumer passes in, when it does not fit in the switch's word (see
@@ -149,11 +156,6 @@ struct Link<I, Y> {
     /// The value the coroutine passes out, when it does not fit in the switch's word (see
     /// [`hand_over`]): written by every suspend and taken by the resumer.
     output: MaybeUninit<Y>,
-    /// Set by `Drop` on a suspended coroutine: the next `suspend` unwinds instead of returning.
-    cancel: bool,
-    /// Whether the thread was already panicking when `Drop` set `cancel`: otherwise a thread
-    /// that panics in a cancelled suspend is running the cancellation's own unwinding.
-    cancelled_while_panicking: bool,
     /// ASan's fake-stack handles of the two sides while switched away, and the stack the
     /// coroutine was last resumed from (all unused without the `asan` feature).
     caller_fake: FakeStack,
@@ -163,6 +165,17 @@ struct Link<I, Y> {
     /// coroutine's, made with it, and the resumer's, read at each resume.
     caller_fiber: Fiber,
     co_fiber: Fiber,
+}
+
+/// Whether `Drop` is bringing the coroutine to its end (`Link::cancel`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+enum Cancel {
+    No = 0,
+    Yes,
+    /// Set on a thread that was already panicking: otherwise a thread that panics in a
+    /// cancelled suspend is running the cancellation's own unwinding.
+    WhilePanicking,
 }
 
 #[repr(C)]
@@ -191,6 +204,7 @@ const _: () = {
     assert!(offset_of!(Link<(), ()>, stack) == offset_of!(Wide, stack));
     assert!(offset_of!(Link<(), ()>, panic) == offset_of!(Wide, panic));
     assert!(offset_of!(Link<(), ()>, finish) == offset_of!(Wide, finish));
+    assert!(offset_of!(Link<(), ()>, cancel) == offset_of!(Wide, cancel));
     assert!(offset_of!(Link<(), ()>, local) == offset_of!(Wide, local));
 };
 
@@ -252,10 +266,11 @@ pub(crate) const OVERFLOWED: usize = 2;
 /// and that each thread installs the stack's bounds itself
 /// ([`install_bounds`](crate::machine::install_bounds)).
 ///
-/// The thread's pool keeps up to [`COROUTINE_POOL_CAPACITY`](crate::machine::COROUTINE_POOL_CAPACITY)
-/// stacks, of which at most [`POOL_UNTRIMMED_MAX`](crate::machine::POOL_UNTRIMMED_MAX) keep the
-/// pages they touched; the others give them back to the OS below their top 16 KiB, so that
-/// coroutines that once went deep do not pin their memory.
+/// The thread's pool keeps up to
+/// [`COROUTINE_POOL_CAPACITY`](crate::machine::COROUTINE_POOL_CAPACITY) stacks, of which at most
+/// [`POOL_UNTRIMMED_MAX`](crate::machine::POOL_UNTRIMMED_MAX) keep the pages they touched; the
+/// others give them back to the OS below their top 16 KiB, so that coroutines that once went deep
+/// do not pin their memory.
 pub struct Coroutine<Input, Yield, Return> {
     /// The shared record at the top of the coroutine's stack, which holds the stack (`Link`'s
     /// `stack`, back to the pool when the coroutine is dropped). The closure lies below it
@@ -296,11 +311,10 @@ impl<I, Y> Yielder<I, Y> {
             let (parent_sp, word) = arch::co_switch((*link).parent_sp, word);
             (*link).parent_sp = parent_sp;
             (*link).caller_stack = sanitizer::finish_switch((*link).co_fake);
-            if (*link).cancel {
-                if std::thread::panicking() && !(*link).cancelled_while_panicking {
-                    suspended_while_cancelled();
-                }
-                resume_unwind(Box::new(Cancelled));
+            match (*link).cancel {
+                Cancel::No => {}
+                Cancel::Yes if std::thread::panicking() => suspended_while_cancelled(),
+                Cancel::Yes | Cancel::WhilePanicking => resume_unwind(Box::new(Cancelled)),
             }
             // Resumed without cancellation: the resume handed an input over.
             take_over(word, addr_of!((*link).input))
@@ -454,11 +468,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 stack: ManuallyDrop::new(stack),
                 panic: None,
                 finish: 0,
+                cancel: Cancel::No,
                 local: None,
                 input: MaybeUninit::uninit(),
                 output: MaybeUninit::uninit(),
-                cancel: false,
-                cancelled_while_panicking: false,
                 caller_fake: FakeStack::NONE,
                 co_fake: FakeStack::NONE,
                 caller_stack: StackBounds::default(),
@@ -532,8 +545,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         self.co_sp == 0 || self.co_sp == OVERFLOWED
     }
 
-    /// Whether the coroutine has left its initial state: a resume has run its closure, or it
-    /// is [`done`](Coroutine::done) (a fresh coroutine that [`force_unwind`](Coroutine::force_unwind)
+    /// Whether the coroutine has left its initial state: a resume has run its closure, or it is
+    /// [`done`](Coroutine::done) (a fresh coroutine that [`force_unwind`](Coroutine::force_unwind)
     /// brought to its end, dropping its closure, counts as started, as in corosensei).
     pub fn started(&self) -> bool {
         // SAFETY: the record lives at the top of the stack this Coroutine owns; `parent_sp` is
@@ -915,8 +928,8 @@ unsafe fn drop_unfinished<I, Y, R>(
         // its suspend unwinds with `Cancelled`, which the entry function catches; a closure
         // that swallows it is cancelled again at each suspend until it returns.
         let fresh = (*shared).link.parent_sp == 0;
-        (*shared).link.cancel = true;
-        (*shared).link.cancelled_while_panicking = std::thread::panicking();
+        (*shared).link.cancel =
+            if std::thread::panicking() { Cancel::WhilePanicking } else { Cancel::Yes };
         let last_word = loop {
             let (suspended, next, word) = switch_in(shared, co_sp, MaybeUninit::uninit());
             if !suspended {
@@ -1044,7 +1057,7 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(
         let link = addr_of_mut!((*shared).link);
         // The first resume made this coroutine's bounds current before it switched in.
         (*link).caller_stack = sanitizer::finish_switch(FakeStack::NONE);
-        let word = if (*link).cancel {
+        let word = if (*link).cancel != Cancel::No {
             drop_unstarted::<F>(closure as *mut F, addr_of_mut!((*link).panic));
             MaybeUninit::uninit()
         } else {
