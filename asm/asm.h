@@ -109,28 +109,29 @@
 
 /* COROUTINE_CFI(breg_sp, ra, base, fp): the CFI of a coroutine trampoline (switch_*.S), which
  * continues unwinding and backtraces into the coroutine's resumer. The stack pointer points to
- * a word that points to Link.parent_sp, which holds the resumer's context: a CoContext
- * (offsets.h). Each rule is a DWARF expression over the stack pointer: breg_sp 0
+ * the Link, whose parent_sp (LINK_PARENT_SP bytes in) holds the resumer's context: a CoContext
+ * (offsets.h). Each rule is a DWARF expression over the stack pointer: breg_sp LINK_PARENT_SP
  * (DW_OP_breg<sp>: 0x77 on x86-64, 0x8f on AArch64, 0x7d on ARM, 0x72 on RISC-V), DW_OP_deref
- * (0x06) twice to load parent_sp, then DW_OP_plus_uconst (0x23) an offset:
- *   DW_CFA_def_cfa_expression (0x0f), 6 bytes, + CO_CONTEXT_SIZE: the CFA is the resumer's
+ * (0x06) to load parent_sp, then DW_OP_plus_uconst (0x23) an offset:
+ *   DW_CFA_def_cfa_expression (0x0f), 5 bytes, + CO_CONTEXT_SIZE: the CFA is the resumer's
  *   stack pointer before its switch stored the context;
- *   DW_CFA_expression (0x10), 6 bytes each: the return-address column (ra) at + CO_CONTEXT_PC,
+ *   DW_CFA_expression (0x10), 5 bytes each: the return-address column (ra) at + CO_CONTEXT_PC,
  *   the base register (base) at + CO_CONTEXT_BASE, the frame pointer (fp) at + CO_CONTEXT_FP.
  * ra, base and fp are DWARF register numbers, each one byte (below 128).
- * COROUTINE_CFI_AT(breg_sp, slot, ra, base, fp) is the same with that word at `slot` bytes above
- * the stack pointer (i386, whose entry takes its argument below it); slot is one SLEB128 byte. */
+ * COROUTINE_CFI_AT(breg_sp, slot, ra, base, fp) is the same with the Link at `slot` bytes above
+ * the stack pointer (i386, whose entry takes its arguments below it); slot + LINK_PARENT_SP is
+ * one SLEB128 byte. */
 #define COROUTINE_CFI(breg_sp, ra, base, fp) COROUTINE_CFI_AT(breg_sp, 0, ra, base, fp)
 #define COROUTINE_CFI_AT(breg_sp, slot, ra, base, fp)                                 \
-    CFI_OPERAND slot;                                                                 \
+    CFI_OPERAND (slot + LINK_PARENT_SP);                                              \
     CFI_OPERAND CO_CONTEXT_SIZE;                                                      \
     CFI_OPERAND CO_CONTEXT_PC;                                                        \
     CFI_OPERAND CO_CONTEXT_BASE;                                                      \
     CFI_OPERAND CO_CONTEXT_FP;                                                        \
-    .cfi_escape 0x0f, 6, breg_sp, slot, 0x06, 0x06, 0x23, CO_CONTEXT_SIZE;            \
-    .cfi_escape 0x10, ra, 6, breg_sp, slot, 0x06, 0x06, 0x23, CO_CONTEXT_PC;          \
-    .cfi_escape 0x10, base, 6, breg_sp, slot, 0x06, 0x06, 0x23, CO_CONTEXT_BASE;      \
-    .cfi_escape 0x10, fp, 6, breg_sp, slot, 0x06, 0x06, 0x23, CO_CONTEXT_FP
+    .cfi_escape 0x0f, 5, breg_sp, (slot + LINK_PARENT_SP), 0x06, 0x23, CO_CONTEXT_SIZE; \
+    .cfi_escape 0x10, ra, 5, breg_sp, (slot + LINK_PARENT_SP), 0x06, 0x23, CO_CONTEXT_PC; \
+    .cfi_escape 0x10, base, 5, breg_sp, (slot + LINK_PARENT_SP), 0x06, 0x23, CO_CONTEXT_BASE; \
+    .cfi_escape 0x10, fp, 5, breg_sp, (slot + LINK_PARENT_SP), 0x06, 0x23, CO_CONTEXT_FP
 
 /* Every object file says its stack need not be executable. */
     .section .note.GNU-stack, "", %progbits

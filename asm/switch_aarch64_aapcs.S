@@ -100,25 +100,24 @@ FUNC_END(trampoline)
  * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine/mod.rs). Never call
  * from Rust. The twin of the x86-64 one, reached by the first resume's `br x16`
  * (arch::co_switch), which has stored the resumer's context, handed it over in x13 and loaded
- * the coroutine's initial one: x19 = entry, x29 = the Link, sp CO_CONTEXT_SIZE bytes above
- * the initial context, at the word that points to Link.parent_sp. It stores the resumer's
- * context there and clears x29, which ends frame-pointer walks; CFI over sp (DW_OP_breg31 = 0x8f) finds it, a
- * CoContext (offsets.h: its pc, x30's column, at + CO_CONTEXT_PC, x19 at + CO_CONTEXT_BASE, x29
- * at + CO_CONTEXT_FP), and the resumer's stack pointer is parent_sp + CO_CONTEXT_SIZE: asm.h's
- * COROUTINE_CFI, with DW_OP_breg31 (0x8f) for sp.
- * In:       x13 = the resumer's context, x19 = entry, x29 = the Link, x0 = the resume's word
- *           (arch::co_switch), [sp] = &Link.parent_sp
+ * the coroutine's initial one: x19 = entry, x29 = nothing (the initial context leaves its slot
+ * unwritten), sp CO_CONTEXT_SIZE bytes above the initial context, at the Link. It stores the
+ * resumer's context in the Link and clears x29, which ends frame-pointer walks; CFI over sp
+ * (DW_OP_breg31 = 0x8f) finds it, a CoContext (offsets.h: its pc, x30's column, at
+ * + CO_CONTEXT_PC, x19 at + CO_CONTEXT_BASE, x29 at + CO_CONTEXT_FP), and the resumer's stack
+ * pointer is parent_sp + CO_CONTEXT_SIZE: asm.h's COROUTINE_CFI.
+ * In:       x13 = the resumer's context, x19 = entry, x0 = the resume's word (arch::co_switch),
+ *           sp = the Link
  * Out:      never returns; entry(link, word) runs
  * Clobbers: n/a
- * Frame:    none (entered by a branch that pushes nothing); sp stays at the Link-pointer slot
+ * Frame:    none (entered by a branch that pushes nothing); sp stays at the Link
  */
 FUNC_BEGIN(coroutine_trampoline)
     mov  x1, x0                          /* second argument: the resume's word */
-    mov  x0, x29                         /* first argument: the Link */
+    mov  x0, sp                          /* first argument: the Link */
     mov  x29, #0                         /* x29 = 0: frame-pointer walks end here */
     str  x13, [x0, #LINK_PARENT_SP]      /* the Link: the resumer's context */
-    /* Registers now: sp = the Link-pointer slot, x19 = entry, x0 = the Link, x1 = the word,
-     * x29 = 0. */
+    /* Registers now: sp = the Link, x19 = entry, x0 = the Link, x1 = the word, x29 = 0. */
     COROUTINE_CFI(0x8f, 30, 19, 29)      /* over sp: x30, x19, x29 */
     /* entry(link, word) -> !, called without `blr`: the link register a call would set, for the
      * unwinder, but no entry in the return-address predictor that no return would ever take. */

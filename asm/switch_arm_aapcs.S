@@ -121,20 +121,19 @@ FUNC_END(trampoline)
  * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine/mod.rs). Never call
  * from Rust. The twin of the AArch64 one, reached by the first resume's `bx r12`
  * (arch::co_switch), which has stored the resumer's context, handed it over in r3 and loaded
- * the coroutine's initial one: r6 = entry, FP = the Link, sp CO_CONTEXT_SIZE bytes above the
- * initial context, at the word that points to Link.parent_sp. It stores the resumer's context
- * there and clears FP, which ends frame-pointer walks.
- * In:       r3 = the resumer's context, r6 = entry, FP = the Link, r0 = the resume's word
- *           (arch::co_switch), [sp] = &Link.parent_sp
+ * the coroutine's initial one: r6 = entry, FP = nothing (the initial context leaves its slot
+ * unwritten), sp CO_CONTEXT_SIZE bytes above the initial context, at the Link. It stores the
+ * resumer's context in the Link and clears FP, which ends frame-pointer walks.
+ * In:       r3 = the resumer's context, r6 = entry, r0 = the resume's word (arch::co_switch),
+ *           sp = the Link
  * Out:      never returns; entry(link, word) runs
  * Clobbers: n/a
- * Frame:    none (entered by a branch that pushes nothing); sp stays at the Link-pointer slot
+ * Frame:    none (entered by a branch that pushes nothing); sp stays at the Link
  *
  * Unwinding continues into the resumer, whose context is a CoContext at P = Link.parent_sp and
  * whose stack pointer is P + CO_CONTEXT_SIZE:
- * - EHABI (what the runtime unwinder reads), starting from vsp = sp, the Link-pointer slot:
- *     0xb1 0x01  pop {r0}: r0 = [vsp] = &Link.parent_sp
- *     0x90       vsp = r0
+ * - EHABI (what the runtime unwinder reads), starting from vsp = sp, the Link:
+ *     0x03       vsp += 16 (LINK_PARENT_SP): vsp = &Link.parent_sp
  *     0xb1 0x01  pop {r0}: r0 = Link.parent_sp = P
  *     0x90       vsp = r0 = P
  *     0x84 0x00  pop {lr} (r15-r12 mask 0100): lr = [P + CO_CONTEXT_PC], the resume pc
@@ -151,14 +150,16 @@ FUNC_END(trampoline)
     .if CO_CONTEXT_PC != 0 || CO_CONTEXT_BASE != 4 || CO_CONTEXT_FP != 8 || CO_CONTEXT_SIZE != 16
     .error "splitstack: the coroutine trampoline's EHABI opcodes assume CoContext = pc, r6, FP, pad"
     .endif
+    .if LINK_PARENT_SP != 16
+    .error "splitstack: the coroutine trampoline's EHABI opcodes assume Link.parent_sp at 16"
+    .endif
 FUNC_BEGIN(coroutine_trampoline)
-    .unwind_raw 0, 0xb1, 0x01, 0x90, 0xb1, 0x01, 0x90, 0x84, 0x00, 0x80, 0x04 | FP_EHABI_MASK, 0x00, 0xb0
+    .unwind_raw 0, 0x03, 0xb1, 0x01, 0x90, 0x84, 0x00, 0x80, 0x04 | FP_EHABI_MASK, 0x00, 0xb0
     mov  r1, r0                          /* second argument: the resume's word */
-    mov  r0, FP                          /* first argument: the Link */
+    mov  r0, sp                          /* first argument: the Link */
     mov  FP, #0                          /* FP = 0: frame-pointer walks end here */
     str  r3, [r0, #LINK_PARENT_SP]       /* the Link: the resumer's context */
-    /* Registers now: sp = the Link-pointer slot, r6 = entry, r0 = the Link, r1 = the word,
-     * FP = 0. */
+    /* Registers now: sp = the Link, r6 = entry, r0 = the Link, r1 = the word, FP = 0. */
     COROUTINE_CFI(0x7d, 14, 6, FP_DWARF) /* over sp: lr, r6, FP */
     /* entry(link, word) -> !, entered without `blx`: the link register a call would set, for the
      * unwinder, but no entry in the return-address predictor that no return would ever take

@@ -110,24 +110,24 @@ FUNC_END(trampoline)
  * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine/mod.rs). Never call
  * from Rust. The twin of the AArch64 one, reached by the first resume's `jr t1`
  * (arch::co_switch), which has stored the resumer's context, handed it over in a0 (x13 on
- * AArch64) and loaded the coroutine's initial one: s1 = entry, s0 = the Link, sp
- * CO_CONTEXT_SIZE bytes above the initial context, at the word that points to Link.parent_sp.
- * It stores the resumer's context there and clears s0, which ends frame-pointer walks; CFI
- * over sp finds it, a CoContext (offsets.h: its pc, ra's column (1), at + CO_CONTEXT_PC, s1 (9)
- * at + CO_CONTEXT_BASE, s0 (8) at + CO_CONTEXT_FP), and the resumer's stack pointer is
- * parent_sp + CO_CONTEXT_SIZE: asm.h's COROUTINE_CFI, with DW_OP_breg2 (0x72) for sp.
- * In:       a0 = the resumer's context, s1 = entry, s0 = the Link, a1 = the resume's word
- *           (arch::co_switch), already entry's second argument; [sp] = &Link.parent_sp
+ * AArch64) and loaded the coroutine's initial one: s1 = entry, s0 = nothing (the initial
+ * context leaves its slot unwritten), sp CO_CONTEXT_SIZE bytes above the initial context, at
+ * the Link. It stores the resumer's context in the Link and clears s0, which ends
+ * frame-pointer walks; CFI over sp finds it, a CoContext (offsets.h: its pc, ra's column (1),
+ * at + CO_CONTEXT_PC, s1 (9) at + CO_CONTEXT_BASE, s0 (8) at + CO_CONTEXT_FP), and the
+ * resumer's stack pointer is parent_sp + CO_CONTEXT_SIZE: asm.h's COROUTINE_CFI, with
+ * DW_OP_breg2 (0x72) for sp.
+ * In:       a0 = the resumer's context, s1 = entry, a1 = the resume's word (arch::co_switch),
+ *           already entry's second argument; sp = the Link
  * Out:      never returns; entry(link, word) runs
  * Clobbers: n/a
- * Frame:    none (entered by a branch that pushes nothing); sp stays at the Link-pointer slot
+ * Frame:    none (entered by a branch that pushes nothing); sp stays at the Link
  */
 FUNC_BEGIN(coroutine_trampoline)
-    sd   a0, LINK_PARENT_SP(s0)          /* the Link: the resumer's context */
-    mv   a0, s0                          /* first argument: the Link */
+    sd   a0, LINK_PARENT_SP(sp)          /* the Link: the resumer's context */
+    mv   a0, sp                          /* first argument: the Link */
     li   s0, 0                           /* s0 = 0: frame-pointer walks end here */
-    /* Registers now: sp = the Link-pointer slot, s1 = entry, a0 = the Link, a1 = the word,
-     * s0 = 0. */
+    /* Registers now: sp = the Link, s1 = entry, a0 = the Link, a1 = the word, s0 = 0. */
     COROUTINE_CFI(0x72, 1, 9, 8)         /* over sp: ra, s1, s0 */
     /* entry(link, word) -> !, entered without `jalr ra`: the return address a call would set, for
      * the unwinder, but no entry in the return-address stack that no return would ever take

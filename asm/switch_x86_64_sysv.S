@@ -120,26 +120,23 @@ FUNC_END(trampoline)
 /*
  * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine/mod.rs). Never call
  * from Rust. The first resume's `call [rdx]` (arch::co_switch) lands here, on the resumer's
- * stack, so it first does what a landing would: take rbx (the entry function) and the Link (from
- * the frame pointer's slot) from the coroutine's initial context, move rsp above that context,
- * store the resumer's context (its stack pointer) in the Link and clear rbp, which ends
- * frame-pointer walks. Its
- * CFI continues unwinding and backtraces into the resumer, whose context sits in the Link that
- * a word at the coroutine's initial stack pointer points to.
+ * stack, so it first does what a landing would: take rbx (the entry function) from the
+ * coroutine's initial context, move rsp above that context, to the Link, store the resumer's
+ * context (its stack pointer) in the Link and clear rbp, which ends frame-pointer walks. Its
+ * CFI continues unwinding and backtraces into the resumer, whose context sits in the Link.
  * In:       rsp = the resumer's, [rsp] = its resume pc; rdx = the initial context; rax = the
  *           resume's word (arch::co_switch)
  * Out:      never returns; entry(link, word) runs
  * Clobbers: n/a
  * Frame:    a return address into this function only, pushed as a `call` would; rsp stays at
- *           the Link-pointer slot
+ *           the Link
  *
  *   +----------------------+  stack top
- *   | coroutine record,    |
- *   | closure              |
+ *   | closure, ...         |
  *   +----------------------+
- *   | &Link.parent_sp      |  16-byte aligned; rsp once the context is taken
+ *   | coroutine record     |  its Link first, 64-byte aligned; rsp once the context is taken
  *   +----------------------+
- *   | CoContext.fp: Link   |
+ *   | CoContext.fp: unused |
  *   | CoContext.base: entry|
  *   | CoContext.pc: here   |  <- the initial context (rdx)
  *   +----------------------+
@@ -149,26 +146,26 @@ FUNC_END(trampoline)
  * its stack pointer before the switch pushed them is parent_sp + CO_CONTEXT_SIZE. The Link is
  * rewritten by each resume (the coroutine stores the context its landing hands out), so
  * backtraces always reach the current resumer.
- * CFI: asm.h's COROUTINE_CFI, over rsp (DW_OP_breg7 = 0x77) at the Link-pointer slot, for rip
- * (16), rbx (3) and rbp (6).
+ * CFI: asm.h's COROUTINE_CFI, over rsp (DW_OP_breg7 = 0x77) at the Link, for rip (16), rbx (3)
+ * and rbp (6).
  */
 FUNC_BEGIN(coroutine_trampoline)
     mov  rsi, rax                        /* entry's second argument: the resume's word */
     mov  rax, rsp                        /* the resumer's context */
     mov  rbx, [rdx + CO_CONTEXT_BASE]    /* rbx = entry */
-    mov  rdi, [rdx + CO_CONTEXT_FP]      /* rdi = the Link: entry's first argument */
-    lea  rsp, [rdx + CO_CONTEXT_SIZE]    /* rsp = the Link-pointer slot, above the context */
-    mov  [rdi + LINK_PARENT_SP], rax     /* the Link: the resumer's context */
+    lea  rsp, [rdx + CO_CONTEXT_SIZE]    /* rsp = the Link, right above the context */
+    mov  rdi, rsp                        /* entry's first argument: the Link */
+    mov  [rsp + LINK_PARENT_SP], rax     /* the Link: the resumer's context */
     xor  ebp, ebp                        /* rbp = 0: frame-pointer walks end here */
-    /* Registers now: rsp = the Link-pointer slot, rbx = entry, rdi = the Link (entry's first
-     * argument), rsi = the word, rbp = 0. */
+    /* Registers now: rsp = the Link, rbx = entry, rdi = the Link (entry's first argument),
+     * rsi = the word, rbp = 0. */
     COROUTINE_CFI(0x77, 16, 3, 6)        /* over rsp: rip, rbx, rbp */
     /* entry(link, word) -> !, entered without `call`: the return address a call would push, for
      * the unwinder, but not for the return-stack predictor, whose top stays the resume's own
      * call; entry's last switch returns to that one with a `ret` (arch::co_exit). The `jmp` has
      * a row of its own, with the pushed word under rsp; the return address is the end of the
      * `nop` after it, so an unwinder looks it up in the `nop`, under the row above again (rsp
-     * back at the slot, as when entry returns). */
+     * back at the Link, as when entry returns). */
     lea  rax, [rip + 1f]
     push rax
     COROUTINE_CFI_AT(0x77, 8, 16, 3, 6)  /* over rsp + 8 while the return address is pushed */

@@ -131,52 +131,50 @@ FUNC_END(trampoline)
 /*
  * splitstack_coroutine_trampoline: the first pc of a coroutine (src/coroutine/mod.rs). Never call
  * from Rust. The first resume's `call [edx]` (arch::co_switch) lands here, on the resumer's
- * stack, so it first does what a landing would: take esi (the entry function) and the Link (from
- * the frame pointer's slot) from the coroutine's initial context, move esp ENTRY_ARGS below the
- * Link-pointer slot (entry takes its argument on the stack, in the word below the context),
- * store the resumer's context (its stack pointer) in the Link and clear ebp, which ends
- * frame-pointer walks. Its CFI continues unwinding and backtraces into the resumer, whose context
- * sits in the Link that the word at the Link-pointer slot points to.
+ * stack, so it first does what a landing would: take esi (the entry function) from the
+ * coroutine's initial context, move esp ENTRY_ARGS below the Link, which lies right above that
+ * context (entry takes its arguments on the stack, in the words below the Link), store the
+ * resumer's context (its stack pointer) in the Link and clear ebp, which ends frame-pointer
+ * walks. Its CFI continues unwinding and backtraces into the resumer, whose context sits in the
+ * Link.
  * In:       esp = the resumer's, [esp] = its resume pc; edx = the initial context; eax = the
  *           resume's word (arch::co_switch)
  * Out:      never returns; entry(link, word) runs
  * Clobbers: n/a
  * Frame:    entry's arguments and padding (ENTRY_ARGS bytes, the spent context included) below
- *           the Link-pointer slot, then a return address into this function, pushed as a
- *           `call` would
+ *           the Link, then a return address into this function, pushed as a `call` would
  *
  *   +----------------------+  stack top
- *   | coroutine record,    |
- *   | closure              |
+ *   | closure, ...         |
  *   +----------------------+
- *   | &Link.parent_sp      |  16-byte aligned: the Link-pointer slot
+ *   | coroutine record     |  its Link first, 64-byte aligned
  *   +----------------------+
- *   | CoContext.fp: Link   |  the initial context, left as padding once taken
+ *   | CoContext.fp: unused |  the initial context, left as padding once taken
  *   | CoContext.base: entry|
  *   | CoContext.pc: here   |  <- edx; entry's second argument (the word) once taken
- *   | entry's argument     |  <- esp before the return address is pushed: slot - ENTRY_ARGS,
- *   |                      |     [esp] = the Link
+ *   | entry's argument     |  <- esp before the return address is pushed: the Link -
+ *   |                      |     ENTRY_ARGS, [esp] = the Link
  *   +----------------------+
  *   | entry's frames ...   |  (from the return address pushed over the argument)
  *
  * The resumer's context, at Link.parent_sp, is a CoContext too: its resume pc, esi and ebp, and
  * its stack pointer before the switch pushed them is parent_sp + CO_CONTEXT_SIZE. The Link is
  * rewritten by each resume, so backtraces always reach the current resumer.
- * CFI: asm.h's COROUTINE_CFI_AT, over esp (DW_OP_breg4 = 0x74) with the Link-pointer slot
- * ENTRY_ARGS above it, for eip (8), esi (6) and ebp (5).
+ * CFI: asm.h's COROUTINE_CFI_AT, over esp (DW_OP_breg4 = 0x74) with the Link ENTRY_ARGS above
+ * it, for eip (8), esi (6) and ebp (5).
  */
 FUNC_BEGIN(coroutine_trampoline)
     mov  ebx, eax                        /* ebx = the resume's word: entry's second argument */
     mov  edi, [edx + CO_CONTEXT_PC]      /* edi = this function's address (see below) */
     mov  eax, esp                        /* the resumer's context */
     mov  esi, [edx + CO_CONTEXT_BASE]    /* esi = entry */
-    mov  ecx, [edx + CO_CONTEXT_FP]      /* ecx = the Link: entry's first argument */
-    lea  esp, [edx + CO_CONTEXT_SIZE - ENTRY_ARGS] /* esp = the Link-pointer slot - ENTRY_ARGS */
+    lea  ecx, [edx + CO_CONTEXT_SIZE]    /* ecx = the Link: entry's first argument */
+    lea  esp, [edx + CO_CONTEXT_SIZE - ENTRY_ARGS] /* esp = the Link - ENTRY_ARGS */
     mov  [ecx + LINK_PARENT_SP], eax     /* the Link: the resumer's context */
     xor  ebp, ebp                        /* ebp = 0: frame-pointer walks end here */
     mov  [esp], ecx                      /* entry's arguments: the Link, */
     mov  [esp + 4], ebx                  /* and the word, over the spent context's pc */
-    /* Registers now: esp = the Link-pointer slot - ENTRY_ARGS, esi = entry, [esp] = the Link,
+    /* Registers now: esp = the Link - ENTRY_ARGS, esi = entry, [esp] = the Link,
      * [esp + 4] = the word, ebp = 0. */
     COROUTINE_CFI_AT(0x74, ENTRY_ARGS, 8, 6, 5) /* over esp + 16: eip, esi, ebp */
     /* entry(link, word) -> !, entered without `call`: the return address a call would push,

@@ -29,10 +29,11 @@ cfg_if::cfg_if! {
 }
 
 /// A suspended coroutine side's context, at its saved stack pointer: what `co_switch` leaves
-/// there, and what `splitstack_coroutine_trampoline` and its CFI (its EHABI entry on ARM) read
-/// from a fresh coroutine's initial one: the pc to resume at, the base register and the frame
-/// pointer (src/layout.rs names them for each architecture), and `CO_CONTEXT_PAD` words that
-/// keep the stack pointer aligned where a switch stores rather than pushes.
+/// there, and what `splitstack_coroutine_trampoline`'s CFI (its EHABI entry on ARM) reads from
+/// the resumer's: the pc to resume at, the base register and the frame pointer (src/layout.rs
+/// names them for each architecture), and `CO_CONTEXT_PAD` words that keep the stack pointer
+/// aligned where a switch stores rather than pushes. A fresh coroutine's initial one holds only
+/// the pc and the base register ([`CoContext::write_initial`]).
 #[repr(C)]
 pub(crate) struct CoContext {
     pc: usize,
@@ -42,10 +43,20 @@ pub(crate) struct CoContext {
 }
 
 impl CoContext {
-    /// The context that resumes at `pc` with `base` in the base register and `fp` in the frame
-    /// pointer.
-    pub(crate) const fn new(pc: usize, base: usize, fp: usize) -> CoContext {
-        CoContext { pc, base, fp, pad: [0; CO_CONTEXT_PAD] }
+    /// Writes at `at` a fresh coroutine's initial context: `pc` (the trampoline's) and `base`
+    /// (its entry function). The frame-pointer slot and the padding are left as they are: a
+    /// switch into the context loads the slot (AArch64, ARM, RISC-V), and the trampoline sets
+    /// the frame pointer before anything reads it.
+    ///
+    /// # Safety
+    /// `at` is valid for writes of a `CoContext` and aligned for one.
+    #[inline(always)]
+    pub(crate) unsafe fn write_initial(at: *mut CoContext, pc: usize, base: usize) {
+        // SAFETY: (forwarded)
+        unsafe {
+            core::ptr::addr_of_mut!((*at).pc).write(pc);
+            core::ptr::addr_of_mut!((*at).base).write(base);
+        }
     }
 }
 

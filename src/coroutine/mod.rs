@@ -3,22 +3,23 @@
 //!
 //! A coroutine's stack comes from its thread's coroutine stack pool (src/coroutine/pool.rs, apart
 //! from the segment cache), so creating, running and dropping coroutines costs no system call
-//! once the pool is warm. Its top holds
-//! the record both sides share (the two contexts, the value in flight, the return value) and the
-//! closure; below them, the word the trampoline's CFI reads to continue backtraces into the
-//! resumer:
+//! once the pool is warm. Its top holds the address of the record both sides share (the two
+//! contexts, the value in flight, the return value), the closure, the record, and right below
+//! the record, where the trampoline's CFI finds the resumer's context to continue backtraces
+//! into it, the coroutine's initial context:
 //!
 //! ```text
 //!   top      -> +------------------------+
-//!               | Shared<I, Y, R>        |  Link (the resumer's context, the coroutine's
-//!               |                        |  Stack, input, output, panic payload), then the
-//!               |                        |  return value if larger than a word
+//!               | the record's address   |  for the guard registry's lookups
 //!               +------------------------+
 //!               | F (the closure)        |  moved out when the coroutine starts
 //!               +------------------------+
-//!               | &Link.parent_sp        |  <- sp when entry is entered (16-byte aligned)
+//!               | Shared<I, Y, R>        |  Link (the coroutine's Stack, the resumer's
+//!               |                        |  context, panic payload, input, output), then the
+//!               |                        |  return value if larger than a word; 64-byte
+//!               |                        |  aligned <- sp when entry is entered
 //!               +------------------------+
-//!               | initial context        |  the trampoline, entry, the Link
+//!               | initial context        |  the trampoline, entry
 //!               +------------------------+  <- the coroutine's context before it starts
 //!               | the coroutine's frames |
 //!   bottom   -> +------------------------+
@@ -273,7 +274,7 @@ pub(crate) const OVERFLOWED: usize = 2;
 /// do not pin their memory.
 pub struct Coroutine<Input, Yield, Return> {
     /// The shared record at the top of the coroutine's stack, which holds the stack (`Link`'s
-    /// `stack`, back to the pool when the coroutine is dropped). The closure lies below it
+    /// `stack`, back to the pool when the coroutine is dropped). The closure lies above it
     /// until the coroutine starts. Nothing else is kept here: a `Coroutine` that may be dropped
     /// while a panic unwinds (one resumed in the frame that made it) lives in memory, and each
     /// of its words costs a store at every creation.
@@ -446,14 +447,17 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         let top = stack.top() as usize;
         // On a cache line of its own: the Link's fields in front of `input` then share one
         // line, so no store the compiler merges from two of them (a 16-byte store of zeros)
-        // crosses a line, and a load of one of them forwards from that store.
+        // crosses a line, and a load of one of them forwards from that store. The closure
+        // goes above it, where `closure_of` finds it, and the initial context right below it.
         let shared = align_down(
-            top - size_of::<usize>() - size_of::<Shared<I, Y, R>>(),
+            top - size_of::<usize>()
+                - size_of::<F>()
+                - (align_of::<F>() - 1)
+                - size_of::<Shared<I, Y, R>>(),
             align_of::<Shared<I, Y, R>>().max(64),
         );
-        let closure = align_down(shared - size_of::<F>(), align_of::<F>().max(16));
-        let link_word = align_down(closure - size_of::<usize>(), 16);
-        let sp = link_word - size_of::<arch::CoContext>();
+        let closure = closure_of::<I, Y, R, F>(shared);
+        let sp = shared - size_of::<arch::CoContext>();
         debug_assert!(sp >= stack.bottom() as usize + page_size());
         sanitizer::unpoison(sp, top - sp);
         let shared = shared as *mut Shared<I, Y, R>;
@@ -480,16 +484,15 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             });
             record_word(top).write(shared as usize);
             (closure as *mut F).write(f);
-            (link_word as *mut usize).write(addr_of!((*shared).link.parent_sp) as usize);
             // The initial context, as a switch leaves it (arch::co_switch): the trampoline's pc,
-            // and in the base register and frame pointer the entry function and the Link, which
-            // the trampoline takes from them.
-            (sp as *mut arch::CoContext).write(arch::CoContext::new(
+            // and in the base register the entry function; the trampoline finds the Link just
+            // above the context.
+            arch::CoContext::write_initial(
+                sp as *mut arch::CoContext,
                 arch::splitstack_coroutine_trampoline as unsafe extern "C" fn() as usize,
                 entry::<I, Y, R, F> as unsafe extern "C" fn(usize, MaybeUninit<usize>) -> !
                     as usize,
-                shared as usize,
-            ));
+            );
         }
         Coroutine { shared, co_sp: sp, _not_send: PhantomData, _owns: PhantomData }
     }
@@ -1050,10 +1053,10 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(
     word: MaybeUninit<usize>,
 ) -> ! {
     let shared = arg as *mut Shared<I, Y, R>;
-    // SAFETY: the first resume passes the record's address; the closure lies just below it
-    // (the place `start` computed the same way) and is taken exactly once.
+    // SAFETY: the first resume passes the record's address; the closure lies just above it
+    // (`closure_of`, as `start_on` placed it) and is taken exactly once.
     unsafe {
-        let closure = align_down(shared as usize - size_of::<F>(), align_of::<F>().max(16));
+        let closure = closure_of::<I, Y, R, F>(shared as usize);
         let link = addr_of_mut!((*shared).link);
         // The first resume made this coroutine's bounds current before it switched in.
         (*link).caller_stack = sanitizer::finish_switch(FakeStack::NONE);
@@ -1101,8 +1104,8 @@ unsafe fn drop_unstarted<F>(closure: *mut F, panic: *mut Option<Box<dyn Any + Se
 }
 
 /// Whether a coroutine stack of `len` usable bytes holds the record, the closure `F` and the
-/// initial context, from the top down, with a page to spare; checked, so that a record larger
-/// than the stack (or than its address) is an error, not a wrap-around.
+/// initial context, with a page to spare; checked, so that a record larger than the stack (or
+/// than its address) is an error, not a wrap-around.
 #[inline(always)]
 fn check_record<I, Y, R, F>(len: usize) -> Result<(), Error> {
     let fits = size_of::<Shared<I, Y, R>>()
@@ -1129,6 +1132,13 @@ fn record_error(len: usize, record: usize, closure: usize) -> Error {
         "a coroutine stack of {len} bytes cannot hold its {record}-byte record and \
          {closure}-byte closure with a page to spare"
     ))
+}
+
+/// Where the closure of a coroutine whose record is at `shared` lies: just above the record
+/// (`Coroutine::start_on` leaves room for it there, below the record's address word).
+#[inline(always)]
+fn closure_of<I, Y, R, F>(shared: usize) -> usize {
+    (shared + size_of::<Shared<I, Y, R>>()).next_multiple_of(align_of::<F>())
 }
 
 /// `addr` rounded down to a multiple of `align` (a power of two).
