@@ -210,3 +210,55 @@ fn a_threads_first_coroutine_on_a_callers_stack_leaves_its_stack_to_the_threads_
     drop(again);
     println!("done");
 }
+
+/// One coroutine body for every run below: it suspends once, and whether it panics and what it
+/// sees as its local are the test's questions.
+fn probe(panics: bool) -> Coroutine<(), Option<u32>, Option<u32>> {
+    Coroutine::new(move |yielder: &Yielder<(), Option<u32>>, ()| {
+        yielder.suspend(splitstack::coroutine_local(|local: &u32| *local));
+        if panics {
+            panic!("probe");
+        }
+        splitstack::coroutine_local(|local: &u32| *local)
+    })
+}
+
+#[test]
+fn a_stack_reused_by_coroutines_of_one_type_gives_each_a_new_record() {
+    // The pool hands the same stack to each coroutine below, whose record lands where the last
+    // one's did; each finished its own way, leaving its record in another state.
+    for round in 0..3 {
+        // Cancelled: dropped while suspended (its record's cancellation state is set).
+        let mut cancelled = probe(false);
+        assert_eq!(cancelled.resume(()), CoroutineResult::Yield(None), "round {round}");
+        drop(cancelled);
+        let mut next = probe(false);
+        assert!(!next.started(), "round {round}");
+        assert_eq!(next.resume(()), CoroutineResult::Yield(None), "round {round}");
+        assert_eq!(next.resume(()), CoroutineResult::Return(None), "round {round}");
+        drop(next);
+
+        // Panicked: its payload was taken by its resumer.
+        let mut panicked = probe(true);
+        panicked.resume(());
+        let payload = catch_unwind(AssertUnwindSafe(|| panicked.resume(()))).unwrap_err();
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"probe"), "round {round}");
+        drop(panicked);
+        let mut next = probe(false);
+        next.resume(());
+        assert_eq!(next.resume(()), CoroutineResult::Return(None), "round {round}");
+        drop(next);
+
+        // With a local, then without one: the local is gone with its coroutine.
+        let mut with_local = Coroutine::with_local(7u32, |yielder, ()| {
+            yielder.suspend(splitstack::coroutine_local(|local: &u32| *local));
+            splitstack::coroutine_local(|local: &u32| *local)
+        });
+        assert_eq!(with_local.resume(()), CoroutineResult::Yield(Some(7)), "round {round}");
+        assert_eq!(with_local.resume(()), CoroutineResult::Return(Some(7)), "round {round}");
+        drop(with_local);
+        let mut next = probe(false);
+        assert_eq!(next.resume(()), CoroutineResult::Yield(None), "round {round}");
+        assert_eq!(next.resume(()), CoroutineResult::Return(None), "round {round}");
+    }
+}

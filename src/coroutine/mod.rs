@@ -145,11 +145,15 @@ struct Link<I, Y> {
     /// returning. A word after `finish`, so that the zeros the record is made with (`parent_sp`,
     /// `finish`, this and `panic`'s pointer) are two 16-byte stores.
     cancel: Cancel,
-    /// The closure's panic payload, if it panicked (a cancellation's included), or the
-    /// [`StackOverflow`] the overflow recovery wrote. Written when the coroutine finishes.
-    panic: Option<Box<dyn Any + Send>>,
-    /// The coroutine-local value ([`Coroutine::with_local`]) while the closure runs.
-    local: Option<NonNull<dyn Any>>,
+    /// The closure's panic payload, if it panicked (a cancellation's included); written when
+    /// the coroutine finishes. `None` when the overflow recovery abandoned the coroutine
+    /// (`finish` says so): its resumer makes the [`StackOverflow`] payload. Boxed once more, so
+    /// that the field is a word that `None` makes 0 (see `start_on`).
+    panic: Option<Box<Payload>>,
+    /// The coroutine-local value ([`Coroutine::with_local`]) while the closure runs, through a
+    /// pointer in its slot (src/coroutine/local.rs), so that the field is a word that `None`
+    /// makes 0.
+    local: Option<NonNull<NonNull<dyn Any>>>,
     /// The value the resumer passes in, when it does not fit in the switch's word (see
     /// [`hand_over`]): written by every resume and taken by the coroutine when it runs (not
     /// written by the resume that cancels).
@@ -167,6 +171,9 @@ struct Link<I, Y> {
     caller_fiber: Fiber,
     co_fiber: Fiber,
 }
+
+/// A panic payload.
+type Payload = Box<dyn Any + Send>;
 
 /// Whether `Drop` is bringing the coroutine to its end (`Link::cancel`).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -194,6 +201,50 @@ struct Shared<I, Y, R> {
 // (src/layout.rs).
 const _: () =
     assert!(core::mem::offset_of!(Link<u8, u8>, parent_sp) == crate::layout::LAYOUT.LINK_PARENT_SP);
+
+/// Whether the Link at `link` holds, as words, what a new Link on `stack` starts with but for
+/// `parent_sp`: `stack`'s words, then `finish`, `cancel`, `panic` and `local` at 0 (a new
+/// record's values: `Cancel::No` and `None` are 0). One test of the words XORed and ORed
+/// together, each read with [`arch::load_word`].
+///
+/// # Safety
+/// `link` is a Link's place, valid for reads and aligned (its bytes may be anything).
+#[inline(always)]
+unsafe fn holds_new_link_words(link: *const u8, stack: &Stack) -> bool {
+    use arch::load_word as at;
+    use core::mem::offset_of;
+    const W: usize = size_of::<usize>();
+    type L = Link<(), ()>;
+    let stack = core::ptr::from_ref(stack).cast::<usize>();
+    // SAFETY: (forwarded) the offsets lie within a Link, whose first words are the stack's
+    // (checked below); `stack`'s words are initialized integers.
+    unsafe {
+        let mut differ = (at::<0>(link) ^ *stack)
+            | (at::<W>(link) ^ *stack.add(1))
+            | (at::<{ 2 * W }>(link) ^ *stack.add(2));
+        #[cfg(target_pointer_width = "32")]
+        {
+            differ |= at::<{ 3 * W }>(link) ^ *stack.add(3);
+        }
+        differ |= at::<{ offset_of!(L, finish) }>(link)
+            | at::<{ offset_of!(L, cancel) }>(link)
+            | at::<{ offset_of!(L, panic) }>(link)
+            | at::<{ offset_of!(L, local) }>(link);
+        differ == 0
+    }
+}
+
+// What `holds_new_link_words` reads as words: a `Stack` of three words (four 32-bit fields
+// on 32-bit targets) at the Link's start, and `finish`, `cancel`, `panic` and `local` a word
+// each, whose new values are 0.
+const _: () = {
+    let word = size_of::<usize>();
+    assert!(size_of::<Stack>() == if word == 8 { 3 * word } else { 4 * word });
+    assert!(core::mem::offset_of!(Link<(), ()>, stack) == 0);
+    assert!(size_of::<Cancel>() == word && Cancel::No as usize == 0);
+    assert!(size_of::<usize>() == size_of::<Option<Box<Payload>>>());
+    assert!(size_of::<usize>() == size_of::<Option<NonNull<NonNull<dyn Any>>>>());
+};
 
 // The fields before `input` lie at the same offsets in every `Link` (repr(C) places each field
 // after the ones before it only), so the overflow recovery and `coroutine_local`, which do not
@@ -465,24 +516,47 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // for their types; the entry function takes `f` back out exactly once, or Drop drops it
         // if the coroutine never starts.
         unsafe {
-            // Field by field, so that no `Shared` (whose return value may be larger than any
-            // stack) is ever built as a temporary.
-            addr_of_mut!((*shared).link).write(Link {
-                parent_sp: 0,
-                stack: ManuallyDrop::new(stack),
-                panic: None,
-                finish: 0,
-                cancel: Cancel::No,
-                local: None,
-                input: MaybeUninit::uninit(),
-                output: MaybeUninit::uninit(),
-                caller_fake: FakeStack::NONE,
-                co_fake: FakeStack::NONE,
-                caller_stack: StackBounds::default(),
-                caller_fiber: Fiber::current(),
-                co_fiber: Fiber::create(),
-            });
-            record_word(top).write(shared as usize);
+            let link = addr_of_mut!((*shared).link);
+            // The last coroutine on this stack left its record here if it had the same types
+            // (a create-and-finish loop): the stack's words, and the zeros of a new record in
+            // all but `parent_sp`, since a finished coroutine leaves `finish`, `cancel`, `panic`
+            // and `local` at zero. Words that already hold their values are not stored again:
+            // a create-and-finish loop is bound by its stores. The words are compared as the
+            // CPU reads them (`load_word`: whatever was there before is a value), and only
+            // where memcheck cannot run: it would see a comparison of bytes it holds undefined
+            // (the stack below a finished record is dead to it).
+            let reused = !crate::valgrind::memcheck_possible()
+                && arch::load_word::<0>(record_word(top) as *const u8) == shared as usize
+                && holds_new_link_words(link as *const u8, &stack);
+            if reused {
+                // Its bits are in the record already.
+                core::mem::forget(stack);
+                addr_of_mut!((*link).parent_sp).write(0);
+                addr_of_mut!((*link).caller_fake).write(FakeStack::NONE);
+                addr_of_mut!((*link).co_fake).write(FakeStack::NONE);
+                addr_of_mut!((*link).caller_stack).write(StackBounds::default());
+                addr_of_mut!((*link).caller_fiber).write(Fiber::current());
+                addr_of_mut!((*link).co_fiber).write(Fiber::create());
+            } else {
+                // Field by field, so that no `Shared` (whose return value may be larger than
+                // any stack) is ever built as a temporary.
+                link.write(Link {
+                    parent_sp: 0,
+                    stack: ManuallyDrop::new(stack),
+                    panic: None,
+                    finish: 0,
+                    cancel: Cancel::No,
+                    local: None,
+                    input: MaybeUninit::uninit(),
+                    output: MaybeUninit::uninit(),
+                    caller_fake: FakeStack::NONE,
+                    co_fake: FakeStack::NONE,
+                    caller_stack: StackBounds::default(),
+                    caller_fiber: Fiber::current(),
+                    co_fiber: Fiber::create(),
+                });
+                record_word(top).write(shared as usize);
+            }
             (closure as *mut F).write(f);
             // The initial context, as a switch leaves it (arch::co_switch): the trampoline's pc,
             // and in the base register the entry function; the trampoline finds the Link just
@@ -814,7 +888,10 @@ unsafe fn suspended_stack<I, Y>(link: *const Link<I, Y>) -> StackBounds {
 unsafe fn finished<I, Y, R>(shared: *mut Shared<I, Y, R>, word: MaybeUninit<usize>) -> R {
     // SAFETY: (forwarded)
     unsafe {
-        if (*shared).link.panic.is_some() || crate::valgrind::memcheck_possible() {
+        if (*shared).link.panic.is_some()
+            || (*shared).link.finish != 0
+            || crate::valgrind::memcheck_possible()
+        {
             finished_slowly(shared);
         } else {
             (*shared).link.co_fiber.destroy();
@@ -835,7 +912,7 @@ unsafe fn finished_slowly<I, Y, R>(shared: *mut Shared<I, Y, R>) {
     unsafe {
         dead_stack_below_record(shared);
         (*shared).link.co_fiber.destroy();
-        if (*shared).link.panic.is_some() {
+        if (*shared).link.panic.is_some() || (*shared).link.finish == OVERFLOWED {
             finished_by_panic(addr_of_mut!((*shared).link));
         }
     }
@@ -868,12 +945,25 @@ unsafe fn dead_stack_below_record<I, Y, R>(shared: *mut Shared<I, Y, R>) {
 unsafe fn finished_by_panic<I, Y>(link: *mut Link<I, Y>) -> ! {
     // SAFETY: (forwarded)
     unsafe {
-        let payload = (*link).panic.take().expect("a finished coroutine's panic payload");
+        let payload = take_payload(link);
         // An abandoned stack keeps its frames, a panic's in the headroom included.
         if (*link).finish != OVERFLOWED {
             (*link).stack.close_headroom();
         }
         resume_unwind(payload)
+    }
+}
+
+/// The panic payload of a coroutine that finished by panicking, or a [`StackOverflow`] for one
+/// the overflow recovery abandoned.
+///
+/// # Safety
+/// `link` is the Link of a coroutine that has finished with a payload, or overflowed.
+unsafe fn take_payload<I, Y>(link: *mut Link<I, Y>) -> Payload {
+    // SAFETY: (forwarded)
+    match unsafe { (*link).panic.take() } {
+        Some(payload) => *payload,
+        None => Box::new(StackOverflow),
     }
 }
 
@@ -946,17 +1036,17 @@ unsafe fn drop_unfinished<I, Y, R>(
             // Abandoned by the overflow recovery: the first panic continues (a destructor's on
             // this side, else the StackOverflow), and the stack keeps its frames, its
             // headroom's included.
-            let overflow = (*shared).link.panic.take();
-            return panic.or(overflow);
+            let overflow = take_payload(addr_of_mut!((*shared).link));
+            return panic.or(Some(overflow));
         }
         if fresh {
             // The closure's destructor's panic, if it raised one, is the record's payload; no
             // value was returned.
-            panic = (*shared).link.panic.take();
+            panic = (*shared).link.panic.take().map(|payload| *payload);
         } else {
             // It finished; the outcome, a Cancelled payload or whatever the closure returned
             // after swallowing it, is dropped here.
-            match (*shared).link.panic.take() {
+            match (*shared).link.panic.take().map(|payload| *payload) {
                 Some(payload) => drop_caught(&mut panic, move || drop_payload(payload)),
                 None => drop_caught(&mut panic, || {
                     drop(take_over::<R>(last_word, addr_of!((*shared).value)))
@@ -1071,7 +1161,7 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(
                 Ok(value) => hand_over(value, addr_of_mut!((*shared).value)),
                 // `panic` is None until here: written without dropping the old value.
                 Err(payload) => {
-                    addr_of_mut!((*link).panic).write(Some(payload));
+                    addr_of_mut!((*link).panic).write(Some(Box::new(payload)));
                     MaybeUninit::uninit()
                 }
             }
@@ -1091,12 +1181,12 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(
 /// `closure` is the coroutine's closure, never taken; `panic` is its Link's, `None`.
 #[cold]
 #[inline(never)]
-unsafe fn drop_unstarted<F>(closure: *mut F, panic: *mut Option<Box<dyn Any + Send>>) {
+unsafe fn drop_unstarted<F>(closure: *mut F, panic: *mut Option<Box<Payload>>) {
     // SAFETY: (forwarded) the closure is dropped exactly once, here; the payload is written
     // over a `None`.
     unsafe {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| closure.drop_in_place())) {
-            panic.write(Some(payload));
+            panic.write(Some(Box::new(payload)));
         }
     }
 }

@@ -120,9 +120,8 @@ pub(crate) unsafe fn recover_overflow(bottom: usize, context: *mut libc::c_void)
         }
 
         // What the coroutine's last switch would do: the outcome written, then the switch
-        // (here, the handler's return).
-        // The payload is written while the coroutine runs, when it is still None.
-        core::ptr::addr_of_mut!((*link).panic).write(Some(Box::new(StackOverflow)));
+        // (here, the handler's return). The outcome is `finish` alone: the resumer makes the
+        // StackOverflow payload, since boxing one here would allocate in a signal handler.
         (*link).finish = OVERFLOWED;
         LEAKED.fetch_add(stacks, Ordering::Relaxed);
         crate::arch::exit_from_signal(context, link as usize, (*link).parent_sp);
