@@ -20,8 +20,8 @@
  *   | pc     | rbx    | rbp    |   field
  *   +--------+--------+--------+
  *
- *   Link (offsets.h): a coroutine's shared record starts | 0: its bounds (two words) |
- *   16: parent_sp (LINK_PARENT_SP) | ...
+ *   Link (offsets.h): a coroutine's shared record starts | 0: its Stack (three words) |
+ *   24: parent_sp (LINK_PARENT_SP) | ...
  *
  * A prepared context (splitstack_prepare in Rust) has sp = stack top (16-byte aligned),
  * pc = splitstack_trampoline, fp = 0, base = the entry function:

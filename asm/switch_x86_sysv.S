@@ -23,8 +23,8 @@
  *   | pc     | esi    | ebp    |   field
  *   +--------+--------+--------+
  *
- *   Link (offsets.h): a coroutine's shared record starts | 0: its bounds (two words) |
- *   8: parent_sp (LINK_PARENT_SP) | ...
+ *   Link (offsets.h): a coroutine's shared record starts | 0: its Stack (four 32-bit fields) |
+ *   16: parent_sp (LINK_PARENT_SP) | ...
  *
  * A prepared context (splitstack_prepare in Rust) has sp = stack top (16-byte aligned),
  * pc = splitstack_trampoline, fp = 0, base = the entry function:
