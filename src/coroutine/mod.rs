@@ -517,10 +517,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // if the coroutine never starts.
         unsafe {
             let link = addr_of_mut!((*shared).link);
-            // The last coroutine on this stack left its record here if it had the same types
-            // (a create-and-finish loop): the stack's words, and the zeros of a new record in
-            // all but `parent_sp`, since a finished coroutine leaves `finish`, `cancel`, `panic`
-            // and `local` at zero. Words that already hold their values are not stored again:
+            // The last coroutine on this stack left its record here when its record had this
+            // address (a create-and-finish loop of one type): the stack's words, and the zeros
+            // of a new record in all but `parent_sp`, since a finished coroutine leaves
+            // `finish`, `cancel`, `panic` and `local` at zero. Words that already hold their values are not stored again:
             // a create-and-finish loop is bound by its stores. The words are compared as the
             // CPU reads them (`load_word`: whatever was there before is a value), and only
             // where memcheck cannot run: it would see a comparison of bytes it holds undefined
