@@ -529,6 +529,16 @@ fn forking_a_multithreaded_parent_never_deadlocks_the_child() {
         println!("every forked child finished");
         return;
     }
+    // qemu-user's own fork can deadlock a child forked from a guest with several threads, in
+    // qemu, before or while our code runs: a child of tests/coroutine_stacks.rs hung before it
+    // exec'd (about once in 15 runs on armv7), and one of this test's 100 children hung on
+    // riscv64. ci/test.sh names its qemu-user runs with SPLITSTACK_QEMU_USER; the forks are
+    // tested on the natively run targets (x86_64, i686), and the locks they test are the same
+    // Rust code on every target.
+    if std::env::var_os("SPLITSTACK_QEMU_USER").is_some() {
+        println!("skipped under qemu-user (SPLITSTACK_QEMU_USER): its fork deadlocks by itself");
+        return;
+    }
     let output = run_child("forking_a_multithreaded_parent_never_deadlocks_the_child", "fork");
     assert_child_exited(&output, 0, "every forked child finished");
 }
