@@ -46,6 +46,11 @@ pub(crate) fn limit_word(bottom: usize) -> usize {
     bottom
 }
 
+/// The bounds [`maybe_grow`](crate::maybe_grow) checks against on `stack`.
+pub(crate) fn of_stack(stack: &crate::stack::Stack) -> Bounds {
+    Bounds { limit: limit_word(stack.bottom() as usize), size: stack.len() }
+}
+
 /// The size of the current stack (the thread's own, a segment or a coroutine's), rounded up to
 /// a power of two; 0 if the thread's bounds were never learnt.
 pub(crate) fn current_stack_size() -> usize {

@@ -96,7 +96,7 @@ impl Stktop {
             m,
             segment_size: stack.len(),
             old: Bounds { limit: 0, size: 0 },
-            own: Bounds { limit: bounds::limit_word(stack.bottom() as usize), size: stack.len() },
+            own: bounds::of_stack(&stack),
             next: core::ptr::null_mut(),
             stack: ManuallyDrop::new(stack),
         }

@@ -819,7 +819,7 @@ pub(crate) unsafe fn context_containing(addr: usize) -> Option<Bounds> {
         match crate::guard::role_of(bottom)? {
             (Role::Coroutine, top) => match *record_word(top) {
                 0 => return None,
-                record => stack_bounds(&(*(record as *const Link<(), ()>)).stack),
+                record => bounds::of_stack(&(*(record as *const Link<(), ()>)).stack),
             },
             (Role::Segment, top) => (*crate::segment::Stktop::at(top)).own,
             (Role::Plain, _) => return None,
@@ -1232,9 +1232,4 @@ fn closure_of<I, Y, R, F>(shared: usize) -> usize {
 /// `addr` rounded down to a multiple of `align` (a power of two).
 fn align_down(addr: usize, align: usize) -> usize {
     addr & !(align - 1)
-}
-
-/// The bounds [`maybe_grow`](crate::maybe_grow) checks against on `stack`.
-fn stack_bounds(stack: &Stack) -> Bounds {
-    Bounds { limit: bounds::limit_word(stack.bottom() as usize), size: stack.len() }
 }
