@@ -223,6 +223,53 @@ fn probe(panics: bool) -> Coroutine<(), Option<u32>, Option<u32>> {
     })
 }
 
+/// A coroutine whose closure holds `N` bytes, so that its record lies `N` bytes lower on its
+/// stack than a small closure's; it answers `(first, last byte)` of its capture plus its input.
+fn holding<const N: usize>(fill: u8) -> Coroutine<u32, u32, (usize, u32)> {
+    let bytes = [fill; N];
+    Coroutine::new(move |yielder: &Yielder<u32, u32>, input: u32| {
+        let second = yielder.suspend(input + u32::from(bytes[0]));
+        (bytes.iter().map(|&b| usize::from(b)).sum(), second + u32::from(bytes[N - 1]))
+    })
+}
+
+#[test]
+fn coroutines_of_different_types_take_turns_on_one_pooled_stack() {
+    // Each takes the stack the one before released, with its record at another address (the
+    // closures differ in size) or at the same one; every value comes out of its own record.
+    for round in 0..4u8 {
+        let mut small = holding::<8>(round);
+        assert!(!small.started());
+        assert_eq!(small.resume(1), CoroutineResult::Yield(1 + u32::from(round)));
+        assert_eq!(
+            small.resume(2),
+            CoroutineResult::Return((8 * usize::from(round), 2 + u32::from(round)))
+        );
+        drop(small);
+        let mut large = holding::<4096>(round + 1);
+        assert!(!large.started());
+        assert_eq!(large.resume(3), CoroutineResult::Yield(4 + u32::from(round)));
+        assert_eq!(
+            large.resume(4),
+            CoroutineResult::Return((4096 * usize::from(round + 1), 5 + u32::from(round)))
+        );
+        drop(large);
+        // A fresh one dropped before it ran, then one of its type that runs.
+        drop(holding::<4096>(round));
+        let mut large = holding::<4096>(round);
+        assert_eq!(large.resume(0), CoroutineResult::Yield(u32::from(round)));
+        drop(large);
+        let mut small = holding::<8>(round);
+        assert_eq!(small.resume(5), CoroutineResult::Yield(5 + u32::from(round)));
+        assert_eq!(
+            small.resume(6),
+            CoroutineResult::Return((8 * usize::from(round), 6 + u32::from(round)))
+        );
+    }
+    let stats = splitstack::machine::stats();
+    assert_eq!(stats.coroutine_stacks_mapped, 1, "one stack served them all: {stats:?}");
+}
+
 #[test]
 fn a_stack_reused_by_coroutines_of_one_type_gives_each_a_new_record() {
     // The pool hands the same stack to each coroutine below, whose record lands where the last
@@ -232,6 +279,18 @@ fn a_stack_reused_by_coroutines_of_one_type_gives_each_a_new_record() {
         let mut cancelled = probe(false);
         assert_eq!(cancelled.resume(()), CoroutineResult::Yield(None), "round {round}");
         drop(cancelled);
+        let mut next = probe(false);
+        assert!(!next.started(), "round {round}");
+        assert_eq!(next.resume(()), CoroutineResult::Yield(None), "round {round}");
+        assert_eq!(next.resume(()), CoroutineResult::Return(None), "round {round}");
+        drop(next);
+
+        // Unwound by `force_unwind` while suspended, then dropped as a finished coroutine.
+        let mut unwound = probe(false);
+        assert_eq!(unwound.resume(()), CoroutineResult::Yield(None), "round {round}");
+        unwound.force_unwind();
+        assert!(unwound.done(), "round {round}");
+        drop(unwound);
         let mut next = probe(false);
         assert!(!next.started(), "round {round}");
         assert_eq!(next.resume(()), CoroutineResult::Yield(None), "round {round}");

@@ -60,33 +60,6 @@ impl CoContext {
     }
 }
 
-/// The word `OFFSET` bytes past `base` as the CPU reads it: a value, whatever the abstract
-/// machine holds there (uninitialized bytes included), for a comparison that only decides
-/// whether a store is needed.
-///
-/// # Safety
-/// `base + OFFSET` is valid for reads of a word and aligned for one.
-#[inline(always)]
-pub(crate) unsafe fn load_word<const OFFSET: usize>(base: *const u8) -> usize {
-    let word: usize;
-    // SAFETY: (forwarded) one aligned load, whose result is an initialized integer.
-    unsafe {
-        #[cfg(target_arch = "x86_64")]
-        core::arch::asm!("mov {w}, qword ptr [{p} + {o}]", p = in(reg) base, o = const OFFSET,
-            w = lateout(reg) word, options(nostack, preserves_flags, readonly, pure));
-        #[cfg(target_arch = "x86")]
-        core::arch::asm!("mov {w}, dword ptr [{p} + {o}]", p = in(reg) base, o = const OFFSET,
-            w = lateout(reg) word, options(nostack, preserves_flags, readonly, pure));
-        #[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
-        core::arch::asm!("ldr {w}, [{p}, #{o}]", p = in(reg) base, o = const OFFSET,
-            w = lateout(reg) word, options(nostack, preserves_flags, readonly, pure));
-        #[cfg(target_arch = "riscv64")]
-        core::arch::asm!("ld {w}, {o}({p})", p = in(reg) base, o = const OFFSET,
-            w = lateout(reg) word, options(nostack, preserves_flags, readonly, pure));
-    }
-    word
-}
-
 // The layout the trampolines and switches read (src/layout.rs).
 const _: () = {
     use crate::layout::LAYOUT;

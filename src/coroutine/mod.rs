@@ -53,7 +53,7 @@ use crate::error::Error;
 use crate::guard::Role;
 use crate::sanitizer::{self, FakeStack, Fiber, StackBounds};
 use crate::stack::{page_size, Stack};
-use pool::{forget_stack, release_stack, set_up_thread, take_stack};
+use pool::{release_record, release_stack, set_up_thread, take_stack};
 
 mod local;
 mod overflow;
@@ -202,49 +202,9 @@ struct Shared<I, Y, R> {
 const _: () =
     assert!(core::mem::offset_of!(Link<u8, u8>, parent_sp) == crate::layout::LAYOUT.LINK_PARENT_SP);
 
-/// Whether the Link at `link` holds, as words, what a new Link on `stack` starts with but for
-/// `parent_sp`: `stack`'s words, then `finish`, `cancel`, `panic` and `local` at 0 (a new
-/// record's values: `Cancel::No` and `None` are 0). One test of the words XORed and ORed
-/// together, each read with [`arch::load_word`].
-///
-/// # Safety
-/// `link` is a Link's place, valid for reads and aligned (its bytes may be anything).
-#[inline(always)]
-unsafe fn holds_new_link_words(link: *const u8, stack: &Stack) -> bool {
-    use arch::load_word as at;
-    use core::mem::offset_of;
-    const W: usize = size_of::<usize>();
-    type L = Link<(), ()>;
-    let stack = core::ptr::from_ref(stack).cast::<usize>();
-    // SAFETY: (forwarded) the offsets lie within a Link, whose first words are the stack's
-    // (checked below); `stack`'s words are initialized integers.
-    unsafe {
-        let mut differ = (at::<0>(link) ^ *stack)
-            | (at::<W>(link) ^ *stack.add(1))
-            | (at::<{ 2 * W }>(link) ^ *stack.add(2));
-        #[cfg(target_pointer_width = "32")]
-        {
-            differ |= at::<{ 3 * W }>(link) ^ *stack.add(3);
-        }
-        differ |= at::<{ offset_of!(L, finish) }>(link)
-            | at::<{ offset_of!(L, cancel) }>(link)
-            | at::<{ offset_of!(L, panic) }>(link)
-            | at::<{ offset_of!(L, local) }>(link);
-        differ == 0
-    }
-}
-
-// What `holds_new_link_words` reads as words: a `Stack` of three words (four 32-bit fields
-// on 32-bit targets) at the Link's start, and `finish`, `cancel`, `panic` and `local` a word
-// each, whose new values are 0.
-const _: () = {
-    let word = size_of::<usize>();
-    assert!(size_of::<Stack>() == if word == 8 { 3 * word } else { 4 * word });
-    assert!(core::mem::offset_of!(Link<(), ()>, stack) == 0);
-    assert!(size_of::<Cancel>() == word && Cancel::No as usize == 0);
-    assert!(size_of::<usize>() == size_of::<Option<Box<Payload>>>());
-    assert!(size_of::<usize>() == size_of::<Option<NonNull<NonNull<dyn Any>>>>());
-};
+// A record's address is its stack's (src/coroutine/pool.rs keeps a finished coroutine's stack as
+// its record's address).
+const _: () = assert!(core::mem::offset_of!(Link<(), ()>, stack) == 0);
 
 // The fields before `input` lie at the same offsets in every `Link` (repr(C) places each field
 // after the ones before it only), so the overflow recovery and `coroutine_local`, which do not
@@ -468,13 +428,15 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     ) -> Result<Self, Error> {
         set_up_thread();
         stack.set_role(Role::Coroutine);
+        let len = stack.len();
         if size_of::<F>() > MAX_INLINE_CLOSURE {
-            let f = Box::new(f);
-            check_record::<I, Y, R, Box<F>>(stack.len())?;
-            return Ok(Self::start_on(stack, f));
+            check_record::<I, Y, R, Box<F>>(len)?;
+            let stack = ManuallyDrop::new(stack);
+            return Ok(Self::start_on::<_, false>(&*stack, len, Box::new(f)));
         }
-        check_record::<I, Y, R, F>(stack.len())?;
-        Ok(Self::start_on(stack, f))
+        check_record::<I, Y, R, F>(len)?;
+        let stack = ManuallyDrop::new(stack);
+        Ok(Self::start_on::<_, false>(&*stack, len, f))
     }
 
     #[inline]
@@ -486,16 +448,26 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             .checked_next_multiple_of(page_size())
             .ok_or_else(|| Error::invalid_size(format!("coroutine stack size {size} overflows")))?;
         check_record::<I, Y, R, F>(len)?;
-        Ok(Self::start_on(take_stack(len)?, f))
+        Ok(Self::start_on::<_, true>(take_stack(len)?, len, f))
     }
 
-    /// Writes the record, the closure and the initial context at the top of `stack`, which
-    /// [`check_record`] has found large enough for them.
+    /// Writes the record, the closure and the initial context at the top of the stack of `len`
+    /// usable bytes whose bits are at `at`, which [`check_record`] has found large enough for
+    /// them, and takes the stack from there. With `POOLED`, `at` is what [`take_stack`] returned:
+    /// where it is the address the record goes to, the slot held this stack as the clean record
+    /// of the last coroutine that ran on it (src/coroutine/pool.rs), which had the same address,
+    /// and only what differs from one coroutine to the next is written.
     #[inline(always)]
-    fn start_on<F: FnOnce(&Yielder<I, Y>, I) -> R>(stack: Stack, f: F) -> Self {
+    fn start_on<F: FnOnce(&Yielder<I, Y>, I) -> R, const POOLED: bool>(
+        at: *const Stack,
+        len: usize,
+        f: F,
+    ) -> Self {
+        // SAFETY: the caller hands over the stack whose bits are at `at`.
+        let bottom = unsafe { (*at).bottom() } as usize;
         // Cannot wrap: the record, closure and context (with their alignment padding) take less
         // than `len - page_size()` bytes (check_record), and the stack lies in the address space.
-        let top = stack.top() as usize;
+        let top = bottom + len;
         // On a cache line of its own: the Link's fields in front of `input` then share one
         // line, so no store the compiler merges from two of them (a 16-byte store of zeros)
         // crosses a line, and a load of one of them forwards from that store. The closure
@@ -509,7 +481,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         );
         let closure = closure_of::<I, Y, R, F>(shared);
         let sp = shared - size_of::<arch::CoContext>();
-        debug_assert!(sp >= stack.bottom() as usize + page_size());
+        debug_assert!(sp >= bottom + page_size());
         sanitizer::unpoison(sp, top - sp);
         let shared = shared as *mut Shared<I, Y, R>;
         // SAFETY: the places lie inside the stack, which nothing runs on yet, and are aligned
@@ -517,20 +489,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // if the coroutine never starts.
         unsafe {
             let link = addr_of_mut!((*shared).link);
-            // The last coroutine on this stack left its record here when its record had this
-            // address (a create-and-finish loop of one type): the stack's words, and the zeros
-            // of a new record in all but `parent_sp`, since a finished coroutine leaves
-            // `finish`, `cancel`, `panic` and `local` at zero. Words that already hold their values are not stored again:
-            // a create-and-finish loop is bound by its stores. The words are compared as the
-            // CPU reads them (`load_word`: whatever was there before is a value), and only
-            // where memcheck cannot run: it would see a comparison of bytes it holds undefined
-            // (the stack below a finished record is dead to it).
-            let reused = !crate::valgrind::memcheck_possible()
-                && arch::load_word::<0>(record_word(top) as *const u8) == shared as usize
-                && holds_new_link_words(link as *const u8, &stack);
-            if reused {
-                // Its bits are in the record already.
-                core::mem::forget(stack);
+            if POOLED && core::ptr::addr_eq(at, shared) {
+                // A clean record: the stack, its record word and the zeros are in place.
                 addr_of_mut!((*link).parent_sp).write(0);
                 addr_of_mut!((*link).caller_fake).write(FakeStack::NONE);
                 addr_of_mut!((*link).co_fake).write(FakeStack::NONE);
@@ -539,10 +499,11 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 addr_of_mut!((*link).co_fiber).write(Fiber::create());
             } else {
                 // Field by field, so that no `Shared` (whose return value may be larger than
-                // any stack) is ever built as a temporary.
+                // any stack) is ever built as a temporary. The stack's bits are read before
+                // the record is written, which may overlap them (a clean record of other types).
                 link.write(Link {
                     parent_sp: 0,
-                    stack: ManuallyDrop::new(stack),
+                    stack: ManuallyDrop::new(at.read()),
                     panic: None,
                     finish: 0,
                     cancel: Cancel::No,
@@ -679,7 +640,6 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // SAFETY: the coroutine has finished, and `this` is never dropped, so the stack is taken
         // out of its record exactly once.
         let stack = unsafe { ManuallyDrop::take(&mut (*shared).link.stack) };
-        forget_stack(&stack);
         stack.set_role(Role::Plain);
         continue_panic(panic);
         stack
@@ -728,8 +688,10 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
         let co_sp = self.co_sp;
         if co_sp == 0 {
             // SAFETY: nothing runs on the stack any more (the coroutine finished), and it is
-            // given up exactly once; its record is read before the pool hands it out again.
-            unsafe { release_stack(&mut (*self.shared).link.stack) };
+            // given up exactly once. Its record is clean: `finish` is 0 (it became `co_sp`),
+            // a panic's payload has been taken, the local was unpublished when the closure's
+            // wrapper ended, and a cancellation (`drop_unfinished`) ends with `cancel` reset.
+            unsafe { release_record(self.shared as usize) };
             return;
         }
         if co_sp <= OVERFLOWED {
@@ -1053,6 +1015,8 @@ unsafe fn drop_unfinished<I, Y, R>(
                 }),
             }
         }
+        // Clean again, for `Drop`'s `release_record` after a `force_unwind`.
+        (*shared).link.cancel = Cancel::No;
         // The unwinding may have opened the guard's headroom.
         (*shared).link.stack.close_headroom();
         dead_stack_below_record(shared);

@@ -20,25 +20,33 @@ pub const COROUTINE_POOL_CAPACITY: usize = 64;
 /// other pooled stack: with the default 1 MiB stacks, 8 MiB + 56 x 16 KiB, under 9 MiB.
 pub const POOL_UNTRIMMED_MAX: usize = 8;
 
-/// `StackPool::last_len` when the pool is turned off: no stack has this length, so a take
-/// misses the slot and a release does not fill it.
-const TURNED_OFF: usize = usize::MAX;
+/// What [`StackPool::slot`] holds besides a record's address: nothing; a stack in
+/// `StackPool::plain`; or nothing for good, once the thread is tearing down. Below every
+/// address a record can have.
+const EMPTY: usize = 0;
+const PLAIN: usize = 1;
+const TURNED_OFF: usize = 2;
 
 /// A thread's free coroutine stacks. Part of the thread's `M`.
 ///
-/// The most recently released stack is in a slot of its own, `last`, which the next coroutine
-/// of its size takes: a create-and-finish loop moves one stack between the slot and its
-/// coroutines with a length test and three words each way. The older ones are in `stacks`.
-/// Together they hold at most `capacity` stacks, at most [`POOL_UNTRIMMED_MAX`] of them
-/// untrimmed (the slot's counts).
+/// The most recently released stack is in a slot of its own, which the next coroutine of its
+/// size takes; the older ones are in `stacks`. Together they hold at most `capacity` stacks, at
+/// most [`POOL_UNTRIMMED_MAX`] of them untrimmed (the slot's counts).
+///
+/// A coroutine that finished and was dropped leaves its stack in the slot as its record's
+/// address: the record's first field is the stack, and the record is clean (its `finish`,
+/// `cancel`, `panic` and `local` are zero, as a new record's are; see
+/// [`release_record`]). The next coroutine of that size whose record lands at the same address
+/// (one of the same types, in a create-and-finish loop) finds its record written but for what
+/// changes from one coroutine to the next: a take and a release are a word each way, and the
+/// stack's bits never move. Any other release puts the stack itself in `plain`.
 pub(crate) struct StackPool {
-    /// The most recently released stack, when `last_len` is its length. Always initialized
-    /// bytes (zeros at first): a take leaves the taken stack's bits here, so that a release of
-    /// the same stack finds them ([`StackPool::release`]).
-    last: MaybeUninit<Stack>,
-    /// `last`'s usable length; 0 when the slot is empty, [`TURNED_OFF`] once the thread is
-    /// tearing down.
-    last_len: usize,
+    /// [`EMPTY`], [`PLAIN`], [`TURNED_OFF`], or the address of the clean record of the
+    /// coroutine that last ran on the slot's stack, which holds the stack.
+    slot: usize,
+    /// The slot's stack when `slot` is [`PLAIN`]; also where a take that misses hands its stack
+    /// out from.
+    plain: MaybeUninit<Stack>,
     /// The older stacks, most recently released last.
     stacks: Vec<Stack>,
     /// How many stacks the pool may hold; 0 once the thread is tearing down.
@@ -58,8 +66,8 @@ impl StackPool {
     /// An empty pool of [`COROUTINE_POOL_CAPACITY`] stacks.
     pub(crate) const fn new() -> StackPool {
         StackPool {
-            last: MaybeUninit::zeroed(),
-            last_len: 0,
+            slot: EMPTY,
+            plain: MaybeUninit::uninit(),
             stacks: Vec::new(),
             capacity: COROUTINE_POOL_CAPACITY,
             trimmed: 0,
@@ -68,33 +76,26 @@ impl StackPool {
         }
     }
 
-    /// Whether the slot holds a stack.
-    fn has_last(&self) -> bool {
-        self.last_len != 0 && self.last_len != TURNED_OFF
+    /// Where the slot's stack is, if it holds one.
+    fn last(&self) -> Option<*const Stack> {
+        match self.slot {
+            EMPTY | TURNED_OFF => None,
+            PLAIN => Some(self.plain.as_ptr()),
+            record => Some(record as *const Stack),
+        }
     }
 
     /// How many stacks the pool holds.
     pub(crate) fn len(&self) -> usize {
-        self.stacks.len() + usize::from(self.has_last())
-    }
-
-    /// Takes the slot's stack if it has `len` usable bytes.
-    #[inline]
-    fn take_last(&mut self, len: usize) -> Option<Stack> {
-        if self.last_len != len {
-            return None;
-        }
-        self.last_len = 0;
-        // SAFETY: `last_len` was the length of the stack in the slot, which is now empty.
-        Some(unsafe { self.last.assume_init_read() })
+        self.stacks.len() + usize::from(self.last().is_some())
     }
 
     /// Moves the slot's stack, if any, into `stacks`, leaving the slot empty (unless turned off).
     fn empty_slot(&mut self) {
-        if self.has_last() {
-            self.last_len = 0;
-            // SAFETY: the slot held a stack, and is empty now.
-            let stack = unsafe { self.last.assume_init_read() };
+        if let Some(at) = self.last() {
+            self.slot = EMPTY;
+            // SAFETY: the slot held the stack at `at`, and is empty now.
+            let stack = unsafe { at.read() };
             self.push_older(stack);
         }
     }
@@ -115,11 +116,23 @@ impl StackPool {
         };
     }
 
-    /// Puts a stack of `len` usable bytes in the slot, for [`take_stack`]: any pooled one, the
-    /// most recently released first, or a new one. The slot's own stack, of another size, moves
-    /// into `stacks` first.
+    /// [`take_stack`] without a clean record of `len` bytes in the slot: puts a stack of `len`
+    /// usable bytes in `plain` and returns where it is, with the slot empty (or turned off). The
+    /// slot's own stack if it has that size, else any pooled one, the most recently released
+    /// first, else a new one; the slot's stack of another size moves into `stacks` first.
     #[cold]
-    fn fill_slot(&mut self, len: usize) -> Result<(), Error> {
+    fn take_slow(&mut self, len: usize) -> Result<*const Stack, Error> {
+        if let Some(at) = self.last() {
+            // SAFETY: the slot's stack.
+            if unsafe { (*at).len() } == len {
+                self.slot = EMPTY;
+                if at != self.plain.as_ptr() {
+                    // SAFETY: the slot's stack, which is taken now; `plain` holds none.
+                    self.plain.write(unsafe { at.read() });
+                }
+                return Ok(self.plain.as_ptr());
+            }
+        }
         self.empty_slot();
         let stack = match self.stacks.iter().rposition(|s| s.len() == len) {
             Some(i) => {
@@ -135,62 +148,24 @@ impl StackPool {
                 stack
             }
         };
-        // Even once turned off: the stack is taken at once (see `keep_turned_off`).
-        self.last.write(stack);
-        self.last_len = len;
-        Ok(())
+        // Even once turned off: the stack is taken from here at once.
+        self.plain.write(stack);
+        Ok(self.plain.as_ptr())
     }
 
-    /// A coroutine stack nothing runs on any more goes into the pool's slot; the one there
-    /// before moves into `stacks`, where past [`POOL_UNTRIMMED_MAX`] untrimmed stacks the pool
-    /// trims them, and when it is full the one released longest ago goes back to the stack heap
-    /// (and `stack` itself once the thread is tearing down).
-    ///
-    /// # Safety
-    /// `stack` is not used again (it moves into the pool, or is taken for the slow path).
-    #[inline]
-    unsafe fn release(&mut self, stack: &mut ManuallyDrop<Stack>) {
-        if self.last_len == 0 {
-            self.last_len = stack.len();
-            // The stack the slot's last take handed out comes back in a create-and-finish loop:
-            // its bits are still in the slot, and are not stored again. Stored, they would be
-            // forwarded to the next take's loads, whose results feed the switch: a chain of
-            // store-to-load forwarding that would run through every iteration of the loop.
-            // Comparing the bottoms suffices: a stack's other fields do not change while a
-            // coroutine holds it, and the slot forgets the bits of a stack that leaves the pools
-            // (`forget`), so no other stack at the same address can find them.
-            // SAFETY: the slot's bytes are always initialized, and any bits are a valid `Stack`
-            // (its fields are integers); this one is only compared, never used as a stack.
-            if unsafe { self.last.assume_init_ref() }.bottom() != stack.bottom() {
-                // SAFETY: the slot is empty; the caller gives the stack up. Copied from its
-                // place rather than moved through a temporary.
-                unsafe { core::ptr::copy_nonoverlapping(&**stack, self.last.as_mut_ptr(), 1) };
-            }
-        } else {
-            // SAFETY: the caller gives the stack up.
-            self.release_slow(unsafe { ManuallyDrop::take(stack) });
-        }
-    }
-
-    /// `stack`, which a coroutine took from this pool, leaves the pools for good: the slot
-    /// forgets its bits if they are still there, so that a later stack at the same address is
-    /// never taken for it by [`StackPool::release`].
-    fn forget(&mut self, stack: &Stack) {
-        // SAFETY: the slot's bytes are always initialized (see `release`).
-        if self.last_len == 0 && unsafe { self.last.assume_init_ref() }.bottom() == stack.bottom() {
-            self.last = MaybeUninit::zeroed();
-        }
-    }
-
+    /// A coroutine stack nothing runs on any more goes into the pool's slot (as itself, in
+    /// `plain`); the one there before moves into `stacks`, where past [`POOL_UNTRIMMED_MAX`]
+    /// untrimmed stacks the pool trims them, and when it is full the one released longest ago
+    /// goes back to the stack heap (and `stack` itself once the thread is tearing down).
     #[cold]
-    fn release_slow(&mut self, stack: Stack) {
-        if self.last_len == TURNED_OFF {
+    fn release(&mut self, stack: Stack) {
+        if self.slot == TURNED_OFF {
             drop(stack);
             return;
         }
         self.empty_slot();
-        self.last_len = stack.len();
-        self.last.write(stack);
+        self.plain.write(stack);
+        self.slot = PLAIN;
     }
 
     /// Moves a stack released before the slot's into `stacks`.
@@ -244,30 +219,22 @@ impl StackPool {
         let trimmed: usize =
             self.stacks[..self.trimmed].iter().map(|s| s.len().min(TRIM_KEEP)).sum();
         let untrimmed: usize = self.stacks[self.trimmed..].iter().map(Stack::len).sum();
-        let last = if self.has_last() { self.last_len } else { 0 };
+        // SAFETY: the slot's stack.
+        let last = self.last().map_or(0, |at| unsafe { (*at).len() });
         trimmed + untrimmed + last
     }
 
     /// Keeps nothing from now on (the thread is past its teardown); the slot's stack, if any,
     /// goes back to the stack heap.
     pub(crate) fn turn_off(&mut self) {
-        if self.has_last() {
-            self.last_len = 0;
-            // SAFETY: the slot held a stack, and is empty now.
-            drop(unsafe { self.last.assume_init_read() });
+        if let Some(at) = self.last() {
+            self.slot = EMPTY;
+            // SAFETY: the slot held the stack at `at`, and is empty now.
+            drop(unsafe { at.read() });
         }
         self.capacity = 0;
         self.limit = 0;
-        self.last_len = TURNED_OFF;
-    }
-
-    /// After a take through the slot of a turned-off pool (whose slow path hands the new stack
-    /// over in the slot): the slot is marked turned off again.
-    #[inline]
-    fn keep_turned_off(&mut self) {
-        if self.capacity == 0 {
-            self.last_len = TURNED_OFF;
-        }
+        self.slot = TURNED_OFF;
     }
 
     /// The thread is exiting: gives every stack back and keeps none from now on.
@@ -283,41 +250,40 @@ impl StackPool {
     }
 }
 
-/// A stack of `len` usable bytes from this thread's coroutine stack pool, or a new one.
-#[inline]
-pub(super) fn take_stack(len: usize) -> Result<Stack, Error> {
+/// Where a stack of `len` usable bytes from this thread's coroutine stack pool (or a new one) is:
+/// the caller takes it from there at once, before anything else uses the pool. It is the
+/// slot's clean record (see [`StackPool`]) when the slot holds one on a stack of `len` bytes,
+/// else the pool's `plain` place.
+#[inline(always)]
+pub(super) fn take_stack(len: usize) -> Result<*const Stack, Error> {
     let m = machine::m_ptr();
     // SAFETY: this thread's M, with no other reference to it live; each reference made here
-    // lasts one statement.
+    // lasts one statement. A record address in the slot is a clean record, whose first field
+    // is the slot's stack.
     unsafe {
-        if let Some(stack) = (*m).pool.take_last(len) {
-            return Ok(stack);
+        let slot = (*m).pool.slot;
+        if slot > TURNED_OFF && (*(slot as *const Stack)).len() == len {
+            (*m).pool.slot = EMPTY;
+            return Ok(slot as *const Stack);
         }
-        // Through the slot too, so that the stack reaches the caller in registers on both
-        // paths: merging a fast path's stack with one returned through memory by the slow path
-        // kept it in memory on both.
-        take_stack_slow(m, len)?;
-        // The slow path filled the slot with a stack of `len` bytes.
-        let stack = (*m).pool.take_last(len).unwrap_unchecked();
-        (*m).pool.keep_turned_off();
-        Ok(stack)
+        take_stack_slow(m, len)
     }
 }
 
-/// [`take_stack`] without a hit on the last released stack. Every pooled stack was taken here
-/// first, on this thread (a Coroutine is not Send): the thread is set up (its teardown, which
-/// frees the pool, its alternate signal stack, the overflow handler) before the pool can hold
-/// anything.
+/// [`take_stack`] without a clean record of that size in the slot. Every pooled stack was taken
+/// here first, on this thread (a Coroutine is not Send): the thread is set up (its teardown,
+/// which frees the pool, its alternate signal stack, the overflow handler) before the pool can
+/// hold anything.
 ///
 /// # Safety
 /// `m` is this thread's M, with no reference to it live.
 #[cold]
 #[inline(never)]
-unsafe fn take_stack_slow(m: *mut M, len: usize) -> Result<(), Error> {
+unsafe fn take_stack_slow(m: *mut M, len: usize) -> Result<*const Stack, Error> {
     // SAFETY: the caller's contract; each reference lasts one statement.
     unsafe {
         machine::set_up(m);
-        (*m).pool.fill_slot(len)
+        (*m).pool.take_slow(len)
     }
 }
 
@@ -330,20 +296,45 @@ pub(super) fn set_up_thread() {
     unsafe { machine::set_up(machine::m_ptr()) }
 }
 
+/// The stack of the finished coroutine whose record is at `record` goes back to this thread's
+/// pool, as that record when the slot is free (see [`StackPool`]), else as in [`release_stack`].
+///
+/// # Safety
+/// `record` is the record of a coroutine that has finished and runs no more; its first field is
+/// the coroutine's stack, which the caller gives up, and its `finish`, `cancel`, `panic` and
+/// `local` are zero. Nothing writes to the record or the stack afterwards.
+#[inline(always)]
+pub(super) unsafe fn release_record(record: usize) {
+    let m = machine::m_ptr();
+    // SAFETY: this thread's M, with no other reference to it live; each reference lasts one
+    // statement. The caller gives the stack up.
+    unsafe {
+        if (*m).pool.slot == EMPTY {
+            (*m).pool.slot = record;
+        } else {
+            release_stack_slow(m, (record as *const Stack).read());
+        }
+    }
+}
+
+/// [`release_record`] when the slot is taken.
+///
+/// # Safety
+/// `m` is this thread's M, with no reference to it live.
+#[cold]
+#[inline(never)]
+unsafe fn release_stack_slow(m: *mut M, stack: Stack) {
+    // SAFETY: the caller's contract.
+    unsafe { (*m).pool.release(stack) }
+}
+
 /// Back to this thread's pool (or to the process-wide stack heap, if the pool is full or the
 /// thread is exiting).
 ///
 /// # Safety
 /// `stack` is not used again.
-#[inline]
 pub(super) unsafe fn release_stack(stack: &mut ManuallyDrop<Stack>) {
     // SAFETY: this thread's M, with no other reference to it live; the caller gives the stack
     // up.
-    unsafe { (*machine::m_ptr()).pool.release(stack) }
-}
-
-/// `stack`, a coroutine's, leaves the pools for good (given to the caller by `into_stack`).
-pub(super) fn forget_stack(stack: &Stack) {
-    // SAFETY: this thread's M, with no other reference to it live.
-    unsafe { (*machine::m_ptr()).pool.forget(stack) }
+    unsafe { (*machine::m_ptr()).pool.release(ManuallyDrop::take(stack)) }
 }
