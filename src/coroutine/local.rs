@@ -54,7 +54,7 @@ pub fn coroutine_local<L: Any, T>(f: impl FnOnce(&L) -> T) -> Option<T> {
     unsafe {
         let (link, _) = owner_of(limit)?;
         let local = (*link).local?;
-        local.as_ref().as_ref().downcast_ref::<L>().map(f)
+        local.as_ref().downcast_ref::<L>().map(f)
     }
 }
 
@@ -62,8 +62,6 @@ pub fn coroutine_local<L: Any, T>(f: impl FnOnce(&L) -> T) -> Option<T> {
 /// record while it lives.
 struct LocalSlot<L: Any> {
     link: *mut Link<(), ()>,
-    /// `value` as `dyn Any`: what the record's thin pointer points to.
-    any: NonNull<dyn Any>,
     value: L,
 }
 
@@ -86,15 +84,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// As [`Coroutine::new`].
     pub fn with_local<L: Any, F: FnOnce(&Yielder<I, Y>, I) -> R + 'static>(local: L, f: F) -> Self {
         Coroutine::new(move |yielder: &Yielder<I, Y>, input: I| {
-            let mut slot = LocalSlot {
-                link: yielder.link.cast::<Link<(), ()>>(),
-                any: NonNull::<()>::dangling(),
-                value: local,
-            };
-            slot.any = NonNull::from(&slot.value as &dyn Any);
+            let slot = LocalSlot { link: yielder.link.cast::<Link<(), ()>>(), value: local };
             // SAFETY: the record of the coroutine this runs in; `slot` stays in this frame
             // until the closure is done, and unpublishes itself when it drops.
-            unsafe { (*slot.link).local = Some(NonNull::from(&slot.any)) };
+            unsafe { (*slot.link).local = Some(NonNull::from(&slot.value as &dyn Any)) };
             f(yielder, input)
         })
     }

@@ -147,13 +147,12 @@ struct Link<I, Y> {
     cancel: Cancel,
     /// The closure's panic payload, if it panicked (a cancellation's included); written when
     /// the coroutine finishes. `None` when the overflow recovery abandoned the coroutine
-    /// (`finish` says so): its resumer makes the [`StackOverflow`] payload. Boxed once more, so
-    /// that the field is a word that `None` makes 0 (see `start_on`).
-    panic: Option<Box<Payload>>,
-    /// The coroutine-local value ([`Coroutine::with_local`]) while the closure runs, through a
-    /// pointer in its slot (src/coroutine/local.rs), so that the field is a word that `None`
-    /// makes 0.
-    local: Option<NonNull<NonNull<dyn Any>>>,
+    /// (`finish` says so): its resumer makes the [`StackOverflow`] payload, which the signal
+    /// handler could not allocate.
+    panic: Option<Payload>,
+    /// The coroutine-local value ([`Coroutine::with_local`]) while the closure runs, in its slot
+    /// (src/coroutine/local.rs).
+    local: Option<NonNull<dyn Any>>,
     /// The value the resumer passes in, when it does not fit in the switch's word (see
     /// [`hand_over`]): written by every resume and taken by the coroutine when it runs (not
     /// written by the resume that cancels).
@@ -924,7 +923,7 @@ unsafe fn finished_by_panic<I, Y>(link: *mut Link<I, Y>) -> ! {
 unsafe fn take_payload<I, Y>(link: *mut Link<I, Y>) -> Payload {
     // SAFETY: (forwarded)
     match unsafe { (*link).panic.take() } {
-        Some(payload) => *payload,
+        Some(payload) => payload,
         None => Box::new(StackOverflow),
     }
 }
@@ -1004,11 +1003,11 @@ unsafe fn drop_unfinished<I, Y, R>(
         if fresh {
             // The closure's destructor's panic, if it raised one, is the record's payload; no
             // value was returned.
-            panic = (*shared).link.panic.take().map(|payload| *payload);
+            panic = (*shared).link.panic.take();
         } else {
             // It finished; the outcome, a Cancelled payload or whatever the closure returned
             // after swallowing it, is dropped here.
-            match (*shared).link.panic.take().map(|payload| *payload) {
+            match (*shared).link.panic.take() {
                 Some(payload) => drop_caught(&mut panic, move || drop_payload(payload)),
                 None => drop_caught(&mut panic, || {
                     drop(take_over::<R>(last_word, addr_of!((*shared).value)))
@@ -1125,7 +1124,7 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(
                 Ok(value) => hand_over(value, addr_of_mut!((*shared).value)),
                 // `panic` is None until here: written without dropping the old value.
                 Err(payload) => {
-                    addr_of_mut!((*link).panic).write(Some(Box::new(payload)));
+                    addr_of_mut!((*link).panic).write(Some(payload));
                     MaybeUninit::uninit()
                 }
             }
@@ -1145,12 +1144,12 @@ unsafe extern "C" fn entry<I, Y, R, F: FnOnce(&Yielder<I, Y>, I) -> R>(
 /// `closure` is the coroutine's closure, never taken; `panic` is its Link's, `None`.
 #[cold]
 #[inline(never)]
-unsafe fn drop_unstarted<F>(closure: *mut F, panic: *mut Option<Box<Payload>>) {
+unsafe fn drop_unstarted<F>(closure: *mut F, panic: *mut Option<Payload>) {
     // SAFETY: (forwarded) the closure is dropped exactly once, here; the payload is written
     // over a `None`.
     unsafe {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| closure.drop_in_place())) {
-            panic.write(Some(Box::new(payload)));
+            panic.write(Some(payload));
         }
     }
 }
