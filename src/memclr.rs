@@ -8,10 +8,10 @@
 //! cargo bench --bench memclr` reproduces. [`MemclrStrategy`] reports the choice.
 
 use crate::arch;
-#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
-use std::sync::atomic::AtomicU8;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
+#[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+use std::sync::atomic::{AtomicBool, AtomicU8};
 
 /// How [`memclr`] zeroes memory on this CPU, as detected once per process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -372,13 +372,19 @@ mod detect {
     static NON_TEMPORAL: AtomicUsize = AtomicUsize::new(usize::MAX);
     static STOSB: AtomicUsize = AtomicUsize::new(usize::MAX);
     static CLZERO: AtomicUsize = AtomicUsize::new(usize::MAX);
+    /// The least length [`clear`] hands to [`clear_large`]: [`probe::PROBE_FROM`] where the
+    /// [`probe`] runs, else the non-temporal threshold; `usize::MAX` until detection.
+    static LARGE: AtomicUsize = AtomicUsize::new(usize::MAX);
+    /// Whether the [`probe`] runs: the TSC tells a load from memory from one from the cache.
+    static PROBING: AtomicBool = AtomicBool::new(false);
 
     /// Zero `[ptr, ptr + len)` with the detected strategy: [`memclr_raw`]'s whole body.
     ///
-    /// After the first call this is a load of the code, a jump on it, the thresholds' loads and
-    /// a jump to the assembly: no frame, no feature check, no strategy value built and
-    /// matched, and the detection out of line ([`detect_and_clear`]), so that its calls give
-    /// this no frame. A clear of a few KiB takes tens of nanoseconds, so every instruction in
+    /// After the first call this is a load of the code, a test of the length against
+    /// [`LARGE`], a jump on the code, the thresholds' loads and a jump to the assembly: no
+    /// frame, no feature check, no strategy value built and matched, and the detection and the
+    /// probe out of line ([`detect_and_clear`], [`clear_large`]), so that their calls give this
+    /// no frame. A clear of a few KiB takes tens of nanoseconds, so every instruction in
     /// front of the assembly shows in it, and in front of a `rep stosb` in full: a string store
     /// does not start until the code before it has run (the README's "memclr's thresholds" gives
     /// what a few loads in front of one cost).
@@ -389,8 +395,39 @@ mod detect {
     pub(super) unsafe fn clear(ptr: *mut u8, len: usize) {
         // The thresholds were stored before the code (detect_code), which is read with Acquire.
         let code = STRATEGY.load(Ordering::Acquire);
+        let large = LARGE.load(Ordering::Relaxed);
+        if len >= large {
+            // SAFETY: the caller's contract; the code is the stored one (not 0: LARGE stays
+            // usize::MAX until detection).
+            return unsafe { clear_large(ptr, len, code) };
+        }
+        // SAFETY: the caller's contract; the code is the stored one. Below `large` no range
+        // takes non-temporal stores, so `large` serves as the threshold, in the register it is
+        // already in.
+        unsafe { run(code, ptr, len, large) }
+    }
+
+    /// [`clear`] from [`LARGE`] bytes: with non-temporal stores from the detected threshold,
+    /// or from [`COLD_NON_TEMPORAL_FROM`] if the range looks cold to the [`probe`]. Out of
+    /// line, so that the probe gives short clears no frame.
+    ///
+    /// # Safety
+    /// As [`memclr_raw`], and `code` is the one [`detect_code`] stored.
+    #[inline(never)]
+    unsafe fn clear_large(ptr: *mut u8, len: usize, code: u8) {
+        let non_temporal = NON_TEMPORAL.load(Ordering::Relaxed);
+        // SAFETY: the caller's contract: the range is valid for writes, so for the probe's
+        // reads, and it is at least LARGE bytes long, which is PROBE_FROM where it probes.
+        let non_temporal = if len < non_temporal
+            && PROBING.load(Ordering::Relaxed)
+            && unsafe { probe::looks_cold(ptr, len) }
+        {
+            non_temporal.min(COLD_NON_TEMPORAL_FROM)
+        } else {
+            non_temporal
+        };
         // SAFETY: the caller's contract; the code is the stored one.
-        unsafe { run(code, ptr, len, NON_TEMPORAL.load(Ordering::Relaxed)) }
+        unsafe { run(code, ptr, len, non_temporal) }
     }
 
     /// [`memclr_cold_raw`]'s body: [`clear`] with the non-temporal threshold lowered to
@@ -470,8 +507,147 @@ mod detect {
         NON_TEMPORAL.store(thresholds.non_temporal_from, Ordering::Relaxed);
         STOSB.store(thresholds.rep_stosb_from.unwrap_or(usize::MAX), Ordering::Relaxed);
         CLZERO.store(thresholds.clzero_from.unwrap_or(usize::MAX), Ordering::Relaxed);
+        let probing = probe::calibrate();
+        PROBING.store(probing, Ordering::Relaxed);
+        let large = if probing {
+            probe::PROBE_FROM.min(thresholds.non_temporal_from)
+        } else {
+            thresholds.non_temporal_from
+        };
+        LARGE.store(large, Ordering::Relaxed);
         STRATEGY.store(code, Ordering::Release);
         code
+    }
+
+    /// A range's temperature, read off the latency of a few of its lines: whether a clear below
+    /// the non-temporal threshold should write it with non-temporal stores all the same.
+    ///
+    /// Below that threshold a cleared buffer is likely to be cached for its next clear, and
+    /// cached stores are the faster ones for it; but a buffer that left the caches is read line
+    /// by line before cached stores can write it, and non-temporal stores, which read nothing,
+    /// cleared a cold 1 MiB 2.1x faster than cached ones (Intel Xeon, the README's memclr
+    /// tables). `memclr` is told nothing of the buffer, so it asks the memory: it times a
+    /// load of [`SAMPLES`] lines spread over the range, and takes the range for cold when most of
+    /// them came from memory rather than a cache.
+    pub(super) mod probe {
+        #[cfg(target_arch = "x86")]
+        use core::arch::x86::{__cpuid, _mm_clflush, _mm_mfence};
+        #[cfg(target_arch = "x86_64")]
+        use core::arch::x86_64::{__cpuid, _mm_clflush, _mm_mfence};
+        use std::sync::atomic::{AtomicU32, Ordering};
+
+        /// The least length probed. Four timed loads cost about four memory latencies at most
+        /// (well under a microsecond), and a hot buffer's clear runs at most at the core's store
+        /// bandwidth to its L1 and L2, about 100 GB/s on the x86 CPUs of the README's tables:
+        /// from 2 MiB a cached clear takes 20 us or more, so a probe costs under 1% of it even
+        /// where it finds the buffer hot. Below this, where a probe would show on a hot clear,
+        /// the heaps say which of their spans are cold (`memclr_cold_raw`).
+        pub(in super::super) const PROBE_FROM: usize = 2 << 20;
+
+        /// How many lines a probe times.
+        const SAMPLES: usize = 4;
+
+        /// A load that takes at least this many TSC ticks came from memory: three quarters of a
+        /// load from memory as [`calibrate`] measured it. A line in the last-level cache comes
+        /// back in at most about half that: on the Intel Xeon guest of the README's tables
+        /// (TSC at 2.6 GHz) loads from its L3 took 120-200 ticks and loads of flushed lines
+        /// 354-1,024 (mostly 360-480); Zen's L3 is faster still next to its memory.
+        static SLOW_TICKS: AtomicU32 = AtomicU32::new(u32::MAX);
+
+        /// A line of its own for [`calibrate`] to flush and load.
+        #[repr(C, align(64))]
+        struct Line([u8; 64]);
+        static LINE: Line = Line([0; 64]);
+
+        /// The TSC ticks one load of the byte at `p` takes, fenced on both sides so that the
+        /// timer reads see it alone. The load is the assembly's: whatever `p` holds is read
+        /// as bytes, never as a Rust value.
+        ///
+        /// # Safety
+        /// `p` is valid for a read of one byte.
+        #[inline(always)]
+        unsafe fn time_load(p: *const u8) -> u32 {
+            let ticks: u32;
+            // SAFETY: (forwarded) one byte read; rdtsc and lfence only read the timer and order.
+            unsafe {
+                core::arch::asm!(
+                    "lfence",
+                    "rdtsc",
+                    "mov {start:e}, eax",
+                    "lfence",
+                    "movzx {byte:e}, byte ptr [{p}]",
+                    "lfence",
+                    "rdtsc",
+                    "sub eax, {start:e}",
+                    p = in(reg) p,
+                    start = out(reg) _,
+                    byte = out(reg) _,
+                    out("eax") ticks,
+                    out("edx") _,
+                    options(nostack, readonly),
+                );
+            }
+            ticks
+        }
+
+        /// Measures a load from the L1 and one from memory, [`LINE`] flushed before each of the
+        /// latter (the least of 16 of each, so that an interrupt does not count), and sets
+        /// [`SLOW_TICKS`] from the latter. False, and no probing, where the TSC does not tick
+        /// at a constant rate (CPUID 8000_0007h, EDX bit 8) or the two are not told apart by at
+        /// least a factor of four (a timer too coarse or emulated).
+        pub(in super::super) fn calibrate() -> bool {
+            let invariant_tsc =
+                __cpuid(0x8000_0000).eax >= 0x8000_0007 && __cpuid(0x8000_0007).edx & (1 << 8) != 0;
+            if !invariant_tsc {
+                return false;
+            }
+            let line = LINE.0.as_ptr();
+            let (mut cached, mut memory) = (u32::MAX, u32::MAX);
+            for _ in 0..16 {
+                // SAFETY: the line is a static's; clflush only evicts it, and the loads read it.
+                unsafe {
+                    _mm_clflush(line);
+                    _mm_mfence();
+                    memory = memory.min(time_load(line));
+                    cached = cached.min(time_load(line));
+                }
+            }
+            if memory / 4 < cached {
+                return false;
+            }
+            SLOW_TICKS.store(memory / 4 * 3, Ordering::Relaxed);
+            true
+        }
+
+        /// Whether most of [`SAMPLES`] lines spread over `[ptr, ptr + len)` came from memory.
+        /// Each is the middle line of a page whose first line is loaded first, untimed: that
+        /// load walks the page tables if the TLB misses, which a clear that has just streamed
+        /// through other pages makes likely, and a walk can take longer than the memory's
+        /// latency. The clear that follows would have walked for the page anyway.
+        ///
+        /// # Safety
+        /// The range is valid for reads, and at least [`PROBE_FROM`] bytes long.
+        pub(in super::super) unsafe fn looks_cold(ptr: *const u8, len: usize) -> bool {
+            const PAGE: usize = 4096;
+            let slow = SLOW_TICKS.load(Ordering::Relaxed);
+            let mut cold = 0;
+            for i in 0..SAMPLES {
+                // The page at the middle of each of SAMPLES equal parts, which lies inside the
+                // range: the parts are far longer than a page.
+                let page = (ptr as usize + len / (2 * SAMPLES) * (2 * i + 1)) & !(PAGE - 1);
+                // SAFETY: (forwarded) both bytes lie inside the range.
+                let ticks = unsafe {
+                    time_load(page as *const u8);
+                    time_load((page + PAGE / 2) as *const u8)
+                };
+                if ticks >= slow {
+                    cold += 1;
+                }
+            }
+            // At least three quarters: a cached line slowed by a TLB miss or an interrupt does
+            // not make a cached buffer cold.
+            cold * 4 >= SAMPLES * 3
+        }
     }
 
     /// The strategy a code stands for, with the detected thresholds.

@@ -1,8 +1,9 @@
 //! memclr: every length 0..=4096 at every start alignment 0..64, random large lengths, for the
 //! detected strategy and for every other code path this CPU can run (forced through
 //! `memclr_with`, with thresholds forced low so that short lengths reach `rep stosb`,
-//! non-temporal stores and `clzero`), with canaries on both sides; and, on AArch64, the `dc zva`
-//! block size; on RISC-V, the vector path chosen exactly when AT_HWCAP reports V.
+//! non-temporal stores and `clzero`), with canaries on both sides, and long ranges flushed from
+//! the caches before memclr probes them; and, on AArch64, the `dc zva` block size; on RISC-V,
+//! the vector path chosen exactly when AT_HWCAP reports V.
 
 mod common;
 
@@ -233,6 +234,32 @@ fn random_large_lengths_and_alignments() {
             for strategy in strategies() {
                 arena.check(align, len, &format!("{strategy:?}"), |buf| memclr_with(strategy, buf));
             }
+        }
+    }
+}
+
+/// Ranges long enough for memclr to probe their temperature, flushed from the caches first on
+/// x86-64 (where the probe then finds them cold and clears them with non-temporal stores) and
+/// left cached: zeroed exactly, canaries intact, either way.
+#[test]
+fn probed_lengths_flushed_and_cached() {
+    const MAX: usize = (6 << 20) + 4096;
+    let mut arena = Arena::new(MAX);
+    for (i, len) in [2 << 20, (2 << 20) + 1, (5 << 20) + 4095, 6 << 20].into_iter().enumerate() {
+        for flushed in [true, false] {
+            let align = [0, 1, 17, 63][i];
+            arena.check(align, len, &format!("memclr, flushed: {flushed}"), |buf| {
+                #[cfg(target_arch = "x86_64")]
+                if flushed {
+                    for line in buf.chunks(64) {
+                        // SAFETY: clflush only writes the line back and evicts it.
+                        unsafe { core::arch::x86_64::_mm_clflush(line.as_ptr()) };
+                    }
+                    // SAFETY: a fence.
+                    unsafe { core::arch::x86_64::_mm_mfence() };
+                }
+                memclr(buf)
+            });
         }
     }
 }
