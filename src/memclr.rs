@@ -75,7 +75,9 @@ pub enum MemclrStrategy {
 ///
 /// Short buffers take a few overlapping stores; long ones the fastest bulk stores this CPU has
 /// (see [`memclr_strategy`]). Large buffers may be written with non-temporal stores, which leave
-/// them out of the cache.
+/// them out of the cache: from the strategy's `non_temporal_from`, and on x86 from 2 MiB when
+/// the timed loads of a few of the buffer's lines find it in memory rather than in a cache (a
+/// cold buffer, which cached stores would read line by line first).
 ///
 /// ```
 /// let mut buf = vec![0xa5u8; 10_000];
