@@ -274,16 +274,12 @@ fn coroutines_of_different_types_take_turns_on_one_pooled_stack() {
 fn a_stack_reused_by_coroutines_of_one_type_gives_each_a_new_record() {
     // The pool hands the same stack to each coroutine below, whose record lands where the last
     // one's did; each finished its own way, leaving its record in another state.
-    for round in 0..3 {
+    for round in 0..3u32 {
         // Cancelled: dropped while suspended (its record's cancellation state is set).
         let mut cancelled = probe(false);
         assert_eq!(cancelled.resume(()), CoroutineResult::Yield(None), "round {round}");
         drop(cancelled);
-        let mut next = probe(false);
-        assert!(!next.started(), "round {round}");
-        assert_eq!(next.resume(()), CoroutineResult::Yield(None), "round {round}");
-        assert_eq!(next.resume(()), CoroutineResult::Return(None), "round {round}");
-        drop(next);
+        a_fresh_probe_runs_through(round);
 
         // Unwound by `force_unwind` while suspended, then dropped as a finished coroutine.
         let mut unwound = probe(false);
@@ -291,11 +287,7 @@ fn a_stack_reused_by_coroutines_of_one_type_gives_each_a_new_record() {
         unwound.force_unwind();
         assert!(unwound.done(), "round {round}");
         drop(unwound);
-        let mut next = probe(false);
-        assert!(!next.started(), "round {round}");
-        assert_eq!(next.resume(()), CoroutineResult::Yield(None), "round {round}");
-        assert_eq!(next.resume(()), CoroutineResult::Return(None), "round {round}");
-        drop(next);
+        a_fresh_probe_runs_through(round);
 
         // Panicked: its payload was taken by its resumer.
         let mut panicked = probe(true);
@@ -303,10 +295,7 @@ fn a_stack_reused_by_coroutines_of_one_type_gives_each_a_new_record() {
         let payload = catch_unwind(AssertUnwindSafe(|| panicked.resume(()))).unwrap_err();
         assert_eq!(payload.downcast_ref::<&str>(), Some(&"probe"), "round {round}");
         drop(panicked);
-        let mut next = probe(false);
-        next.resume(());
-        assert_eq!(next.resume(()), CoroutineResult::Return(None), "round {round}");
-        drop(next);
+        a_fresh_probe_runs_through(round);
 
         // With a local, then without one: the local is gone with its coroutine.
         let mut with_local = Coroutine::with_local(7u32, |yielder, ()| {
@@ -316,8 +305,15 @@ fn a_stack_reused_by_coroutines_of_one_type_gives_each_a_new_record() {
         assert_eq!(with_local.resume(()), CoroutineResult::Yield(Some(7)), "round {round}");
         assert_eq!(with_local.resume(()), CoroutineResult::Return(Some(7)), "round {round}");
         drop(with_local);
-        let mut next = probe(false);
-        assert_eq!(next.resume(()), CoroutineResult::Yield(None), "round {round}");
-        assert_eq!(next.resume(()), CoroutineResult::Return(None), "round {round}");
+        a_fresh_probe_runs_through(round);
     }
+}
+
+/// A new probe, which takes the stack the last coroutine left in the pool: fresh (not started),
+/// it suspends and returns with no local, whatever state the last record was left in.
+fn a_fresh_probe_runs_through(round: u32) {
+    let mut next = probe(false);
+    assert!(!next.started(), "round {round}");
+    assert_eq!(next.resume(()), CoroutineResult::Yield(None), "round {round}");
+    assert_eq!(next.resume(()), CoroutineResult::Return(None), "round {round}");
 }
