@@ -271,6 +271,36 @@ fn coroutines_of_different_types_take_turns_on_one_pooled_stack() {
 }
 
 #[test]
+fn two_coroutines_at_a_time_reuse_two_pooled_stacks() {
+    // Both finish before either is dropped, so the second release finds the slot taken: each
+    // round takes the two stacks the last one released, in either order of types.
+    for round in 0..6u8 {
+        let mut first = holding::<8>(round);
+        let mut second = holding::<4096>(round);
+        assert_eq!(first.resume(1), CoroutineResult::Yield(1 + u32::from(round)));
+        assert_eq!(second.resume(2), CoroutineResult::Yield(2 + u32::from(round)));
+        assert_eq!(
+            second.resume(3),
+            CoroutineResult::Return((4096 * usize::from(round), 3 + u32::from(round)))
+        );
+        assert_eq!(
+            first.resume(4),
+            CoroutineResult::Return((8 * usize::from(round), 4 + u32::from(round)))
+        );
+        if round % 2 == 0 {
+            drop(first);
+            drop(second);
+        } else {
+            drop(second);
+            drop(first);
+        }
+    }
+    let stats = splitstack::machine::stats();
+    assert_eq!(stats.coroutine_stacks_mapped, 2, "two stacks served them all: {stats:?}");
+    assert_eq!(stats.coroutine_stacks_pooled, 2, "{stats:?}");
+}
+
+#[test]
 fn a_stack_reused_by_coroutines_of_one_type_gives_each_a_new_record() {
     // The pool hands the same stack to each coroutine below, whose record lands where the last
     // one's did; each finished its own way, leaving its record in another state.

@@ -312,20 +312,30 @@ pub(super) unsafe fn release_record(record: usize) {
         if (*m).pool.slot == EMPTY {
             (*m).pool.slot = record;
         } else {
-            release_stack_slow(m, (record as *const Stack).read());
+            release_record_slow(m, record);
         }
     }
 }
 
-/// [`release_record`] when the slot is taken.
+/// [`release_record`] when the slot holds a stack (or the pool is turned off): that stack
+/// moves into `stacks`, and the record takes the slot, so that a loop that keeps two
+/// coroutines at a time still finds a clean record there.
 ///
 /// # Safety
-/// `m` is this thread's M, with no reference to it live.
+/// As [`release_record`]; `m` is this thread's M, with no reference to it live.
 #[cold]
 #[inline(never)]
-unsafe fn release_stack_slow(m: *mut M, stack: Stack) {
-    // SAFETY: the caller's contract.
-    unsafe { (*m).pool.release(stack) }
+unsafe fn release_record_slow(m: *mut M, record: usize) {
+    // SAFETY: the caller's contract; the reference lasts for the call.
+    unsafe {
+        let pool = &mut (*m).pool;
+        if pool.slot == TURNED_OFF {
+            drop((record as *const Stack).read());
+            return;
+        }
+        pool.empty_slot();
+        pool.slot = record;
+    }
 }
 
 /// Back to this thread's pool (or to the process-wide stack heap, if the pool is full or the
