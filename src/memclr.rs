@@ -399,8 +399,8 @@ mod detect {
         let code = STRATEGY.load(Ordering::Acquire);
         let large = LARGE.load(Ordering::Relaxed);
         if len >= large {
-            // SAFETY: the caller's contract; the code is the stored one (not 0: LARGE stays
-            // usize::MAX until detection).
+            // SAFETY: the caller's contract; the code is the stored one, or 0 if another
+            // thread stored LARGE after this one read the code, which `run` detects again.
             return unsafe { clear_large(ptr, len, code) };
         }
         // SAFETY: the caller's contract; the code is the stored one. Below `large` no range
@@ -414,7 +414,7 @@ mod detect {
     /// line, so that the probe gives short clears no frame.
     ///
     /// # Safety
-    /// As [`memclr_raw`], and `code` is the one [`detect_code`] stored.
+    /// As [`memclr_raw`], and `code` is 0 or the one [`detect_code`] stored.
     #[inline(never)]
     unsafe fn clear_large(ptr: *mut u8, len: usize, code: u8) {
         let non_temporal = NON_TEMPORAL.load(Ordering::Relaxed);
