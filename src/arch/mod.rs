@@ -58,6 +58,18 @@ impl CoContext {
             core::ptr::addr_of_mut!((*at).base).write(base);
         }
     }
+
+    /// Whether the context at `at` is still a fresh coroutine's initial one: its pc is the
+    /// coroutine trampoline's, which no switch saves (a suspended side's pc lies in the switch
+    /// that suspended it).
+    ///
+    /// # Safety
+    /// `at` is a coroutine's saved context (initial or suspended), valid for reads.
+    pub(crate) unsafe fn is_initial(at: *const CoContext) -> bool {
+        let trampoline = splitstack_coroutine_trampoline as unsafe extern "C" fn() as usize;
+        // SAFETY: (forwarded)
+        unsafe { core::ptr::addr_of!((*at).pc).read() == trampoline }
+    }
 }
 
 // The layout the trampolines and switches read (src/layout.rs).

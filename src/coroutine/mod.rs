@@ -135,7 +135,9 @@ struct Link<I, Y> {
     /// (a second address would be spilled there).
     stack: ManuallyDrop<Stack>,
     /// The resumer's context, stored after each resume has switched in (the trampoline stores
-    /// the first); the trampoline's CFI reads it. 0 until then: whether the coroutine started.
+    /// the first); the trampoline's CFI reads it. Meaningless until then (a reused record keeps
+    /// the last coroutine's): whether the coroutine started is its context's to say
+    /// ([`arch::CoContext::is_initial`]).
     parent_sp: usize,
     /// What `Coroutine::co_sp` becomes when the coroutine finishes: 0, or [`OVERFLOWED`] once the
     /// overflow recovery has abandoned it.
@@ -489,8 +491,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         unsafe {
             let link = addr_of_mut!((*shared).link);
             if POOLED && core::ptr::addr_eq(at, shared) {
-                // A clean record: the stack, its record word and the zeros are in place.
-                addr_of_mut!((*link).parent_sp).write(0);
+                // A clean record: the stack, its record word and the zeros are in place, and
+                // `parent_sp` is stored before anything reads it.
                 addr_of_mut!((*link).caller_fake).write(FakeStack::NONE);
                 addr_of_mut!((*link).co_fake).write(FakeStack::NONE);
                 addr_of_mut!((*link).caller_stack).write(StackBounds::default());
@@ -586,10 +588,11 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// [`done`](Coroutine::done) (a fresh coroutine that [`force_unwind`](Coroutine::force_unwind)
     /// brought to its end, dropping its closure, counts as started, as in corosensei).
     pub fn started(&self) -> bool {
-        // SAFETY: the record lives at the top of the stack this Coroutine owns; `parent_sp` is
-        // written only while the coroutine runs, and it is not running while `&self` exists
-        // (it has switched back, or never ran).
-        self.done() || unsafe { (*self.shared).link.parent_sp != 0 }
+        // SAFETY: a coroutine that is neither done nor running is fresh or suspended, with its
+        // context at `co_sp`.
+        self.done()
+            || self.co_sp == RUNNING
+            || unsafe { !arch::CoContext::is_initial(self.co_sp as *const arch::CoContext) }
     }
 
     /// Unwinds a suspended coroutine now, as dropping it would (its `suspend` call unwinds, so
@@ -979,7 +982,7 @@ unsafe fn drop_unfinished<I, Y, R>(
         // (only it knows the closure's type) instead of running it, and finishes. Suspended:
         // its suspend unwinds with `Cancelled`, which the entry function catches; a closure
         // that swallows it is cancelled again at each suspend until it returns.
-        let fresh = (*shared).link.parent_sp == 0;
+        let fresh = arch::CoContext::is_initial(co_sp as *const arch::CoContext);
         (*shared).link.cancel =
             if std::thread::panicking() { Cancel::WhilePanicking } else { Cancel::Yes };
         let last_word = loop {
