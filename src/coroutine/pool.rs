@@ -297,7 +297,9 @@ pub(super) fn set_up_thread() {
 }
 
 /// The stack of the finished coroutine whose record is at `record` goes back to this thread's
-/// pool, as that record when the slot is free (see [`StackPool`]), else as in [`release_stack`].
+/// pool, as that record in the slot (see [`StackPool`]); a stack already there moves into the
+/// older ones first (or, once the thread is tearing down, this one goes back to the stack
+/// heap).
 ///
 /// # Safety
 /// `record` is the record of a coroutine that has finished and runs no more; its first field is
