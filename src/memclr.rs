@@ -75,7 +75,7 @@ pub enum MemclrStrategy {
 ///
 /// Short buffers take a few overlapping stores; long ones the fastest bulk stores this CPU has
 /// (see [`memclr_strategy`]). Large buffers may be written with non-temporal stores, which leave
-/// them out of the cache: from the strategy's `non_temporal_from`, and on x86 from 2 MiB when
+/// them out of the cache: from the strategy's `non_temporal_from`, and on x86 from 512 KiB when
 /// the timed loads of a few of the buffer's lines find it in memory rather than in a cache (a
 /// cold buffer, which cached stores would read line by line first).
 ///
@@ -538,13 +538,15 @@ mod detect {
         use core::arch::x86_64::{__cpuid, _mm_clflush, _mm_mfence};
         use std::sync::atomic::{AtomicU32, Ordering};
 
-        /// The least length probed. Four timed loads cost about four memory latencies at most
-        /// (well under a microsecond), and a hot buffer's clear runs at most at the core's store
-        /// bandwidth to its L1 and L2, about 100 GB/s on the x86 CPUs of the README's tables:
-        /// from 2 MiB a cached clear takes 20 us or more, so a probe costs under 1% of it even
-        /// where it finds the buffer hot. Below this, where a probe would show on a hot clear,
-        /// the heaps say which of their spans are cold (`memclr_cold_raw`).
-        pub(in super::super) const PROBE_FROM: usize = 2 << 20;
+        /// The least length probed. A probe that finds the range hot stops at its first line
+        /// ([`looks_cold`]): two fenced loads from the cache, 63 ns on the Intel Xeon of the
+        /// README's tables. A hot buffer's clear runs at most at the core's store bandwidth to
+        /// its L1 and L2, about 100 GB/s on the x86 CPUs of those tables, so from 512 KiB a
+        /// cached clear takes 5 us or more (9 us on that Xeon, whose L2 took 57 GB/s) and the
+        /// probe costs about 1% of it at most (0.7% there). A cold range pays a few memory
+        /// latencies, well under 1% of its clear. Below this, where a probe would show on a hot
+        /// clear, the heaps say which of their spans are cold (`memclr_cold_raw`).
+        pub(in super::super) const PROBE_FROM: usize = 512 << 10;
 
         /// How many lines a probe times.
         const SAMPLES: usize = 4;
@@ -621,7 +623,10 @@ mod detect {
             true
         }
 
-        /// Whether most of [`SAMPLES`] lines spread over `[ptr, ptr + len)` came from memory.
+        /// Whether most of [`SAMPLES`] lines spread over `[ptr, ptr + len)` came from memory:
+        /// the first one, and three quarters of them in all. A first line from the cache ends
+        /// the probe, so that a hot range pays for one line only; a cold range whose first
+        /// line happens to be cached is cleared through the cache, as it was before probing.
         /// Each is the middle line of a page whose first line is loaded first, untimed: that
         /// load walks the page tables if the TLB misses, which a clear that has just streamed
         /// through other pages makes likely, and a walk can take longer than the memory's
@@ -644,10 +649,12 @@ mod detect {
                 };
                 if ticks >= slow {
                     cold += 1;
+                } else if i == 0 {
+                    return false;
                 }
             }
-            // At least three quarters: a cached line slowed by a TLB miss or an interrupt does
-            // not make a cached buffer cold.
+            // At least three quarters: a hot range whose first line an interrupt slowed is
+            // still found hot by the others.
             cold * 4 >= SAMPLES * 3
         }
     }

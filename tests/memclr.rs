@@ -245,7 +245,7 @@ fn random_large_lengths_and_alignments() {
 fn probed_lengths_flushed_and_cached() {
     const MAX: usize = (6 << 20) + 4096;
     let mut arena = Arena::new(MAX);
-    for (i, len) in [2 << 20, (2 << 20) + 1, (5 << 20) + 4095, 6 << 20].into_iter().enumerate() {
+    for (i, len) in [512 << 10, (2 << 20) + 1, (5 << 20) + 4095, 6 << 20].into_iter().enumerate() {
         for flushed in [true, false] {
             let align = [0, 1, 17, 63][i];
             arena.check(align, len, &format!("memclr, flushed: {flushed}"), |buf| {
