@@ -116,22 +116,17 @@ impl StackPool {
         };
     }
 
-    /// [`take_stack`] without a clean record of `len` bytes in the slot: puts a stack of `len`
-    /// usable bytes in `plain` and returns where it is, with the slot empty (or turned off). The
-    /// slot's own stack if it has that size, else any pooled one, the most recently released
-    /// first, else a new one; the slot's stack of another size moves into `stacks` first.
+    /// [`take_stack`] without a clean record of `len` bytes in the slot (that one
+    /// [`take_stack`] takes itself): puts a stack of `len` usable bytes in `plain` and returns
+    /// where it is, with the slot empty (or turned off). The slot's own plain stack if it has
+    /// that size, else any pooled one, the most recently released first, else a new one; the
+    /// slot's other stack, a record's included, moves into `stacks` first.
     #[cold]
     fn take_slow(&mut self, len: usize) -> Result<*const Stack, Error> {
-        if let Some(at) = self.last() {
-            // SAFETY: the slot's stack.
-            if unsafe { (*at).len() } == len {
-                self.slot = EMPTY;
-                if at != self.plain.as_ptr() {
-                    // SAFETY: the slot's stack, which is taken now; `plain` holds none.
-                    self.plain.write(unsafe { at.read() });
-                }
-                return Ok(self.plain.as_ptr());
-            }
+        // SAFETY: `plain` holds the slot's stack when the slot says so.
+        if self.slot == PLAIN && unsafe { self.plain.assume_init_ref() }.len() == len {
+            self.slot = EMPTY;
+            return Ok(self.plain.as_ptr());
         }
         self.empty_slot();
         let stack = match self.stacks.iter().rposition(|s| s.len() == len) {
