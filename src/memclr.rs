@@ -626,7 +626,7 @@ mod detect {
         /// Whether most of [`SAMPLES`] lines spread over `[ptr, ptr + len)` came from memory:
         /// the first one, and three quarters of them in all. A first line from the cache ends
         /// the probe, so that a hot range pays for one line only; a cold range whose first
-        /// line happens to be cached is cleared through the cache, as it was before probing.
+        /// line happens to be cached is cleared through the cache, as an unprobed range is.
         /// Each is the middle line of a page whose first line is loaded first, untimed: that
         /// load walks the page tables if the TLB misses, which a clear that has just streamed
         /// through other pages makes likely, and a walk can take longer than the memory's
