@@ -75,9 +75,10 @@ pub enum MemclrStrategy {
 ///
 /// Short buffers take a few overlapping stores; long ones the fastest bulk stores this CPU has
 /// (see [`memclr_strategy`]). Large buffers may be written with non-temporal stores, which leave
-/// them out of the cache: from the strategy's `non_temporal_from`, and on x86 from 512 KiB when
-/// the timed loads of a few of the buffer's lines find it in memory rather than in a cache (a
-/// cold buffer, which cached stores would read line by line first).
+/// them out of the cache: from the strategy's `non_temporal_from`; and on x86, from a little
+/// more than the L1 data cache's size, a buffer found cold (which cached stores would read line
+/// by line first): its first 8 KiB, cleared through the cache, took as long as from memory,
+/// and a timed load of one of its lines (of four from 512 KiB) came from memory too.
 ///
 /// ```
 /// let mut buf = vec![0xa5u8; 10_000];
@@ -249,12 +250,14 @@ mod detect {
     #[cfg(target_arch = "x86_64")]
     use core::arch::x86_64::{__cpuid, __cpuid_count};
 
-    /// What CPUID says of the last-level cache: its size and how many logical processors share
-    /// it (0 and 1 where it says nothing).
+    /// What CPUID says of the caches: the last-level cache's size and how many logical
+    /// processors share it (0 and 1 where it says nothing), and the L1 data cache's size (0
+    /// where it says nothing).
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub(super) struct CacheInfo {
         pub(super) llc_bytes: usize,
         pub(super) llc_sharing: usize,
+        pub(super) l1d_bytes: usize,
     }
 
     /// The size thresholds of the routines, derived by [`derive`].
@@ -263,12 +266,17 @@ mod detect {
         pub(super) non_temporal_from: usize,
         pub(super) rep_stosb_from: Option<usize>,
         pub(super) clzero_from: Option<usize>,
+        pub(super) timed_from: usize,
     }
 
     /// The least non-temporal threshold: a CPU whose CPUID reports no last-level cache (or an
     /// implausibly small one) still clears through the cache as far as any x86-64 CPU's L2
     /// reaches.
     const NON_TEMPORAL_FLOOR: usize = 1 << 20;
+
+    /// The L1 data cache [`derive`] assumes where CPUID reports none: the largest of the x86
+    /// cores this crate has met or read of (AMD's K8 to K10 had 64 KiB).
+    const L1D_UNKNOWN: usize = 64 << 10;
 
     /// The thresholds for a CPU with `cache` and `features` (bits of [`FEATURES`]).
     ///
@@ -290,6 +298,13 @@ mod detect {
     ///   non-temporal threshold) on AMD's CPUs that have it: past it nothing of the buffer stays
     ///   cached whichever way it is written, and `clzero`, one instruction a line and no read,
     ///   was ahead of non-temporal stores there (Zen 4).
+    /// - **The timed head from the L1 data cache's size plus the head**
+    ///   ([`probe::HEAD`]), and not below the head plus [`probe::LINES_FROM`]: a range
+    ///   that long cannot have its head in the L1 after its last clear, since that clear wrote
+    ///   the head first and at least the L1's size after it. From the L2 on, a cached clear
+    ///   runs at a fraction of the L1's speed, and the head's two timer reads hide in it (1.00x
+    ///   from 56 KiB on the Intel Xeon of the README's tables, whose L1d is 48 KiB); from the
+    ///   L1, a hot 16 KiB clear takes 70 ns, and the timer reads cost it a quarter (0.76x).
     ///
     /// The README's "memclr's thresholds" gives the measurements behind each rule.
     pub(super) fn derive(cache: CacheInfo, features: u8) -> Thresholds {
@@ -301,12 +316,14 @@ mod detect {
             (features & (F_AVX512 | F_AVX2) == 0 && erms).then_some(REP_STOSB_FROM);
         let clzero_from = (features & F_AVX512 != 0 && features & F_CLZERO != 0)
             .then_some(cache.llc_bytes.max(non_temporal_from));
-        Thresholds { non_temporal_from, rep_stosb_from, clzero_from }
+        let l1d = if cache.l1d_bytes == 0 { L1D_UNKNOWN } else { cache.l1d_bytes };
+        let timed_from = (l1d + probe::HEAD).max(probe::HEAD + probe::LINES_FROM);
+        Thresholds { non_temporal_from, rep_stosb_from, clzero_from, timed_from }
     }
 
-    /// The last-level cache as CPUID describes it: Intel's deterministic cache parameters (leaf
-    /// 4) or AMD's (leaf 8000_001Dh, where CPUID reports TOPOEXT), the highest level listed; the
-    /// C library's `sysconf` view of the L3 where neither answers.
+    /// The caches as CPUID describes them: Intel's deterministic cache parameters (leaf 4) or
+    /// AMD's (leaf 8000_001Dh, where CPUID reports TOPOEXT), the highest level listed and the
+    /// level 1 data cache; the C library's `sysconf` view of each where neither answers.
     fn read_cache_info() -> CacheInfo {
         // Leaves above the maximum the CPU reports are not asked.
         let vendor = __cpuid(0);
@@ -321,7 +338,8 @@ mod detect {
         } else {
             None
         };
-        let mut best = CacheInfo { llc_bytes: 0, llc_sharing: 1 };
+        let mut best = CacheInfo { llc_bytes: 0, llc_sharing: 1, l1d_bytes: 0 };
+        let mut l1d_bytes = 0;
         let mut best_level = 0;
         for subleaf in 0..16 {
             let Some(leaf) = leaf else { break };
@@ -331,24 +349,34 @@ mod detect {
                 break;
             }
             let level = (r.eax >> 5) & 7;
-            if kind == 2 || level < best_level {
-                continue;
-            }
             let ways = ((r.ebx >> 22) & 0x3ff) as usize + 1;
             let partitions = ((r.ebx >> 12) & 0x3ff) as usize + 1;
             let line = (r.ebx & 0xfff) as usize + 1;
             let sets = r.ecx as usize + 1;
+            let bytes = ways * partitions * line * sets;
+            if level == 1 && kind == 1 {
+                l1d_bytes = bytes;
+            }
+            if kind == 2 || level < best_level {
+                continue;
+            }
             best = CacheInfo {
-                llc_bytes: ways * partitions * line * sets,
+                llc_bytes: bytes,
                 llc_sharing: ((r.eax >> 14) & 0xfff) as usize + 1,
+                l1d_bytes: 0,
             };
             best_level = level;
         }
+        // SAFETY (both): sysconf only reads.
         if best.llc_bytes == 0 {
-            // SAFETY: sysconf only reads.
             let l3 = unsafe { libc::sysconf(libc::_SC_LEVEL3_CACHE_SIZE) };
             best.llc_bytes = usize::try_from(l3).unwrap_or(0);
         }
+        if l1d_bytes == 0 {
+            let l1d = unsafe { libc::sysconf(libc::_SC_LEVEL1_DCACHE_SIZE) };
+            l1d_bytes = usize::try_from(l1d).unwrap_or(0);
+        }
+        best.l1d_bytes = l1d_bytes;
         best
     }
 
@@ -374,8 +402,9 @@ mod detect {
     static NON_TEMPORAL: AtomicUsize = AtomicUsize::new(usize::MAX);
     static STOSB: AtomicUsize = AtomicUsize::new(usize::MAX);
     static CLZERO: AtomicUsize = AtomicUsize::new(usize::MAX);
-    /// The least length [`clear`] hands to [`clear_large`]: [`probe::PROBE_FROM`] where the
-    /// [`probe`] runs, else the non-temporal threshold; `usize::MAX` until detection.
+    /// The least length [`clear`] hands to [`clear_large`]: where the [`probe`] starts (the
+    /// derived `timed_from`, or [`probe::LINES_ONLY_FROM`] where the head's time tells
+    /// nothing), else the non-temporal threshold; `usize::MAX` until detection.
     static LARGE: AtomicUsize = AtomicUsize::new(usize::MAX);
     /// Whether the [`probe`] runs: the TSC tells a load from memory from one from the cache.
     static PROBING: AtomicBool = AtomicBool::new(false);
@@ -409,25 +438,30 @@ mod detect {
         unsafe { run(code, ptr, len, large) }
     }
 
-    /// [`clear`] from [`LARGE`] bytes: with non-temporal stores from the detected threshold,
-    /// or from [`COLD_NON_TEMPORAL_FROM`] if the range looks cold to the [`probe`]. Out of
-    /// line, so that the probe gives short clears no frame.
+    /// [`clear`] from [`LARGE`] bytes: with non-temporal stores from the detected threshold;
+    /// below it, where the [`probe`] runs, the head through the cache, timed, and the rest with
+    /// non-temporal stores if the head and the rest look cold. Out of line, so that the probe
+    /// gives short clears no frame.
     ///
     /// # Safety
     /// As [`memclr_raw`], and `code` is 0 or the one [`detect_code`] stored.
     #[inline(never)]
     unsafe fn clear_large(ptr: *mut u8, len: usize, code: u8) {
         let non_temporal = NON_TEMPORAL.load(Ordering::Relaxed);
-        // SAFETY: the caller's contract: the range is valid for writes, so for the probe's
-        // reads, and it is at least LARGE bytes long, which is PROBE_FROM where it probes.
-        let non_temporal = if len < non_temporal
-            && PROBING.load(Ordering::Relaxed)
-            && unsafe { probe::looks_cold(ptr, len) }
-        {
-            non_temporal.min(COLD_NON_TEMPORAL_FROM)
-        } else {
-            non_temporal
-        };
+        if len < non_temporal && PROBING.load(Ordering::Relaxed) {
+            // SAFETY: the caller's contract: the range is valid for writes, so for the probe's
+            // reads, and it is at least LARGE bytes long, which where the probe runs is at
+            // least HEAD + LINES_FROM (derive, detect_code); `samples` is 4 from
+            // LINES_ONLY_FROM on, where the rest is far longer than 128 KiB.
+            unsafe {
+                let ticks = probe::time_clear(code, ptr, probe::HEAD);
+                let (rest, rest_len) = (ptr.add(probe::HEAD), len - probe::HEAD);
+                let cold = probe::head_looks_cold(ticks)
+                    && probe::looks_cold(rest, rest_len, probe::samples(len));
+                // A cold rest is written without reads from its first byte on.
+                return run(code, rest, rest_len, if cold { 0 } else { non_temporal });
+            }
+        }
         // SAFETY: the caller's contract; the code is the stored one.
         unsafe { run(code, ptr, len, non_temporal) }
     }
@@ -509,46 +543,70 @@ mod detect {
         NON_TEMPORAL.store(thresholds.non_temporal_from, Ordering::Relaxed);
         STOSB.store(thresholds.rep_stosb_from.unwrap_or(usize::MAX), Ordering::Relaxed);
         CLZERO.store(thresholds.clzero_from.unwrap_or(usize::MAX), Ordering::Relaxed);
-        let probing = probe::calibrate();
-        PROBING.store(probing, Ordering::Relaxed);
-        let large = if probing {
-            probe::PROBE_FROM.min(thresholds.non_temporal_from)
-        } else {
-            thresholds.non_temporal_from
+        let large = match probe::calibrate(code) {
+            probe::Calibrated::Head => thresholds.timed_from,
+            probe::Calibrated::LinesOnly => probe::LINES_ONLY_FROM,
+            probe::Calibrated::Nothing => usize::MAX,
         };
-        LARGE.store(large, Ordering::Relaxed);
+        PROBING.store(large != usize::MAX, Ordering::Relaxed);
+        LARGE.store(large.min(thresholds.non_temporal_from), Ordering::Relaxed);
         STRATEGY.store(code, Ordering::Release);
         code
     }
 
-    /// A range's temperature, read off the latency of a few of its lines: whether a clear below
-    /// the non-temporal threshold should write it with non-temporal stores all the same.
+    /// A range's temperature: whether a clear below the non-temporal threshold should write it
+    /// with non-temporal stores all the same.
     ///
     /// Below that threshold a cleared buffer is likely to be cached for its next clear, and
     /// cached stores are the faster ones for it; but a buffer that left the caches is read line
     /// by line before cached stores can write it, and non-temporal stores, which read nothing,
-    /// cleared a cold 1 MiB 2.1x faster than cached ones (Intel Xeon, the README's memclr
-    /// tables). `memclr` is told nothing of the buffer, so it asks the memory: it times a
-    /// load of [`SAMPLES`] lines spread over the range, and takes the range for cold when most of
-    /// them came from memory rather than a cache.
+    /// cleared a cold 64 KiB 1.6x and a cold 1 MiB 2x faster than cached ones (Intel Xeon, the
+    /// README's memclr tables). `memclr` is told nothing of the buffer, so it asks in two steps:
+    ///
+    /// - It clears the range's first [`HEAD`](probe::HEAD) bytes through the cache and reads
+    ///   the TSC before and after. From the L1 or the L2 that takes a few hundred ticks; when
+    ///   the head's lines must come from farther away, several times as many: the last stores
+    ///   wait for the first ones' reads. A fast head ends the probe, and the rest is cleared
+    ///   through the cache: the two timer reads hide in the clear (1.00x on a hot range from
+    ///   the L2).
+    /// - A slow head came from the last-level cache or from memory, which the head's time
+    ///   does not tell apart on every machine (an 8 KiB head from the L3 of the Intel Xeon
+    ///   guest took 1,000 ticks, as from memory). The latency of a load does
+    ///   ([`looks_cold`](probe::looks_cold)): the rest is written with non-temporal stores
+    ///   only when its lines come from memory, and a range in the L3 stays in it.
     pub(super) mod probe {
+        use super::run;
         #[cfg(target_arch = "x86")]
-        use core::arch::x86::{__cpuid, _mm_clflush, _mm_mfence};
+        use core::arch::x86::{__cpuid, _mm_clflush, _mm_mfence, _rdtsc};
         #[cfg(target_arch = "x86_64")]
-        use core::arch::x86_64::{__cpuid, _mm_clflush, _mm_mfence};
+        use core::arch::x86_64::{__cpuid, _mm_clflush, _mm_mfence, _rdtsc};
         use std::sync::atomic::{AtomicU32, Ordering};
 
-        /// The least length probed. A probe that finds the range hot stops at its first line
-        /// ([`looks_cold`]): two fenced loads from the cache, 63 ns on the Intel Xeon of the
+        /// The bytes cleared through the cache and timed first. More than any x86 core's store
+        /// buffer holds (64 to 114 entries of at most 64 bytes: 7.1 KiB at most on the cores
+        /// this crate has met or read of), so that the second timer read waits for the head's
+        /// first stores to reach the cache: a timer read does not wait for stores, but it
+        /// cannot issue until the store buffer has room for the stores before it.
+        pub(in super::super) const HEAD: usize = 8 << 10;
+
+        /// The least length [`looks_cold`] probes with one line: the page in the middle and its
+        /// middle line lie inside the range.
+        pub(in super::super) const LINES_FROM: usize = 32 << 10;
+
+        /// The least length probed where the head's time does not tell a cached range from a
+        /// cold one ([`calibrate`]), and from which [`looks_cold`] times [`SAMPLES`] lines
+        /// rather than one. Where only the lines are timed, every probed range pays for a
+        /// line's latency, two fenced loads from the cache, 63 ns on the Intel Xeon of the
         /// README's tables. A hot buffer's clear runs at most at the core's store bandwidth to
         /// its L1 and L2, about 100 GB/s on the x86 CPUs of those tables, so from 512 KiB a
         /// cached clear takes 5 us or more (9 us on that Xeon, whose L2 took 57 GB/s) and the
-        /// probe costs about 1% of it at most (0.7% there). A cold range pays a few memory
-        /// latencies, well under 1% of its clear. Below this, where a probe would show on a hot
-        /// clear, the heaps say which of their spans are cold (`memclr_cold_raw`).
-        pub(in super::super) const PROBE_FROM: usize = 512 << 10;
+        /// line costs about 1% of it at most (0.7% there). A cold range pays two memory
+        /// latencies a line, so below 512 KiB, where they would show beside a cold clear (a
+        /// cold 64 KiB clears in 4.5 us), one line is timed, and the slow head is the other
+        /// witness.
+        pub(in super::super) const LINES_ONLY_FROM: usize = 512 << 10;
 
-        /// How many lines a probe times.
+        /// How many lines a probe of a range of [`LINES_ONLY_FROM`] bytes or more times.
         const SAMPLES: usize = 4;
 
         /// A load that takes at least this many TSC ticks came from memory: three quarters of a
@@ -557,6 +615,26 @@ mod detect {
         /// (TSC at 2.6 GHz) loads from its L3 took 120-200 ticks and loads of flushed lines
         /// 354-1,024 (mostly 360-480); Zen's L3 is faster still next to its memory.
         static SLOW_TICKS: AtomicU32 = AtomicU32::new(u32::MAX);
+
+        /// A head whose clear takes at least this many TSC ticks did not come from the L1 or
+        /// the L2: the geometric mean of a head's clear from the L1 and after a flush, as
+        /// [`calibrate`] measured them. On the Intel Xeon guest of the README's tables these
+        /// took about 120 and 1,100-2,000 ticks, which puts the threshold at 400-500; a head
+        /// from its L2 took 160-290 ticks, and a flushed head in the benchmark from 660 (mostly
+        /// 1,000-1,500). A cached head taken for a slow one costs only a line's latency
+        /// ([`looks_cold`]).
+        static HEAD_SLOW_TICKS: AtomicU32 = AtomicU32::new(0);
+
+        /// What [`calibrate`] found the TSC can tell.
+        pub(in super::super) enum Calibrated {
+            /// A flushed head's clear from a cached one, and a load from memory from a load
+            /// from the cache.
+            Head,
+            /// Only the loads.
+            LinesOnly,
+            /// Neither: no probing.
+            Nothing,
+        }
 
         /// A line of its own for [`calibrate`] to flush and load.
         #[repr(C, align(64))]
@@ -594,20 +672,48 @@ mod detect {
             ticks
         }
 
-        /// Measures a load from the L1 and one from memory, [`LINE`] flushed before each of the
-        /// latter (the least of 16 of each, so that an interrupt does not count), and sets
-        /// [`SLOW_TICKS`] from the latter. False, and no probing, where the TSC does not tick
-        /// at a constant rate (CPUID 8000_0007h, EDX bit 8) or the two are not told apart by at
-        /// least a factor of four (a timer too coarse or emulated).
-        pub(in super::super) fn calibrate() -> bool {
+        /// The TSC ticks the routine of `code` takes to clear `[ptr, ptr + len)` through the
+        /// cache, unfenced: the timer reads cost a hot clear next to nothing, and the second one
+        /// waits for the stores that overflow the store buffer ([`HEAD`]).
+        ///
+        /// # Safety
+        /// As [`memclr_raw`](super::super::memclr_raw), and `code` is 0 or the one
+        /// `detect_code` stored or is about to store.
+        #[inline(always)]
+        pub(in super::super) unsafe fn time_clear(code: u8, ptr: *mut u8, len: usize) -> u32 {
+            // SAFETY: rdtsc only reads the timer; the clear is the caller's.
+            unsafe {
+                let start = _rdtsc();
+                run(code, ptr, len, usize::MAX);
+                _rdtsc().wrapping_sub(start).min(u32::MAX.into()) as u32
+            }
+        }
+
+        /// Whether a head's clear of `ticks` came from farther than the L2.
+        #[inline(always)]
+        pub(in super::super) fn head_looks_cold(ticks: u32) -> bool {
+            ticks >= HEAD_SLOW_TICKS.load(Ordering::Relaxed)
+        }
+
+        /// Measures what the TSC can tell, the least of many tries of each so that an
+        /// interrupt, or a neighbour's burst on a shared host, does not count: 64 loads from
+        /// the L1 and 64 from memory, [`LINE`] flushed before each of the latter, which set
+        /// [`SLOW_TICKS`]; then 32 clears of a [`HEAD`] of fresh pages by the routine of
+        /// `code`, cached and flushed, which set [`HEAD_SLOW_TICKS`]. 10 to 40 us, once. Each
+        /// pair must differ by a factor of four, and the TSC must tick at a constant rate
+        /// (CPUID 8000_0007h, EDX bit 8). Under a timer too coarse or emulated, or where
+        /// `clflush` does nothing (an emulator, valgrind), the pairs do not differ. A
+        /// calibration slowed all along errs on the safe side: with thresholds too high, cold
+        /// ranges are cleared through the cache, as unprobed ones are.
+        pub(in super::super) fn calibrate(code: u8) -> Calibrated {
             let invariant_tsc =
                 __cpuid(0x8000_0000).eax >= 0x8000_0007 && __cpuid(0x8000_0007).edx & (1 << 8) != 0;
             if !invariant_tsc {
-                return false;
+                return Calibrated::Nothing;
             }
             let line = LINE.0.as_ptr();
             let (mut cached, mut memory) = (u32::MAX, u32::MAX);
-            for _ in 0..16 {
+            for _ in 0..64 {
                 // SAFETY: the line is a static's; clflush only evicts it, and the loads read it.
                 unsafe {
                     _mm_clflush(line);
@@ -617,31 +723,86 @@ mod detect {
                 }
             }
             if memory / 4 < cached {
-                return false;
+                return Calibrated::Nothing;
             }
             SLOW_TICKS.store(memory / 4 * 3, Ordering::Relaxed);
-            true
+            match calibrate_head(code) {
+                Some(slow) => {
+                    HEAD_SLOW_TICKS.store(slow, Ordering::Relaxed);
+                    Calibrated::Head
+                }
+                None => Calibrated::LinesOnly,
+            }
         }
 
-        /// Whether most of [`SAMPLES`] lines spread over `[ptr, ptr + len)` came from memory:
-        /// the first one, and three quarters of them in all. A first line from the cache ends
-        /// the probe, so that a hot range pays for one line only; a cold range whose first
-        /// line happens to be cached is cleared through the cache, as an unprobed range is.
+        /// [`calibrate`]'s head: the threshold, or None. The pages are mapped here, not taken
+        /// from the allocator, which may be the caller clearing its first span.
+        fn calibrate_head(code: u8) -> Option<u32> {
+            // SAFETY: a fresh private anonymous mapping, checked below.
+            let map = unsafe {
+                libc::mmap(
+                    core::ptr::null_mut(),
+                    HEAD,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            if map == libc::MAP_FAILED {
+                return None;
+            }
+            let head = map.cast::<u8>();
+            let (mut cached, mut flushed) = (u32::MAX, u32::MAX);
+            // SAFETY: the mapping is this function's, HEAD bytes, readable and writable; clflush
+            // only evicts its lines.
+            unsafe {
+                run(code, head, HEAD, usize::MAX); // faults the pages in
+                for _ in 0..32 {
+                    for offset in (0..HEAD).step_by(64) {
+                        _mm_clflush(head.add(offset));
+                    }
+                    _mm_mfence();
+                    flushed = flushed.min(time_clear(code, head, HEAD));
+                    // The flushed head's stores drain first, so that they slow no cached one.
+                    _mm_mfence();
+                    cached = cached.min(time_clear(code, head, HEAD));
+                    _mm_mfence();
+                }
+                libc::munmap(map, HEAD);
+            }
+            // Halfway between the two in ratio: a head from the L2 takes about twice as long as
+            // one from the L1, and a head from the L3 or memory several times as long.
+            let slow = (u64::from(flushed) * u64::from(cached)).isqrt() as u32;
+            (flushed / 4 >= cached).then_some(slow)
+        }
+
+        /// Whether most of `samples` lines spread over `[ptr, ptr + len)` came from memory:
+        /// the first one, and three quarters of them in all ([`samples`]). A first line from
+        /// the cache ends the probe, so that a hot range pays for one line only; a cold range
+        /// whose first line happens to be cached is cleared through the cache, as an unprobed
+        /// range is.
         /// Each is the middle line of a page whose first line is loaded first, untimed: that
         /// load walks the page tables if the TLB misses, which a clear that has just streamed
         /// through other pages makes likely, and a walk can take longer than the memory's
         /// latency. The clear that follows would have walked for the page anyway.
         ///
         /// # Safety
-        /// The range is valid for reads, and at least [`PROBE_FROM`] bytes long.
-        pub(in super::super) unsafe fn looks_cold(ptr: *const u8, len: usize) -> bool {
+        /// The range is valid for reads, at least [`LINES_FROM`] bytes long, and `samples` is
+        /// 1, or 4 where the range is at least 128 KiB long.
+        pub(in super::super) unsafe fn looks_cold(
+            ptr: *const u8,
+            len: usize,
+            samples: usize,
+        ) -> bool {
             const PAGE: usize = 4096;
             let slow = SLOW_TICKS.load(Ordering::Relaxed);
             let mut cold = 0;
-            for i in 0..SAMPLES {
-                // The page at the middle of each of SAMPLES equal parts, which lies inside the
-                // range: the parts are far longer than a page.
-                let page = (ptr as usize + len / (2 * SAMPLES) * (2 * i + 1)) & !(PAGE - 1);
+            for i in 0..samples {
+                // The page at the middle of each of `samples` equal parts: a part is at least a
+                // page long, so the page starts inside the range, and its middle line lies
+                // before the last part's end.
+                let page = (ptr as usize + len / (2 * samples) * (2 * i + 1)) & !(PAGE - 1);
                 // SAFETY: (forwarded) both bytes lie inside the range.
                 let ticks = unsafe {
                     time_load(page as *const u8);
@@ -655,7 +816,17 @@ mod detect {
             }
             // At least three quarters: a hot range whose first line an interrupt slowed is
             // still found hot by the others.
-            cold * 4 >= SAMPLES * 3
+            cold * 4 >= samples * 3
+        }
+
+        /// How many lines [`looks_cold`] times in a range of `len` bytes.
+        #[inline(always)]
+        pub(in super::super) fn samples(len: usize) -> usize {
+            if len < LINES_ONLY_FROM {
+                1
+            } else {
+                SAMPLES
+            }
         }
     }
 
@@ -997,26 +1168,40 @@ mod tests {
     #[test]
     fn thresholds_follow_the_cache_cpuid_reports() {
         // An Intel Xeon as a two-vCPU guest: a 480 MiB L3 shared by 2.
-        let xeon = CacheInfo { llc_bytes: 480 << 20, llc_sharing: 2 };
+        // A 48 KiB L1d: the head is timed from 56 KiB.
+        let xeon = CacheInfo { llc_bytes: 480 << 20, llc_sharing: 2, l1d_bytes: 48 << 10 };
         assert_eq!(
             derive(xeon, AVX512_ERMS),
-            Thresholds { non_temporal_from: 180 << 20, rep_stosb_from: None, clzero_from: None }
+            Thresholds {
+                non_temporal_from: 180 << 20,
+                rep_stosb_from: None,
+                clzero_from: None,
+                timed_from: 56 << 10
+            }
         );
-        // Zen 4: 32 MiB of L3 per CCD shared by 16 threads, CLZERO.
-        let zen4 = CacheInfo { llc_bytes: 32 << 20, llc_sharing: 16 };
+        // Zen 4: 32 MiB of L3 per CCD shared by 16 threads, CLZERO, and a 32 KiB L1d, past
+        // which the head and the lines after it need 40 KiB.
+        let zen4 = CacheInfo { llc_bytes: 32 << 20, llc_sharing: 16, l1d_bytes: 32 << 10 };
         assert_eq!(
             derive(zen4, AVX512_CLZERO_ERMS),
             Thresholds {
                 non_temporal_from: 3 << 19,
                 rep_stosb_from: None,
-                clzero_from: Some(32 << 20)
+                clzero_from: Some(32 << 20),
+                timed_from: 40 << 10
             }
         );
-        // The AVX2 routine has no rep stosb path; a CPU that reports no cache gets the floor.
-        let silent = CacheInfo { llc_bytes: 0, llc_sharing: 1 };
+        // The AVX2 routine has no rep stosb path; a CPU that reports no cache gets the floor,
+        // and an L1d of 64 KiB.
+        let silent = CacheInfo { llc_bytes: 0, llc_sharing: 1, l1d_bytes: 0 };
         assert_eq!(
             derive(silent, AVX2_ERMS),
-            Thresholds { non_temporal_from: 1 << 20, rep_stosb_from: None, clzero_from: None }
+            Thresholds {
+                non_temporal_from: 1 << 20,
+                rep_stosb_from: None,
+                clzero_from: None,
+                timed_from: 72 << 10
+            }
         );
         // Without AVX2, `rep stosb` follows ERMS on any vendor.
         assert_eq!(derive(zen4, F_ERMS).rep_stosb_from, Some(2048));

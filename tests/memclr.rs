@@ -238,16 +238,30 @@ fn random_large_lengths_and_alignments() {
     }
 }
 
-/// Ranges long enough for memclr to probe their temperature, flushed from the caches first on
-/// x86-64 (where the probe then finds them cold and clears them with non-temporal stores) and
-/// left cached: zeroed exactly, canaries intact, either way.
+/// Ranges long enough for memclr to probe their temperature, from the shortest any L1 data
+/// cache lets it probe (40 KiB) to those where it times four lines, flushed from the caches first
+/// on x86-64 (where the probe then finds them cold, clears an 8 KiB head through the cache and
+/// the rest with non-temporal stores) and left cached: zeroed exactly, canaries intact, either
+/// way.
 #[test]
 fn probed_lengths_flushed_and_cached() {
     const MAX: usize = (6 << 20) + 4096;
     let mut arena = Arena::new(MAX);
-    for (i, len) in [512 << 10, (2 << 20) + 1, (5 << 20) + 4095, 6 << 20].into_iter().enumerate() {
+    let lens = [
+        40 << 10,
+        (56 << 10) + 1,
+        (72 << 10) + 63,
+        (96 << 10) - 1,
+        (256 << 10) + 4095,
+        (512 << 10) - 1,
+        512 << 10,
+        (2 << 20) + 1,
+        (5 << 20) + 4095,
+        6 << 20,
+    ];
+    for (i, len) in lens.into_iter().enumerate() {
         for flushed in [true, false] {
-            let align = [0, 1, 17, 63][i];
+            let align = [0, 1, 17, 63][i % 4];
             arena.check(align, len, &format!("memclr, flushed: {flushed}"), |buf| {
                 #[cfg(target_arch = "x86_64")]
                 if flushed {
