@@ -699,12 +699,14 @@ mod detect {
         /// interrupt, or a neighbour's burst on a shared host, does not count: 64 loads from
         /// the L1 and 64 from memory, [`LINE`] flushed before each of the latter, which set
         /// [`SLOW_TICKS`]; then 32 clears of a [`HEAD`] of fresh pages by the routine of
-        /// `code`, cached and flushed, which set [`HEAD_SLOW_TICKS`]. 10 to 40 us, once. Each
-        /// pair must differ by a factor of four, and the TSC must tick at a constant rate
-        /// (CPUID 8000_0007h, EDX bit 8). Under a timer too coarse or emulated, or where
-        /// `clflush` does nothing (an emulator, valgrind), the pairs do not differ. A
-        /// calibration slowed all along errs on the safe side: with thresholds too high, cold
-        /// ranges are cleared through the cache, as unprobed ones are.
+        /// `code`, cached and flushed, which set [`HEAD_SLOW_TICKS`]. Once per process: the
+        /// heads took 0.09-0.15 ms on the Intel Xeon guest of the README's tables, most of it in
+        /// `clflush`, and a first memclr, which also reads CPUID, 0.27-0.40 ms. Each pair must
+        /// differ by a factor of four, and the TSC must tick at a constant rate (CPUID
+        /// 8000_0007h, EDX bit 8). Under a timer too coarse or emulated, or where `clflush`
+        /// does nothing (an emulator, valgrind), the pairs do not differ. A calibration slowed
+        /// all along errs on the safe side: with thresholds too high, cold ranges are cleared
+        /// through the cache, as unprobed ones are.
         pub(in super::super) fn calibrate(code: u8) -> Calibrated {
             let invariant_tsc =
                 __cpuid(0x8000_0000).eax >= 0x8000_0007 && __cpuid(0x8000_0007).edx & (1 << 8) != 0;
