@@ -451,8 +451,7 @@ mod detect {
         if len < non_temporal && PROBING.load(Ordering::Relaxed) {
             // SAFETY: the caller's contract: the range is valid for writes, so for the probe's
             // reads, and it is at least LARGE bytes long, which where the probe runs is at
-            // least HEAD + LINES_FROM (derive, detect_code); `samples` is 4 from
-            // LINES_ONLY_FROM on, where the rest is far longer than 128 KiB.
+            // least HEAD + LINES_FROM (derive, detect_code); `samples` is at most SAMPLES.
             unsafe {
                 let ticks = probe::time_clear(code, ptr, probe::HEAD);
                 let (rest, rest_len) = (ptr.add(probe::HEAD), len - probe::HEAD);
@@ -589,8 +588,9 @@ mod detect {
         /// cannot issue until the store buffer has room for the stores before it.
         pub(in super::super) const HEAD: usize = 8 << 10;
 
-        /// The least length [`looks_cold`] probes with one line: the page in the middle and its
-        /// middle line lie inside the range.
+        /// The least length [`looks_cold`] probes: [`SAMPLES`] parts of at least a page each,
+        /// so that the page in the middle of each part, and its middle line, lie inside the
+        /// range.
         pub(in super::super) const LINES_FROM: usize = 32 << 10;
 
         /// The least length probed where the head's time does not tell a cached range from a
@@ -783,15 +783,14 @@ mod detect {
         /// the first one, and three quarters of them in all ([`samples`]). A first line from
         /// the cache ends the probe, so that a hot range pays for one line only; a cold range
         /// whose first line happens to be cached is cleared through the cache, as an unprobed
-        /// range is.
-        /// Each is the middle line of a page whose first line is loaded first, untimed: that
-        /// load walks the page tables if the TLB misses, which a clear that has just streamed
-        /// through other pages makes likely, and a walk can take longer than the memory's
-        /// latency. The clear that follows would have walked for the page anyway.
+        /// range is. Each is the middle line of a page whose first line is loaded first,
+        /// untimed: that load walks the page tables if the TLB misses, which a clear that has
+        /// just streamed through other pages makes likely, and a walk can take longer than the
+        /// memory's latency. The clear that follows would have walked for the page anyway.
         ///
         /// # Safety
-        /// The range is valid for reads, at least [`LINES_FROM`] bytes long, and `samples` is
-        /// 1, or 4 where the range is at least 128 KiB long.
+        /// The range is valid for reads and at least [`LINES_FROM`] bytes long, and `samples` is
+        /// at most [`SAMPLES`].
         pub(in super::super) unsafe fn looks_cold(
             ptr: *const u8,
             len: usize,
