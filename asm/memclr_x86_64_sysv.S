@@ -444,11 +444,15 @@ FUNC_END(memclr_sse2)
  * prefetch reaches past the last byte's line, and the last zero to six lines follow it.
  * The `rep stosb` path makes the same head store, then one string store from the next line to
  * the end, so that the string store starts on a line.
- * The `clzero` and non-temporal paths (512 bytes or more; shorter lengths that reach their
- * thresholds take the cached path): one unaligned 64-byte head store, whole lines from the
- * next line on (four `clzero`s or four `vmovntdq` stores an iteration), `sfence`, and the last
- * 256 bytes as four unaligned stores from the end, overlapping the bulk. src/memclr.rs takes
- * them only at sizes where one store across a page is lost in the bulk.
+ * The non-temporal path (512 bytes or more; shorter lengths that reach its threshold take the
+ * cached path) makes the cached path's two masked edge stores, and `vmovntdq` stores to every
+ * whole line in between, four an iteration, then one at a time, then `sfence`: each line is
+ * written once, so that no ordinary store reads back a line a non-temporal one has just sent to
+ * memory (a cold range's clear waited two memory latencies for that).
+ * The `clzero` path (the same lengths): one unaligned 64-byte head store, whole lines from the
+ * next line on (four `clzero`s an iteration), `sfence`, and the last 256 bytes as four
+ * unaligned stores from the end, overlapping the bulk. src/memclr.rs takes it only at sizes
+ * where one store across a page is lost in the bulk.
  * Needs AVX-512F (zmm stores), AVX-512BW (byte-masked stores, kmovq) and AVX-512VL (ymm16
  * stores), and `prefetchw`, which every CPU with AVX-512 has; no `vzeroupper` (see the top of
  * the file).
@@ -568,20 +572,42 @@ FUNC_BEGIN(memclr_avx512)
 .Lclr512_nt_check:
     cmp   rsi, 512
     jb    .Lclr512_short_bulk            /* too short for the head, one NT block and the tail */
-    lea   rcx, [rdi + rsi - 256]         /* rcx = start of the last 256 bytes */
-    vmovdqu64 [rdi], zmm16                /* head: first 64 bytes, unaligned */
-    add   rdi, 64
-    and   rdi, -64                       /* rdi = first cache line the head did not cover */
-.Lclr512_nt_loop_256:                    /* rotated; len >= 512 makes the first pass in range */
-    vmovntdq [rdi], zmm16                 /* four full cache lines, written around the cache */
-    vmovntdq [rdi + 64], zmm16
-    vmovntdq [rdi + 128], zmm16
-    vmovntdq [rdi + 192], zmm16
-    add   rdi, 256                       /* rdi += 256 */
-    cmp   rdi, rcx
-    jb    .Lclr512_nt_loop_256
+    mov   ecx, edi
+    and   ecx, 63                        /* cl = ptr's offset in its line, 0..63 */
+    mov   rax, -1
+    shl   rax, cl                        /* mask: bytes offset..63 */
+    kmovq k1, rax
+    mov   rax, rdi
+    and   rax, -64                       /* rax = ptr's line */
+    vmovdqu8 [rax]{k1}, zmm16            /* head: never outside ptr's line, never before ptr */
+    add   rax, 64                        /* rax = the first whole line */
+    lea   rdx, [rdi + rsi - 1]           /* rdx = the last byte */
+    mov   ecx, edx
+    not   ecx                            /* cl & 63 = 63 - (the last byte's offset in its line) */
+    mov   r8, -1
+    shr   r8, cl                         /* mask: bytes 0..(that offset), 1 to 64 of them */
+    kmovq k2, r8
+    and   rdx, -64                       /* rdx = the last byte's line, at least 6 lines past
+                                            rax (len >= 512) */
+    vmovdqu8 [rdx]{k2}, zmm16            /* tail: never outside that line, never past the end */
+    lea   rcx, [rdx - 256]               /* rcx = the last start of four whole lines */
+.Lclr512_nt_loop_256:                    /* rotated; at least six whole lines make one pass */
+    vmovntdq [rax], zmm16                 /* four whole cache lines, written around the cache */
+    vmovntdq [rax + 64], zmm16
+    vmovntdq [rax + 128], zmm16
+    vmovntdq [rax + 192], zmm16
+    add   rax, 256
+    cmp   rax, rcx
+    jbe   .Lclr512_nt_loop_256
+.Lclr512_nt_last_lines:                  /* 0..3 whole lines left in [rax, rdx) */
+    cmp   rax, rdx
+    jae   .Lclr512_nt_done
+    vmovntdq [rax], zmm16
+    add   rax, 64
+    jmp   .Lclr512_nt_last_lines
+.Lclr512_nt_done:
     sfence                               /* order the weakly ordered NT stores before what follows */
-    jmp   .Lclr512_last_256              /* tail with ordinary stores */
+    ret
 
 .Lclr512_clzero_check:
     cmp   rsi, 512
