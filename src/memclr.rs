@@ -559,7 +559,7 @@ mod detect {
     /// Below that threshold a cleared buffer is likely to be cached for its next clear, and
     /// cached stores are the faster ones for it; but a buffer that left the caches is read line
     /// by line before cached stores can write it, and non-temporal stores, which read nothing,
-    /// cleared a cold 64 KiB 1.6x and a cold 1 MiB 2x faster than cached ones (Intel Xeon, the
+    /// cleared a cold 64 KiB and a cold 1 MiB 1.9x faster than cached ones (Intel Xeon, the
     /// README's memclr tables). `memclr` is told nothing of the buffer, so it asks in two steps:
     ///
     /// - It clears the range's first [`HEAD`](probe::HEAD) bytes through the cache and reads
