@@ -419,6 +419,40 @@ FUNC_BEGIN(memclr_sse2)
 FUNC_END(memclr_sse2)
 
 /*
+ * AVX512_HEAD_LINE: zero the line holding rdi from rdi on with one byte-masked store of zmm16
+ * (never outside that line, never before rdi), and set rax to the next line.
+ * Clobbers: rcx, k1, flags.
+ */
+.macro AVX512_HEAD_LINE
+    mov   ecx, edi
+    and   ecx, 63                        /* cl = ptr's offset in its line, 0..63 */
+    mov   rax, -1
+    shl   rax, cl                        /* mask: bytes offset..63 */
+    kmovq k1, rax
+    mov   rax, rdi
+    and   rax, -64                       /* rax = ptr's line */
+    vmovdqu8 [rax]{k1}, zmm16            /* head: never outside ptr's line, never before ptr */
+    add   rax, 64                        /* rax = the first line the head did not touch */
+.endm
+
+/*
+ * AVX512_TAIL_LINE: zero the line holding the last byte of [rdi, rdi + rsi), rsi > 0, up to
+ * that byte with one byte-masked store of zmm16 (never outside that line, never past the end),
+ * and set rdx to that line.
+ * Clobbers: rcx, r8, k2, flags.
+ */
+.macro AVX512_TAIL_LINE
+    lea   rdx, [rdi + rsi - 1]           /* rdx = the last byte */
+    mov   ecx, edx
+    not   ecx                            /* cl & 63 = 63 - (the last byte's offset in its line) */
+    mov   r8, -1
+    shr   r8, cl                         /* mask: bytes 0..(that offset), 1 to 64 of them */
+    kmovq k2, r8
+    and   rdx, -64                       /* rdx = the last byte's line */
+    vmovdqu8 [rdx]{k2}, zmm16            /* tail: never outside that line, never past the end */
+.endm
+
+/*
  * unsafe extern "C" fn splitstack_memclr_avx512(ptr: *mut u8, len: usize, nt_from: usize,
  *                                               stosb_from: usize, clzero_from: usize)
  * Zero [ptr, ptr + len) with AVX-512 stores. Up to 256 bytes, overlapping unaligned stores from
@@ -500,26 +534,10 @@ FUNC_BEGIN(memclr_avx512)
 .Lclr512_head:                           /* both remaining paths start with the head, ptr's line
                                             from ptr on; rcx = stosb_from */
     mov   r8, rcx                        /* r8 = stosb_from (rcx is needed for the shift count) */
-    mov   ecx, edi
-    and   ecx, 63                        /* cl = ptr's offset in its line, 0..63 */
-    mov   rax, -1
-    shl   rax, cl                        /* mask: bytes offset..63 */
-    kmovq k1, rax
-    mov   rax, rdi
-    and   rax, -64                       /* rax = ptr's line */
-    vmovdqu8 [rax]{k1}, zmm16            /* head: never outside ptr's line, never before ptr */
-    add   rax, 64                        /* rax = the first line the head did not touch */
+    AVX512_HEAD_LINE
     cmp   rsi, r8
     jae   .Lclr512_stosb                 /* from stosb_from: rep stosb */
-.Lclr512_cached:
-    lea   rdx, [rdi + rsi - 1]           /* rdx = the last byte */
-    mov   ecx, edx
-    not   ecx                            /* cl & 63 = 63 - (the last byte's offset in its line) */
-    mov   r8, -1
-    shr   r8, cl                         /* mask: bytes 0..(that offset), 1 to 64 of them */
-    kmovq k2, r8
-    and   rdx, -64                       /* rdx = the last byte's line, past rax (len > 256) */
-    vmovdqu8 [rdx]{k2}, zmm16            /* tail: never outside that line, never past the end */
+    AVX512_TAIL_LINE                     /* rdx = the last byte's line, past rax (len > 256) */
     lea   rcx, [rdx - 448]               /* rcx = where fewer than seven whole lines remain (rdx
                                             is past ptr + 192: no wrap below a real address) */
     cmp   rax, rcx
@@ -572,24 +590,9 @@ FUNC_BEGIN(memclr_avx512)
 .Lclr512_nt_check:
     cmp   rsi, 512
     jb    .Lclr512_short_bulk            /* too short for the head, one NT block and the tail */
-    mov   ecx, edi
-    and   ecx, 63                        /* cl = ptr's offset in its line, 0..63 */
-    mov   rax, -1
-    shl   rax, cl                        /* mask: bytes offset..63 */
-    kmovq k1, rax
-    mov   rax, rdi
-    and   rax, -64                       /* rax = ptr's line */
-    vmovdqu8 [rax]{k1}, zmm16            /* head: never outside ptr's line, never before ptr */
-    add   rax, 64                        /* rax = the first whole line */
-    lea   rdx, [rdi + rsi - 1]           /* rdx = the last byte */
-    mov   ecx, edx
-    not   ecx                            /* cl & 63 = 63 - (the last byte's offset in its line) */
-    mov   r8, -1
-    shr   r8, cl                         /* mask: bytes 0..(that offset), 1 to 64 of them */
-    kmovq k2, r8
-    and   rdx, -64                       /* rdx = the last byte's line, at least 6 lines past
-                                            rax (len >= 512) */
-    vmovdqu8 [rdx]{k2}, zmm16            /* tail: never outside that line, never past the end */
+    AVX512_HEAD_LINE
+    AVX512_TAIL_LINE                     /* rdx = the last byte's line, at least six whole lines
+                                            past rax (len >= 512) */
     lea   rcx, [rdx - 256]               /* rcx = the last start of four whole lines */
 .Lclr512_nt_loop_256:                    /* rotated; at least six whole lines make one pass */
     vmovntdq [rax], zmm16                 /* four whole cache lines, written around the cache */
