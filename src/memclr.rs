@@ -338,9 +338,8 @@ mod detect {
         } else {
             None
         };
-        let mut best = CacheInfo { llc_bytes: 0, llc_sharing: 1, l1d_bytes: 0 };
-        let mut l1d_bytes = 0;
-        let mut best_level = 0;
+        let mut info = CacheInfo { llc_bytes: 0, llc_sharing: 1, l1d_bytes: 0 };
+        let mut llc_level = 0;
         for subleaf in 0..16 {
             let Some(leaf) = leaf else { break };
             let r = __cpuid_count(leaf, subleaf);
@@ -355,29 +354,23 @@ mod detect {
             let sets = r.ecx as usize + 1;
             let bytes = ways * partitions * line * sets;
             if level == 1 && kind == 1 {
-                l1d_bytes = bytes;
+                info.l1d_bytes = bytes;
             }
-            if kind == 2 || level < best_level {
-                continue;
+            if kind != 2 && level >= llc_level {
+                info.llc_bytes = bytes;
+                info.llc_sharing = ((r.eax >> 14) & 0xfff) as usize + 1;
+                llc_level = level;
             }
-            best = CacheInfo {
-                llc_bytes: bytes,
-                llc_sharing: ((r.eax >> 14) & 0xfff) as usize + 1,
-                l1d_bytes: 0,
-            };
-            best_level = level;
         }
-        // SAFETY (both): sysconf only reads.
-        if best.llc_bytes == 0 {
-            let l3 = unsafe { libc::sysconf(libc::_SC_LEVEL3_CACHE_SIZE) };
-            best.llc_bytes = usize::try_from(l3).unwrap_or(0);
+        // SAFETY: sysconf only reads.
+        let sysconf = |name| usize::try_from(unsafe { libc::sysconf(name) }).unwrap_or(0);
+        if info.llc_bytes == 0 {
+            info.llc_bytes = sysconf(libc::_SC_LEVEL3_CACHE_SIZE);
         }
-        if l1d_bytes == 0 {
-            let l1d = unsafe { libc::sysconf(libc::_SC_LEVEL1_DCACHE_SIZE) };
-            l1d_bytes = usize::try_from(l1d).unwrap_or(0);
+        if info.l1d_bytes == 0 {
+            info.l1d_bytes = sysconf(libc::_SC_LEVEL1_DCACHE_SIZE);
         }
-        best.l1d_bytes = l1d_bytes;
-        best
+        info
     }
 
     /// `rep stosb` from this length up in the SSE2 routine (for CPUs without AVX2), when CPUID
