@@ -163,6 +163,23 @@ impl StackPool {
         self.slot = PLAIN;
     }
 
+    /// [`release`](StackPool::release) for a finished coroutine's clean record at `record`,
+    /// whose first field is its stack: the record itself takes the slot, so that a loop that
+    /// keeps two coroutines at a time still finds a clean record there.
+    ///
+    /// # Safety
+    /// As [`release_record`].
+    #[cold]
+    unsafe fn release_record(&mut self, record: usize) {
+        if self.slot == TURNED_OFF {
+            // SAFETY: the record's first field is its stack, which nothing uses any more.
+            drop(unsafe { (record as *const Stack).read() });
+            return;
+        }
+        self.empty_slot();
+        self.slot = record;
+    }
+
     /// Moves a stack released before the slot's into `stacks`.
     #[inline]
     fn push_older(&mut self, stack: Stack) {
@@ -314,9 +331,7 @@ pub(super) unsafe fn release_record(record: usize) {
     }
 }
 
-/// [`release_record`] when the slot holds a stack (or the pool is turned off): that stack
-/// moves into `stacks`, and the record takes the slot, so that a loop that keeps two
-/// coroutines at a time still finds a clean record there.
+/// [`release_record`] when the slot holds a stack (or the pool is turned off).
 ///
 /// # Safety
 /// As [`release_record`]; `m` is this thread's M, with no reference to it live.
@@ -324,15 +339,7 @@ pub(super) unsafe fn release_record(record: usize) {
 #[inline(never)]
 unsafe fn release_record_slow(m: *mut M, record: usize) {
     // SAFETY: the caller's contract; the reference lasts for the call.
-    unsafe {
-        let pool = &mut (*m).pool;
-        if pool.slot == TURNED_OFF {
-            drop((record as *const Stack).read());
-            return;
-        }
-        pool.empty_slot();
-        pool.slot = record;
-    }
+    unsafe { (*m).pool.release_record(record) }
 }
 
 /// Back to this thread's pool (or to the process-wide stack heap, if the pool is full or the
